@@ -1,0 +1,5 @@
+"""The ``edgebench`` command: a thin layer over the library."""
+
+from edgebench.cli.app import main
+
+__all__ = ["main"]

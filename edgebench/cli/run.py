@@ -1,0 +1,130 @@
+"""``edgebench run``: measure models on backends and store every record as it is made."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from edgebench.cli import parsing, render
+from edgebench.cli.app import app
+from edgebench.cli.options import StoreOption
+from edgebench.environment import git_commit, host_environment
+from edgebench.errors import UsageError
+from edgebench.models import resolve_model
+from edgebench.results.record import Record, Settings
+from edgebench.results.store import Store
+from edgebench.sweep.execute import Sweep, SweepConfig
+from edgebench.sweep.plan import DEFAULT_MODELS, Measurement, choose_backends, plan
+from edgebench.targets import LOCAL
+
+# Time the worker gets beyond the measurement itself: importing, loading, exporting.
+TIMEOUT_MARGIN_S = 300.0
+
+
+@app.command("run")
+def run_command(
+    model: List[str] = typer.Option(
+        [], "--model", "-m", help="torchvision:NAME[?k=v], package.module:callable, FILE.onnx, FILE.pt2 or "
+        "FILE.pt. Repeatable. Default: torchvision:mobilenet_v2 and torchvision:resnet18."),
+    backend: List[str] = typer.Option(
+        [], "--backend", "-b", help="Comma-separated backends (eager, onnxruntime). Default: every one installed."),
+    batch: List[str] = typer.Option(["1"], "--batch", help="Comma-separated batch sizes."),
+    input_shape: List[str] = typer.Option(
+        [], "--input-shape", help="Shape after the batch dimension, e.g. 3x224x224; NAME=SHAPE for one "
+        "input of several. Default: from the model."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Intra-op threads for every backend. "
+                                          "Default: the backend's own."),
+    min_time: float = typer.Option(2.0, "--min-time", min=0.0, help="Seconds of timed iterations at least."),
+    max_time: float = typer.Option(30.0, "--max-time", min=0.0, help="Seconds of timed iterations at most."),
+    min_iterations: int = typer.Option(20, "--min-iterations", min=1, help="Timed iterations at least."),
+    warmup: float = typer.Option(1.0, "--warmup", min=0.0, help="Seconds of warm-up after the first inference."),
+    ci_target: float = typer.Option(0.01, "--ci-target", min=0.0, help="Stop once the p50's 95% interval is "
+                                    "within this fraction of it (and the minimums are met)."),
+    timeout: Optional[float] = typer.Option(
+        None, "--timeout", min=1.0, help=f"Seconds before a worker is killed. Default: max-time + warm-up + "
+        f"{TIMEOUT_MARGIN_S:g}."),
+    backend_option: List[str] = typer.Option(
+        [], "--backend-option", help="BACKEND.KEY=VALUE, e.g. onnxruntime.allow_spinning=0. Repeatable."),
+    allow_hooks: bool = typer.Option(False, "--allow-hooks", help="Measure eager models that carry hooks or "
+                                     "prune masks (the record is marked)."),
+    store: Path = StoreOption,
+    tag: List[str] = typer.Option([], "--tag", help="KEY=VALUE label for the run. Repeatable."),
+    json_output: bool = typer.Option(False, "--json", help="Print the records as JSON on stdout."),
+) -> None:
+    """Measure models on backends; each measurement in a fresh worker process."""
+    if max_time < min_time:
+        raise UsageError(f"--max-time ({max_time:g}) must be at least --min-time ({min_time:g})")
+    batches = parsing.positive_ints(batch, "--batch")
+    tags = parsing.key_values(tag, "--tag")
+    options = parsing.backend_options(backend_option)
+    requested_backends = parsing.comma_list(backend)
+    backends = choose_backends(requested_backends)
+    if not backends:
+        raise UsageError("no backend is installed here (install torch or onnxruntime)")
+    models = [resolve_model(spec, input_shape) for spec in (model or DEFAULT_MODELS)]
+    sweep_plan = plan(models, backends, batches, backends_requested=bool(requested_backends))
+    if not sweep_plan.measurements:
+        raise UsageError("nothing to measure: " + "; ".join(sweep_plan.skipped))
+
+    settings = Settings(
+        min_time_s=min_time, max_time_s=max_time, min_iterations=min_iterations, warmup_s=warmup,
+        target_ci=ci_target, timeout_s=timeout or max_time + warmup + TIMEOUT_MARGIN_S, threads=threads,
+    )
+    config = SweepConfig(settings=settings, target=LOCAL, threads=threads, backend_options=options,
+                         allow_hooks=allow_hooks)
+    err = Console(stderr=True)
+    for note in sweep_plan.skipped:
+        err.print(f"skipped: {note}", highlight=False)
+
+    env = host_environment()
+    with Store.open(store) as results:
+        run = results.create_run(host=env["host"], git_commit=git_commit(Path.cwd()), command=sys.argv,
+                                 tags=tags, env=env)
+        err.print(f"run {run.id}: {len(sweep_plan.measurements)} measurement(s), store {store}", highlight=False)
+        records: list[Record] = []
+        try:
+            _measure_with_progress(Sweep(config, run.id, env), sweep_plan.measurements, results, records, err)
+        except KeyboardInterrupt:
+            results.finish_run(run.id, "interrupted")
+            err.print(f"interrupted: {len(records)} record(s) kept in {store} under run {run.id}", highlight=False)
+            _report(records, run.id, json_output, err)
+            raise typer.Exit(130)
+        results.finish_run(run.id, "finished")
+    _report(records, run.id, json_output, err)
+    raise typer.Exit(1 if any(r.status == "error" for r in records) else 0)
+
+
+def _measure_with_progress(sweep: Sweep, measurements: list[Measurement], store: Store,
+                           records: list[Record], err: Console) -> None:
+    """Runs the sweep; ``records`` fills as each measurement is stored, so it survives Ctrl-C."""
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as progress:
+        task = progress.add_task("starting", total=len(measurements))
+
+        def on_start(index: int, m: Measurement) -> None:
+            progress.update(task, description=f"{m.model.name} b{m.batch} {m.backend}")
+
+        def on_record(record: Record) -> None:
+            store.add_record(record)  # committed now: an interrupted run keeps what it measured
+            records.append(record)
+            progress.advance(task)
+            progress.console.print(render.summary_line(record), highlight=False)
+
+        sweep.run(measurements, on_record=on_record, on_start=on_start)
+
+
+def _report(records: list[Record], run_id: str, json_output: bool, err: Console) -> None:
+    if json_output:
+        json.dump([r.to_json_dict(with_samples=False) for r in records], sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return
+    out = Console()
+    out.print(render.records_table(records, title=f"run {run_id}"))
+    render.print_details(out, records)

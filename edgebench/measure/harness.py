@@ -1,0 +1,106 @@
+"""The one timing loop every backend goes through.
+
+The runner says how to load, infer and synchronize; the harness owns the rest: build time,
+the first (cold) inference, a time-based warm-up, then timed iterations until at least
+``min_iterations`` and ``min_time_s`` are met and the median's 95% interval is within
+``target_ci`` of it, or ``max_time_s`` runs out. Every raw sample is kept.
+Board-side: Python 3.8, standard library plus numpy.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from edgebench.measure.stats import relative_ci_halfwidth
+
+# How often the loop checks its stopping rule: at least this often in seconds, and no more
+# often than every tenth of the time spent so far (the check sorts every sample).
+CHECK_INTERVAL_S = 0.1
+CHECK_FRACTION = 0.1
+
+
+class Settings:
+    def __init__(self, min_time_s=2.0, max_time_s=30.0, min_iterations=20, warmup_s=1.0, target_ci=0.01):
+        if max_time_s < min_time_s:
+            raise ValueError("max_time_s must be at least min_time_s")
+        self.min_time_s = min_time_s
+        self.max_time_s = max_time_s
+        self.min_iterations = min_iterations
+        self.warmup_s = warmup_s
+        self.target_ci = target_ci
+
+    @classmethod
+    def from_dict(cls, values):
+        return cls(**values)
+
+
+class FirstInferenceError(Exception):
+    """The model failed on its first call: usually inputs it does not accept."""
+
+
+def measure(runner, inputs, settings, clock=time.perf_counter):
+    """Load, warm up and time ``runner``; return the raw result for the worker's record."""
+    start = clock()
+    runner.import_backend()
+    import_s = clock() - start
+
+    start = clock()
+    runner.load()
+    build_s = clock() - start
+
+    runner.bind(inputs)
+    start = clock()
+    try:
+        runner.infer()
+        runner.synchronize()
+    except Exception as exc:
+        raise FirstInferenceError(exc)
+    first_inference_ms = (clock() - start) * 1e3
+
+    warmup_iterations = _warm_up(runner, settings.warmup_s, clock)
+    samples, stop_reason = timed_loop(runner.infer, runner.synchronize, settings, clock)
+    return {
+        "import_s": import_s,
+        "build_s": build_s,
+        "first_inference_ms": first_inference_ms,
+        "warmup_iterations": warmup_iterations,
+        "samples_ms": samples,
+        "stop_reason": stop_reason,
+    }
+
+
+def timed_loop(infer, synchronize, settings, clock=time.perf_counter):
+    """Time ``infer`` + ``synchronize`` until the stopping rule holds; (samples_ms, reason)."""
+    samples = []
+    append = samples.append
+    started = clock()
+    next_check = started + min(CHECK_INTERVAL_S, settings.min_time_s)
+    while True:
+        t0 = clock()
+        infer()
+        synchronize()
+        t1 = clock()
+        append((t1 - t0) * 1e3)
+        if t1 < next_check and len(samples) != settings.min_iterations:
+            continue
+        elapsed = t1 - started
+        if elapsed >= settings.max_time_s:
+            return samples, "max_time"
+        if len(samples) >= settings.min_iterations and elapsed >= settings.min_time_s:
+            if relative_ci_halfwidth(np.sort(np.asarray(samples))) <= settings.target_ci:
+                return samples, "converged"
+        next_check = clock() + max(CHECK_INTERVAL_S, CHECK_FRACTION * elapsed)
+
+
+def _warm_up(runner, seconds, clock):
+    """Run until ``seconds`` have passed (at least once); return the number of iterations."""
+    deadline = clock() + seconds
+    iterations = 0
+    while True:
+        runner.infer()
+        runner.synchronize()
+        iterations += 1
+        if clock() >= deadline:
+            return iterations

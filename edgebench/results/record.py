@@ -1,0 +1,113 @@
+"""The measurement record: values plus everything that makes them comparable.
+
+A record is immutable once made. Field names are part of the public JSON output
+(``edgebench run --json``) and of the store, so renaming one needs a schema migration.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+RECORD_SCHEMA_VERSION = 1
+
+Status = Literal["ok", "error", "unavailable"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Latency(_Frozen):
+    """Milliseconds per inference call (one batch)."""
+
+    mean: float
+    std: float
+    min: float
+    p50: float
+    p90: float
+    p95: float
+    p99: float
+    max: float
+    ci95: tuple[float, float] = Field(description="95% confidence interval of p50")
+
+
+class Stability(_Frozen):
+    """How far the latency samples can be trusted (pyperf-style checks)."""
+
+    cv: float = Field(description="std / mean")
+    robust_cv: float = Field(description="1.4826 * MAD / median: spread without the bursts")
+    drift: float = Field(description="median of the second half / median of the first half - 1")
+    outlier_fraction: float = Field(description="share of samples above median + 5 MAD")
+    ci95_halfwidth: float = Field(description="half-width of the p50 interval / p50")
+    stop_reason: str = Field(description="why the timed loop stopped")
+
+
+class Memory(_Frozen):
+    host_peak: Optional[float] = None
+    device_peak: Optional[float] = None
+
+
+class Settings(_Frozen):
+    """The harness settings the measurement ran under."""
+
+    min_time_s: float
+    max_time_s: float
+    min_iterations: int
+    warmup_s: float
+    target_ci: float
+    timeout_s: float
+    threads: Optional[int] = None
+
+
+class Record(_Frozen):
+    schema_version: int = RECORD_SCHEMA_VERSION
+    run_id: str
+    created_at: str
+    model: str
+    model_fingerprint: Optional[str] = None
+    backend: str
+    target: str
+    mode: str
+    device: str
+    precision: str
+    batch: int
+    input_shapes: dict[str, list[int]] = Field(default_factory=dict)
+    status: Status
+    error: Optional[str] = None
+    warnings: list[str] = Field(default_factory=list)
+    latency_ms: Optional[Latency] = None
+    stability: Optional[Stability] = None
+    iterations: int = 0
+    warmup_iterations: int = 0
+    import_s: Optional[float] = Field(default=None, description="importing the backend library")
+    build_s: Optional[float] = Field(default=None, description="loading the model, building the session")
+    first_inference_ms: Optional[float] = None
+    throughput_ips: Optional[float] = None
+    memory_mb: Memory = Field(default_factory=Memory)
+    energy: Optional[dict[str, Any]] = None
+    throttled: Optional[bool] = None
+    hooks: list[str] = Field(default_factory=list, description="hooks measured with --allow-hooks")
+    backend_options: dict[str, Any] = Field(default_factory=dict)
+    settings: Optional[Settings] = None
+    env: dict[str, Any] = Field(default_factory=dict)
+    samples_ms: list[float] = Field(default_factory=list, repr=False)
+
+    @property
+    def key(self) -> tuple:
+        """What must match for two records to be compared."""
+        return (
+            self.model,
+            self.model_fingerprint,
+            self.target,
+            self.mode,
+            self.backend,
+            self.device,
+            self.precision,
+            self.batch,
+        )
+
+    def to_json_dict(self, with_samples: bool = True) -> dict[str, Any]:
+        exclude = None if with_samples else {"samples_ms"}
+        return self.model_dump(mode="json", exclude=exclude)

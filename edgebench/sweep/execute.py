@@ -1,0 +1,90 @@
+"""Runs a planned sweep: one worker per measurement, each record stored as soon as it exists."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from edgebench.measure.worker import PROTOCOL_VERSION
+from edgebench.models import ExportError, onnx_for
+from edgebench.results.record import Record, Settings
+from edgebench.runners import runner_class
+from edgebench.sweep.client import LocalWorker
+from edgebench.sweep.plan import Measurement
+from edgebench.sweep.records import make_record
+from edgebench.targets import Target
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    settings: Settings
+    target: Target
+    threads: int | None = None
+    #: backend name -> {option: value}, already validated against the runner's option types.
+    backend_options: dict[str, dict] = field(default_factory=dict)
+    allow_hooks: bool = False
+
+
+class Sweep:
+    """Measures each planned combination and hands every record to ``on_record`` at once."""
+
+    def __init__(self, config: SweepConfig, run_id: str, host_env: dict,
+                 worker: LocalWorker | None = None):
+        self.config = config
+        self.run_id = run_id
+        self.host_env = host_env
+        self.worker = worker or LocalWorker()
+
+    def run(self, measurements: list[Measurement], on_record: Callable[[Record], None],
+            on_start: Callable[[int, Measurement], None] = lambda index, m: None) -> list[Record]:
+        records = []
+        for index, measurement in enumerate(measurements):
+            on_start(index, measurement)
+            record = self.measure(measurement)
+            on_record(record)
+            records.append(record)
+        return records
+
+    def measure(self, measurement: Measurement) -> Record:
+        try:
+            request = self.request(measurement)
+        except ExportError as exc:
+            result = {"status": "error", "error": f"ONNX export failed: {exc}", "warnings": []}
+        except ValueError as exc:
+            result = {"status": "error", "error": str(exc), "warnings": []}
+        else:
+            result = self.worker.run(request, timeout_s=self.config.settings.timeout_s)
+        return make_record(measurement, result, run_id=self.run_id, target=self.config.target,
+                           settings=self.config.settings, host_env=self.host_env)
+
+    def request(self, measurement: Measurement) -> dict:
+        """The worker request; the ONNX export happens here, cached by model fingerprint."""
+        model, backend = measurement.model, measurement.backend
+        if runner_class(backend).model_kind == "onnx":
+            model_field = {"format": "onnx", "path": str(onnx_for(model, measurement.batch))}
+        elif model.kind == "torch":
+            model_field = model.recipe
+        else:
+            raise ValueError(f"{backend} runs PyTorch models; {model.name} is an ONNX file")
+        settings = self.config.settings
+        shapes = model.input_shapes(measurement.batch)
+        return {
+            "protocol": PROTOCOL_VERSION,
+            "backend": backend,
+            "device": self.config.target.device,
+            "model": model_field,
+            "inputs": [
+                {"name": spec.name, "shape": shapes[spec.name], "dtype": spec.dtype}
+                for spec in model.inputs
+            ],
+            "settings": {
+                "min_time_s": settings.min_time_s,
+                "max_time_s": settings.max_time_s,
+                "min_iterations": settings.min_iterations,
+                "warmup_s": settings.warmup_s,
+                "target_ci": settings.target_ci,
+            },
+            "threads": self.config.threads,
+            "backend_options": self.config.backend_options.get(backend, {}),
+            "allow_hooks": self.config.allow_hooks,
+        }

@@ -1,0 +1,60 @@
+"""Which measurements a sweep makes: models x batch sizes x backends."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from edgebench.errors import UsageError
+from edgebench.models import ResolvedModel
+from edgebench.runners import is_installed, runner_class, runner_names
+
+DEFAULT_MODELS = ("torchvision:mobilenet_v2", "torchvision:resnet18")
+
+
+@dataclass(frozen=True)
+class Measurement:
+    model: ResolvedModel
+    backend: str
+    batch: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    measurements: list[Measurement]
+    #: Combinations left out because the backend cannot run that kind of model.
+    skipped: list[str] = field(default_factory=list)
+
+
+def choose_backends(requested: Sequence[str]) -> list[str]:
+    """The requested backends, checked; every installed backend when none was requested."""
+    if not requested:
+        return [name for name in runner_names() if is_installed(name)]
+    known = runner_names()
+    for name in requested:
+        if name not in known:
+            raise UsageError(f"unknown backend {name!r}; known backends: {', '.join(known)}")
+        if not is_installed(name):
+            library = runner_class(name).requires
+            raise UsageError(f"backend {name!r} needs the Python package {library!r}, which is not installed")
+    return list(dict.fromkeys(requested))
+
+
+def plan(models: Sequence[ResolvedModel], backends: Sequence[str], batches: Sequence[int],
+         backends_requested: bool) -> Plan:
+    """Every combination a backend can run. A requested backend that cannot run a model kind
+    is still planned, so the failure shows up as an error record rather than silently."""
+    measurements, skipped = [], []
+    for model in models:
+        for batch in batches:
+            for backend in backends:
+                if not backends_requested and not can_run(backend, model):
+                    skipped.append(f"{model.name} on {backend}: {backend} does not run {model.kind} models")
+                    continue
+                measurements.append(Measurement(model, backend, batch))
+    return Plan(measurements, list(dict.fromkeys(skipped)))
+
+
+def can_run(backend: str, model: ResolvedModel) -> bool:
+    """A torch model can be exported for an ONNX backend; an ONNX file cannot become torch."""
+    return model.kind == "torch" or runner_class(backend).model_kind == "onnx"

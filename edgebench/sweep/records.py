@@ -1,0 +1,66 @@
+"""Turns a worker's result into an immutable Record."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from edgebench.measure import stats
+from edgebench.results.record import Latency, Memory, Record, Settings, Stability
+from edgebench.sweep.plan import Measurement
+from edgebench.targets import Target
+
+# Precision is fixed until the TensorRT runner brings fp16 and int8.
+PRECISION = "fp32"
+
+
+def make_record(measurement: Measurement, result: dict, *, run_id: str, target: Target,
+                settings: Settings, host_env: dict) -> Record:
+    model = measurement.model
+    samples = [float(s) for s in result.get("samples_ms") or []]
+    backend = result.get("backend") or {}
+    warnings = list(result.get("warnings") or [])
+    latency = stability = throughput = None
+    if result["status"] == "ok" and samples:
+        summary = stats.summarize(samples)
+        checks = stats.stability(samples)
+        latency = Latency(**summary)
+        stability = Stability(**checks, stop_reason=result.get("stop_reason", "unknown"))
+        warnings += stats.stability_warnings(checks, settings.target_ci)
+        throughput = measurement.batch * 1000.0 / summary["p50"]
+    hooks = list(backend.get("hooks") or [])
+    if hooks:
+        warnings.append(f"measured with {len(hooks)} hook(s) attached (--allow-hooks): not a hook-free latency")
+    return Record(
+        run_id=run_id,
+        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        model=model.name,
+        model_fingerprint=model.fingerprint,
+        backend=measurement.backend,
+        target=target.name,
+        mode=target.mode,
+        device=backend.get("device", target.device),
+        precision=PRECISION,
+        batch=measurement.batch,
+        input_shapes=model.input_shapes(measurement.batch),
+        status=result["status"],
+        error=result.get("error"),
+        warnings=warnings,
+        latency_ms=latency,
+        stability=stability,
+        iterations=len(samples),
+        warmup_iterations=result.get("warmup_iterations") or 0,
+        import_s=result.get("import_s"),
+        build_s=result.get("build_s"),
+        first_inference_ms=result.get("first_inference_ms"),
+        throughput_ips=throughput,
+        memory_mb=Memory(host_peak=(result.get("memory_mb") or {}).get("host_peak")),
+        hooks=hooks,
+        backend_options=backend.get("options") or {},
+        settings=settings,
+        env={
+            **host_env,
+            "backend": {k: v for k, v in backend.items() if k not in ("options", "hooks")},
+            "worker_python": result.get("python"),
+        },
+        samples_ms=samples,
+    )
