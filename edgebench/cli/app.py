@@ -22,21 +22,8 @@ def main() -> None:
     from edgebench.cli import results, run  # noqa: F401
 
     try:
-        # Without standalone mode Click returns typer.Exit's code instead of exiting.
-        exit_code = app(standalone_mode=False)
+        # Standalone mode: Typer reports its own usage errors (exit 2) and exits with the code.
+        app()
     except UsageError as exc:
         print(f"edgebench: error: {exc}", file=sys.stderr)
         sys.exit(2)
-    except click_exceptions() as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        print("edgebench: aborted", file=sys.stderr)
-        sys.exit(130)
-    sys.exit(exit_code if isinstance(exit_code, int) else 0)
-
-
-def click_exceptions():
-    import click
-
-    return click.ClickException

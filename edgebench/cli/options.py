@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
-DEFAULT_STORE = Path("results") / "edgebench.db"
+from edgebench.results.store import DEFAULT_STORE
 
+# Text, not Path: a Path would fold the "//" of a sqlite:/// URL.
 StoreOption = typer.Option(
-    DEFAULT_STORE,
+    str(DEFAULT_STORE),
     "--store",
     help="Results store: a SQLite file path (or sqlite:///path).",
     show_default=True,

@@ -53,7 +53,7 @@ def run_command(
         [], "--backend-option", help="BACKEND.KEY=VALUE, e.g. onnxruntime.allow_spinning=0. Repeatable."),
     allow_hooks: bool = typer.Option(False, "--allow-hooks", help="Measure eager models that carry hooks or "
                                      "prune masks (the record is marked)."),
-    store: Path = StoreOption,
+    store: str = StoreOption,
     tag: List[str] = typer.Option([], "--tag", help="KEY=VALUE label for the run. Repeatable."),
     json_output: bool = typer.Option(False, "--json", help="Print the records as JSON on stdout."),
 ) -> None:

@@ -1,0 +1,26 @@
+"""Measurement records and where they are kept.
+
+``record`` defines the ``Record``; ``store`` keeps runs and records in a SQLite file
+(``migrations`` upgrades older files); ``frame`` loads them as a pandas DataFrame;
+``export`` writes csv, parquet or json.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__all__ = ["RunInfo", "Store", "load_dataframe"]
+
+_LAZY_EXPORTS = {
+    "RunInfo": "edgebench.results.store",
+    "Store": "edgebench.results.store",
+    "load_dataframe": "edgebench.results.frame",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use: importing edgebench.results.record must not pull in pandas.
+    if name not in _LAZY_EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_LAZY_EXPORTS[name]), name)
