@@ -14,6 +14,7 @@ A recipe is a dict with a ``format`` key:
 from __future__ import annotations
 
 import importlib
+import inspect
 import sys
 import zipfile
 
@@ -69,7 +70,12 @@ def _torchvision(recipe):
     name = recipe["name"]
     if name not in torchvision.models.list_models():
         raise ModelBuildError("torchvision has no model named %r" % name)
-    return torchvision.models.get_model(name, weights=None, **recipe.get("kwargs", {}))
+    kwargs = dict(recipe.get("kwargs", {}))
+    # Detection and segmentation builders default to downloading a pretrained backbone.
+    builder = torchvision.models.get_model_builder(name)
+    if "weights_backbone" in inspect.signature(builder).parameters:
+        kwargs.setdefault("weights_backbone", None)
+    return torchvision.models.get_model(name, weights=None, **kwargs)
 
 
 def _callable(recipe):

@@ -1,0 +1,18 @@
+"""Model specs: from what the user typed to a resolved model (inputs, fingerprint) and its ONNX.
+
+Workstation side: torch, torchvision and onnx are imported only when a function needs them.
+"""
+
+from edgebench.models.export import ExportError, default_cache_dir, onnx_for
+from edgebench.models.inputs import InputSpec, parse_input_shape
+from edgebench.models.resolve import ResolvedModel, resolve_model
+
+__all__ = [
+    "ExportError",
+    "InputSpec",
+    "ResolvedModel",
+    "default_cache_dir",
+    "onnx_for",
+    "parse_input_shape",
+    "resolve_model",
+]

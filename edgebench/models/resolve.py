@@ -1,0 +1,109 @@
+"""From what the user typed to a model we can measure: its inputs and content fingerprint."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from edgebench.errors import UsageError
+from edgebench.measure.torch_models import ModelBuildError, build_module
+from edgebench.models.fingerprint import files_fingerprint, module_fingerprint
+from edgebench.models.inputs import BATCH_DIM, InputSpec, apply_input_shapes, inputs_from_shapes
+from edgebench.models.onnx_graph import external_data_files, graph_inputs, load_onnx_graph
+from edgebench.models.spec import ParsedSpec, parse_spec
+from edgebench.runners.base import first_line
+
+# Used when torchvision's weights do not say what image size the model expects.
+DEFAULT_IMAGE_SIZE = 224
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    spec: str  # what the user typed
+    name: str  # display name: "torchvision:resnet18", "mypkg.models:tiny", "model.onnx"
+    kind: str  # "torch" or "onnx"
+    # build_module recipe, for kind "torch"; left out of hash() since dicts are unhashable.
+    recipe: dict[str, Any] | None = field(hash=False)
+    onnx_path: Path | None  # for kind "onnx"
+    fingerprint: str  # "sha256:<hex>"
+    inputs: tuple[InputSpec, ...]
+
+    def input_shapes(self, batch: int) -> dict[str, list[int]]:
+        return {spec.name: spec.concrete(batch) for spec in self.inputs}
+
+
+def resolve_model(spec: str, input_shapes: Sequence[str] = ()) -> ResolvedModel:
+    """Resolve a model spec; ``input_shapes`` are ``--input-shape`` texts. Raises UsageError."""
+    parsed = parse_spec(spec)
+    if parsed.onnx_path is not None:
+        return _resolve_onnx(spec, parsed.name, parsed.onnx_path, input_shapes)
+    return _resolve_torch(spec, parsed, input_shapes)
+
+
+def _resolve_onnx(spec: str, name: str, path: Path, texts: Sequence[str]) -> ResolvedModel:
+    graph = load_onnx_graph(path)
+    inputs = apply_input_shapes(name, graph_inputs(graph, path), texts, check_rank=True)
+    fingerprint = files_fingerprint([path, *external_data_files(graph, path)])
+    return ResolvedModel(spec, name, "onnx", None, path, fingerprint, inputs)
+
+
+def _resolve_torch(spec: str, parsed: ParsedSpec, texts: Sequence[str]) -> ResolvedModel:
+    recipe = parsed.recipe
+    assert recipe is not None
+    recipe_format = recipe["format"]
+    if recipe_format == "torchvision":
+        module = _build(parsed)
+        declared = (_torchvision_input(recipe["name"]),)
+        # Our default is a guess, so any rank may replace it (video models take 5-D input).
+        inputs = apply_input_shapes(parsed.name, declared, texts, check_rank=False)
+    elif recipe_format == "torch-export":
+        module = _build(parsed)
+        declared = _exported_inputs(module, parsed.name)
+        inputs = apply_input_shapes(parsed.name, declared, texts, check_rank=True)
+    else:
+        # Ask for the missing shapes before a possibly slow load.
+        inputs = inputs_from_shapes(parsed.name, texts)
+        module = _build(parsed)
+    # A model file is fingerprinted by its bytes; a built module by what it computes with.
+    if "path" in recipe:
+        fingerprint = files_fingerprint([Path(recipe["path"])])
+    else:
+        fingerprint = module_fingerprint(module)
+    return ResolvedModel(spec, parsed.name, "torch", recipe, None, fingerprint, inputs)
+
+
+def _build(parsed: ParsedSpec):
+    assert parsed.recipe is not None
+    try:
+        return build_module(parsed.recipe)
+    except ModelBuildError as exc:
+        raise UsageError(str(exc))
+    except Exception as exc:  # the user's code or file failed: wrong kwargs, a bug, a bad pickle
+        raise UsageError(f"cannot build {parsed.name}: {type(exc).__name__}: {first_line(exc)}")
+
+
+def _torchvision_input(name: str) -> InputSpec:
+    import torchvision
+
+    transforms = torchvision.models.get_model_weights(name).DEFAULT.transforms()
+    size = getattr(transforms, "crop_size", None) or getattr(transforms, "resize_size", None)
+    # A single size means a square image.
+    height, width = (list(size) * 2)[:2] if size else (DEFAULT_IMAGE_SIZE, DEFAULT_IMAGE_SIZE)
+    return InputSpec("input0", (BATCH_DIM, 3, height, width), "float32")
+
+
+def _exported_inputs(module, name: str) -> tuple[InputSpec, ...]:
+    """A torch.export program's user inputs: the placeholders left once parameters are unlifted."""
+    import torch
+
+    specs = []
+    for node in module.graph.nodes:
+        if node.op != "placeholder":
+            continue
+        value = node.meta.get("val")
+        if not isinstance(value, torch.Tensor):
+            raise UsageError(f"input {node.name!r} of {name} is not a tensor; edgebench feeds tensors only")
+        shape = tuple(dim if isinstance(dim, int) else str(dim) for dim in value.shape)
+        specs.append(InputSpec(node.name, shape, str(value.dtype).removeprefix("torch.")))
+    return tuple(specs)

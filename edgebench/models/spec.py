@@ -1,0 +1,115 @@
+"""Parse what the user typed as a model into something we can load.
+
+Accepted forms: ``torchvision:NAME[?k=v&...]``, ``package.module:callable[?k=v&...]`` and a model
+file (``.onnx``, ``.pt2`` from ``torch.export.save``, ``.pt``/``.pth`` pickled module or
+TorchScript). Torch forms become a ``build_module`` recipe (see ``edgebench.measure.torch_models``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgebench.errors import UsageError
+
+ACCEPTED_FORMS = (
+    "torchvision:NAME[?key=value&...]",
+    "package.module:callable[?key=value&...]",
+    "a model file (.onnx; .pt2 from torch.export.save; .pt/.pth from torch.save or TorchScript)",
+)
+
+# File suffix -> build_module recipe format; None means the file is run as ONNX directly.
+FILE_FORMATS: dict[str, str | None] = {
+    ".onnx": None,
+    ".pt2": "torch-export",
+    ".pt": "torch-file",
+    ".pth": "torch-file",
+}
+
+_DOTTED_NAME = r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*"
+_CALLABLE_TARGET = re.compile(rf"{_DOTTED_NAME}:{_DOTTED_NAME}")
+
+
+@dataclass(frozen=True)
+class ParsedSpec:
+    """A model spec, parsed: exactly one of ``recipe`` and ``onnx_path`` is set."""
+
+    name: str
+    recipe: dict[str, Any] | None = None
+    onnx_path: Path | None = None
+
+
+def parse_spec(spec: str) -> ParsedSpec:
+    """Turn a spec string into a recipe or an ONNX path; UsageError if it names nothing loadable."""
+    text = spec.strip()
+    is_model_file_name = Path(text).suffix.lower() in FILE_FORMATS
+    # An existing file wins: file names may contain ':' and '?' too.
+    if is_model_file_name and Path(text).expanduser().is_file():
+        return _parse_file(Path(text).expanduser())
+    target, _, query = text.partition("?")
+    if target.startswith("torchvision:"):
+        return _parse_torchvision(target.removeprefix("torchvision:"), parse_kwargs(query))
+    if _CALLABLE_TARGET.fullmatch(target):
+        return _parse_callable(target, parse_kwargs(query))
+    if is_model_file_name:
+        raise UsageError(f"no such model file: {text}")
+    forms = ", ".join(ACCEPTED_FORMS[:-1]) + " or " + ACCEPTED_FORMS[-1]
+    raise UsageError(f"cannot tell what model {spec!r} is; use {forms}")
+
+
+def parse_kwargs(query: str) -> dict[str, Any]:
+    """``a=1&b=x`` -> ``{"a": 1, "b": "x"}``; ints, floats and true/false are converted."""
+    if not query:
+        return {}
+    try:
+        pairs = urllib.parse.parse_qsl(query, keep_blank_values=True, strict_parsing=True)
+    except ValueError:
+        raise UsageError(f"bad model arguments {query!r}: expected key=value pairs joined by '&'")
+    kwargs: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in kwargs:
+            raise UsageError(f"model argument {key!r} is given twice")
+        kwargs[key] = _convert_value(value)
+    return kwargs
+
+
+def _convert_value(text: str) -> Any:
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _parse_file(path: Path) -> ParsedSpec:
+    path = path.resolve()
+    recipe_format = FILE_FORMATS[path.suffix.lower()]
+    if recipe_format is None:
+        return ParsedSpec(name=path.name, onnx_path=path)
+    return ParsedSpec(name=path.name, recipe={"format": recipe_format, "path": str(path)})
+
+
+def _parse_torchvision(name: str, kwargs: dict[str, Any]) -> ParsedSpec:
+    import torchvision
+
+    known = torchvision.models.list_models()
+    if name not in known:
+        close = difflib.get_close_matches(name, known, n=5)
+        hint = f"did you mean: {', '.join(close)}?" if close else "see torchvision.models.list_models()"
+        raise UsageError(f"torchvision has no model named {name!r}; {hint}")
+    recipe = {"format": "torchvision", "name": name, "kwargs": kwargs}
+    return ParsedSpec(name=f"torchvision:{name}", recipe=recipe)
+
+
+def _parse_callable(target: str, kwargs: dict[str, Any]) -> ParsedSpec:
+    # The user's package is imported the way `python -c "import package"` would find it.
+    recipe = {"format": "callable", "target": target, "kwargs": kwargs, "sys_path": [os.getcwd()]}
+    return ParsedSpec(name=target, recipe=recipe)
