@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -41,29 +42,29 @@ def speedups(records: Sequence[Record], baseline: str = BASELINE_BACKEND) -> dic
 
 
 def records_table(records: Sequence[Record], title: str | None = None) -> Table:
+    """One row per record, narrow enough for an 80-column terminal; warnings listed below it."""
     ratios = speedups(records)
-    table = Table(title=title)
+    table = Table(title=title, box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
     table.add_column("model")
-    table.add_column("batch", justify="right")
+    table.add_column("b", justify="right")
     table.add_column("backend")
-    table.add_column("status", no_wrap=True)
-    table.add_column(Text("p50 ms [95% CI]"), justify="right", no_wrap=True)
+    table.add_column("p50 ms", justify="right", no_wrap=True)
+    table.add_column("95% CI", justify="right", no_wrap=True)
     table.add_column("p99 ms", justify="right", no_wrap=True)
-    table.add_column("items/s", justify="right")
-    table.add_column(f"vs {BASELINE_BACKEND}", justify="right")
-    table.add_column("samples", justify="right")
-    table.add_column("warnings", justify="right")
+    table.add_column("items/s", justify="right", no_wrap=True)
+    table.add_column(f"×{BASELINE_BACKEND}", justify="right", no_wrap=True)
+    table.add_column("warn", justify="right", no_wrap=True)
     for r in records:
         ratio = ratios.get(id(r))
+        lat = r.latency_ms
         table.add_row(
             Text(r.model), str(r.batch), Text(r.backend),
-            Text(r.status, style=STATUS_STYLES.get(r.status, "")),
-            p50_with_interval(r),
-            _number(r.latency_ms.p99 if r.latency_ms else None, 3),
+            f"{lat.p50:.3f}" if lat else Text(r.status, style=STATUS_STYLES.get(r.status, "")),
+            f"±{(lat.ci95[1] - lat.ci95[0]) / 2 / lat.p50 * 100:.1f}%" if lat else "",
+            _number(lat.p99 if lat else None, 3),
             _number(r.throughput_ips, 1),
             "-" if ratio is None else f"{ratio:.2f}x",
-            str(r.iterations),
-            str(len(r.warnings)),
+            Text(str(len(r.warnings)), style="yellow") if r.warnings else "",
         )
     return table
 
@@ -87,3 +88,9 @@ def p50_with_interval(record: Record) -> str:
 
 def _number(value: float | None, decimals: int) -> str:
     return "-" if value is None else f"{value:.{decimals}f}"
+
+
+def stdout_console() -> Console:
+    """A console for tables: the terminal's width, or a wide one when output is piped to a log."""
+    console = Console()
+    return console if console.is_terminal else Console(width=120)

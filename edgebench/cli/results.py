@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
@@ -36,7 +35,7 @@ def list_runs(
     elif not runs:
         typer.echo(f"no runs in {store}", err=True)
     else:
-        Console().print(_runs_table(runs))
+        render.stdout_console().print(_runs_table(runs))
 
 
 @results_app.command("show")
@@ -54,7 +53,7 @@ def show_run(
     if as_json:
         _print_json([record.to_json_dict(with_samples=False) for record in records])
         return
-    console = Console()
+    console = render.stdout_console()
     console.print(_run_summary(run))
     console.print(render.records_table(records, title=f"{len(records)} records"))
     render.print_details(console, records)

@@ -125,6 +125,6 @@ def _report(records: list[Record], run_id: str, json_output: bool, err: Console)
         json.dump([r.to_json_dict(with_samples=False) for r in records], sys.stdout, indent=2)
         sys.stdout.write("\n")
         return
-    out = Console()
+    out = render.stdout_console()
     out.print(render.records_table(records, title=f"run {run_id}"))
     render.print_details(out, records)

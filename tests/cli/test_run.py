@@ -1,0 +1,156 @@
+"""`edgebench run` end to end: real workers, real backends, a real store."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from onnx_models import matmul_relu
+
+SUPPORT = Path(__file__).resolve().parents[1] / "support"
+FAST = ["--min-time", "0.2", "--max-time", "1", "--warmup", "0.05", "--min-iterations", "5", "--threads", "1"]
+
+
+def edgebench(*args, cwd, timeout=300):
+    env = {**os.environ, "PYTHONPATH": str(SUPPORT)}
+    return subprocess.run([sys.executable, "-m", "edgebench", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def records_in(store):
+    with sqlite3.connect(store) as db:
+        return db.execute("SELECT model, backend, batch, status FROM results ORDER BY id").fetchall()
+
+
+def test_sweep_measures_every_combination_and_stores_each(tmp_path):
+    proc = edgebench("run", "-m", "worker_models:tiny", "--input-shape", "3x16x16", "--batch", "1,2",
+                     "--backend", "eager,onnxruntime", "--tag", "purpose=test", "--json", *FAST, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    records = json.loads(proc.stdout)
+    assert [(r["backend"], r["batch"]) for r in records] == [
+        ("eager", 1), ("onnxruntime", 1), ("eager", 2), ("onnxruntime", 2)]
+    for r in records:
+        assert r["status"] == "ok", r["error"]
+        assert r["model"] == "worker_models:tiny"
+        assert r["target"] == "local" and r["mode"] == "default" and r["device"] == "cpu"
+        assert r["precision"] == "fp32"
+        assert r["model_fingerprint"].startswith("sha256:")
+        lat = r["latency_ms"]
+        assert lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p95"] <= lat["p99"] <= lat["max"]
+        assert lat["ci95"][0] <= lat["p50"] <= lat["ci95"][1]
+        assert r["iterations"] >= 5 and r["build_s"] > 0 and r["first_inference_ms"] > 0
+        assert r["throughput_ips"] == pytest.approx(r["batch"] * 1000 / lat["p50"])
+        assert r["memory_mb"]["host_peak"] > 0 and r["energy"] is None
+        assert r["settings"]["threads"] == 1
+        assert r["env"]["packages"]["torch"] and r["env"]["cpu_model"]
+        assert "samples_ms" not in r  # kept in the store, not on stdout
+    assert records[1]["input_shapes"] == {"input0": [1, 3, 16, 16]}
+    assert records[1]["backend_options"]["intra_op_threads"] == 1
+    assert len(records_in(tmp_path / "results" / "edgebench.db")) == 4
+    assert "run " in proc.stderr  # progress goes to stderr
+
+
+def test_table_shows_the_speedup_over_eager(tmp_path):
+    proc = edgebench("run", "-m", "worker_models:tiny", "--input-shape", "3x16x16", *FAST, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "×eager" in proc.stdout
+    assert "1.00x" in proc.stdout  # eager against itself
+
+
+def test_a_failing_combination_is_an_error_record_and_the_sweep_goes_on(tmp_path):
+    proc = edgebench("run", "-m", "worker_models:aborting", "-m", "worker_models:tiny", "--input-shape", "3x8x8",
+                     "--backend", "eager", "--json", *FAST, cwd=tmp_path)
+    assert proc.returncode == 1
+    aborted, healthy = json.loads(proc.stdout)
+    assert aborted["status"] == "error" and "SIGABRT" in aborted["error"]
+    assert healthy["status"] == "ok"
+    assert [row[3] for row in records_in(tmp_path / "results" / "edgebench.db")] == ["error", "ok"]
+
+
+def test_hooked_model_is_refused_unless_allowed(tmp_path):
+    refused = edgebench("run", "-m", "worker_models:pruned", "--input-shape", "3x8x8", "-b", "eager", "--json",
+                        *FAST, cwd=tmp_path)
+    assert refused.returncode == 1
+    assert "features.0: prune mask on weight" in json.loads(refused.stdout)[0]["error"]
+    allowed = edgebench("run", "-m", "worker_models:pruned", "--input-shape", "3x8x8", "-b", "eager", "--json",
+                        "--allow-hooks", *FAST, cwd=tmp_path)
+    assert allowed.returncode == 0
+    record = json.loads(allowed.stdout)[0]
+    assert record["hooks"] == ["features.0: prune mask on weight", "head: forward hook"]
+    assert any("--allow-hooks" in w for w in record["warnings"])
+
+
+def test_onnx_model_with_default_backends_skips_eager(tmp_path):
+    path = matmul_relu(str(tmp_path / "m.onnx"))
+    proc = edgebench("run", "-m", path, "--json", *FAST, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert [r["backend"] for r in json.loads(proc.stdout)] == ["onnxruntime"]
+    assert "skipped: m.onnx on eager" in proc.stderr
+
+
+def test_onnx_model_on_eager_when_asked_is_an_error_record(tmp_path):
+    path = matmul_relu(str(tmp_path / "m.onnx"))
+    proc = edgebench("run", "-m", path, "-b", "eager,onnxruntime", "--json", *FAST, cwd=tmp_path)
+    assert proc.returncode == 1
+    eager, ort = json.loads(proc.stdout)
+    assert eager["status"] == "error" and "is an ONNX file" in eager["error"]
+    assert ort["status"] == "ok"
+
+
+def test_rejected_input_shape_is_an_error_record(tmp_path):
+    proc = edgebench("run", "-m", "worker_models:tiny", "--input-shape", "4x8x8", "-b", "eager", "--json", *FAST,
+                     cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "first inference failed with inputs input0 1x4x8x8" in json.loads(proc.stdout)[0]["error"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-m", "torchvision:resnet1800"], "resnet18"),
+    (["-m", "missing.onnx"], "no such model file"),
+    (["-b", "tensorflow"], "unknown backend 'tensorflow'"),
+    (["--batch", "0"], "--batch must be at least 1"),
+    (["--tag", "novalue"], "--tag takes KEY=VALUE"),
+    (["--backend-option", "onnxruntime.spin=1"], "onnxruntime has no option 'spin'"),
+    (["--backend-option", "onnxruntime.allow_spinning=maybe"], "takes a boolean"),
+    (["--min-time", "5", "--max-time", "1"], "--max-time (1) must be at least --min-time (5)"),
+    (["--store", "postgresql://db/edgebench"], "only SQLite stores are supported"),
+])
+def test_usage_errors_are_one_line_and_exit_2(tmp_path, args, message):
+    proc = edgebench("run", *args, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_corrupt_onnx_file_is_a_usage_error(tmp_path):
+    (tmp_path / "broken.onnx").write_bytes(b"\x00not a protobuf at all")
+    proc = edgebench("run", "-m", "broken.onnx", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "broken.onnx" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_interrupt_keeps_what_was_measured(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(SUPPORT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgebench", "run", "-m", "worker_models:tiny", "-m", "worker_models:hanging",
+         "--input-shape", "3x8x8", "-b", "eager", *FAST],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    store = tmp_path / "results" / "edgebench.db"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (store.exists() and records_in(store)):
+        time.sleep(0.5)
+    time.sleep(3)  # the hanging model's worker is now running
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "interrupted: 1 record(s) kept" in stderr
+    assert records_in(store) == [("worker_models:tiny", "eager", 1, "ok")]
+    with sqlite3.connect(store) as db:
+        assert db.execute("SELECT status FROM runs").fetchone() == ("interrupted",)
