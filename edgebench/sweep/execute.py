@@ -67,16 +67,12 @@ class Sweep:
         else:
             raise ValueError(f"{backend} runs PyTorch models; {model.name} is an ONNX file")
         settings = self.config.settings
-        shapes = model.input_shapes(measurement.batch)
         return {
             "protocol": PROTOCOL_VERSION,
             "backend": backend,
             "device": self.config.target.device,
             "model": model_field,
-            "inputs": [
-                {"name": spec.name, "shape": shapes[spec.name], "dtype": spec.dtype}
-                for spec in model.inputs
-            ],
+            "inputs": [spec.as_dict(measurement.batch) for spec in model.inputs],
             "settings": {
                 "min_time_s": settings.min_time_s,
                 "max_time_s": settings.max_time_s,
