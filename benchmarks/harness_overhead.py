@@ -1,86 +1,76 @@
 """Harness overhead: edgebench's p50 against a bare perf_counter loop over the same session.
 
-Both sides run in fresh processes, one live ONNX Runtime session at a time, with the same
-model file, the same intra-op threads and the same warm-up; they alternate in rounds so the
-machine's drift (20-40% between minutes on shared hosts) hits both alike. The figure is the
-median over rounds of edgebench p50 / bare p50.
+One process, one ONNX Runtime session, the same intra-op threads. Rounds alternate an
+edgebench block (the worker's runner and ``timed_loop``, stopping-rule checks included) and a
+bare ``perf_counter`` loop calling ``session.run`` directly, in ABBA order so drift hits both
+alike. The figure is the median over rounds of edgebench p50 / bare p50.
 
-    .venv/bin/python benchmarks/harness_overhead.py [--model torchvision:resnet18] [--rounds 5]
+Comparing separate processes instead measures the machine more than the harness: on a shared
+2-core host one process's whole run can sit 20-70% slower than the next one's.
+
+    .venv/bin/python benchmarks/harness_overhead.py [--model torchvision:resnet18] [--rounds 10]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
-import sys
+import time
 
+from edgebench.measure.harness import Settings, timed_loop
+from edgebench.measure.inputs import make_inputs
 from edgebench.models import onnx_for, resolve_model
-from edgebench.sweep.client import LocalWorker
+from edgebench.runners.onnxruntime import OnnxRuntimeRunner
 
-BARE_LOOP = r"""
-import json, sys, time
-import numpy as np
-import onnxruntime as ort
-path, name, shape, threads, warmup_s, seconds = json.loads(sys.argv[1])
-options = ort.SessionOptions()
-options.intra_op_num_threads = threads
-session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-feeds = {name: np.random.default_rng(0).standard_normal(shape).astype(np.float32)}
-outputs = [o.name for o in session.get_outputs()]
-session.run(outputs, feeds)
-end = time.perf_counter() + warmup_s
-while time.perf_counter() < end:
-    session.run(outputs, feeds)
-samples = []
-end = time.perf_counter() + seconds
-while True:
-    t0 = time.perf_counter()
-    session.run(outputs, feeds)
-    t1 = time.perf_counter()
-    samples.append((t1 - t0) * 1e3)
-    if t1 >= end:
-        break
-print(json.dumps(samples))
-"""
+
+def bare_loop(session, outputs, feeds, seconds):
+    samples = []
+    end = time.perf_counter() + seconds
+    while True:
+        t0 = time.perf_counter()
+        session.run(outputs, feeds)
+        t1 = time.perf_counter()
+        samples.append((t1 - t0) * 1e3)
+        if t1 >= end:
+            return samples
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="torchvision:resnet18")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--seconds", type=float, default=2.0, help="length of each block")
     args = parser.parse_args()
 
     model = resolve_model(args.model)
-    path = str(onnx_for(model, 1))
-    spec = model.inputs[0]
-    shape = model.input_shapes(1)[spec.name]
-    request = {
-        "protocol": 1, "backend": "onnxruntime", "device": "cpu", "model": {"format": "onnx", "path": path},
-        "inputs": [{"name": spec.name, "shape": shape, "dtype": "float32"}], "threads": args.threads,
-        "settings": {"min_time_s": args.seconds, "max_time_s": args.seconds, "min_iterations": 1,
-                     "warmup_s": args.warmup, "target_ci": 0.0},
-        "backend_options": {}, "allow_hooks": False,
-    }
+    inputs = [spec.as_dict(1) for spec in model.inputs]
+    runner = OnnxRuntimeRunner({"model": {"format": "onnx", "path": str(onnx_for(model, 1))}, "inputs": inputs,
+                                "threads": args.threads, "device": "cpu"})
+    runner.import_backend()
+    runner.load()
+    runner.bind(make_inputs(inputs))
+    settings = Settings(min_time_s=args.seconds, max_time_s=args.seconds, min_iterations=1, warmup_s=0,
+                        target_ci=0.0)
+
+    def edgebench_block():
+        return timed_loop(runner.infer, runner.synchronize, settings)[0]
+
+    def bare_block():
+        return bare_loop(runner.session, runner.output_names, runner.feeds, args.seconds)
+
+    bare_block()  # warm-up
     ratios = []
-    for round_index in range(args.rounds):
-        harness = LocalWorker().run(request, timeout_s=600)
-        if harness["status"] != "ok":
-            sys.exit(f"edgebench worker failed: {harness['error']}")
-        bare = json.loads(subprocess.check_output(
-            [sys.executable, "-c", BARE_LOOP,
-             json.dumps([path, spec.name, shape, args.threads, args.warmup, args.seconds])]))
-        harness_p50 = statistics.median(harness["samples_ms"])
-        bare_p50 = statistics.median(bare)
-        ratios.append(harness_p50 / bare_p50)
-        print(f"round {round_index + 1}: edgebench p50 {harness_p50:.3f} ms (n={len(harness['samples_ms'])}), "
-              f"bare loop p50 {bare_p50:.3f} ms (n={len(bare)}), ratio {ratios[-1]:.4f}")
+    for index in range(args.rounds):
+        order = (edgebench_block, bare_block) if index % 2 == 0 else (bare_block, edgebench_block)
+        results = {block.__name__: statistics.median(block()) for block in order}
+        ratios.append(results["edgebench_block"] / results["bare_block"])
+        print(f"round {index + 1}: edgebench p50 {results['edgebench_block']:.3f} ms, "
+              f"bare p50 {results['bare_block']:.3f} ms, ratio {ratios[-1]:.4f}")
+    quartiles = statistics.quantiles(ratios, n=4)
     print(f"{args.model} onnxruntime threads={args.threads}: median ratio {statistics.median(ratios):.4f} "
-          f"(range {min(ratios):.4f} to {max(ratios):.4f}) over {args.rounds} rounds")
+          f"(quartiles {quartiles[0]:.4f} to {quartiles[2]:.4f}, range {min(ratios):.4f} to {max(ratios):.4f}) "
+          f"over {args.rounds} rounds of {args.seconds:g} s blocks")
 
 
 if __name__ == "__main__":

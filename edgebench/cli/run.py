@@ -40,12 +40,18 @@ def run_command(
         "input of several. Default: from the model."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Intra-op threads for every backend. "
                                           "Default: the backend's own."),
-    min_time: float = typer.Option(2.0, "--min-time", min=0.0, help="Seconds of timed iterations at least."),
-    max_time: float = typer.Option(30.0, "--max-time", min=0.0, help="Seconds of timed iterations at most."),
-    min_iterations: int = typer.Option(20, "--min-iterations", min=1, help="Timed iterations at least."),
-    warmup: float = typer.Option(1.0, "--warmup", min=0.0, help="Seconds of warm-up after the first inference."),
+    min_time: float = typer.Option(3.0, "--min-time", min=0.0, help="Seconds of timed iterations at least "
+                                   "(all processes together)."),
+    max_time: float = typer.Option(30.0, "--max-time", min=0.0, help="Seconds of timed iterations at most "
+                                   "(all processes together)."),
+    min_iterations: int = typer.Option(30, "--min-iterations", min=1, help="Timed iterations at least "
+                                       "(all processes together)."),
+    warmup: float = typer.Option(1.0, "--warmup", min=0.0, help="Seconds of warm-up in each process after its "
+                                 "first inference."),
     ci_target: float = typer.Option(0.01, "--ci-target", min=0.0, help="Stop once the p50's 95% interval is "
                                     "within this fraction of it (and the minimums are met)."),
+    processes: int = typer.Option(3, "--processes", min=1, help="Fresh worker processes per measurement; "
+                                  "the time and iteration budgets are shared among them, samples pooled."),
     timeout: Optional[float] = typer.Option(
         None, "--timeout", min=1.0, help=f"Seconds before a worker is killed. Default: max-time + warm-up + "
         f"{TIMEOUT_MARGIN_S:g}."),
@@ -75,6 +81,7 @@ def run_command(
     settings = Settings(
         min_time_s=min_time, max_time_s=max_time, min_iterations=min_iterations, warmup_s=warmup,
         target_ci=ci_target, timeout_s=timeout or max_time + warmup + TIMEOUT_MARGIN_S, threads=threads,
+        processes=processes,
     )
     config = SweepConfig(settings=settings, target=LOCAL, threads=threads, backend_options=options,
                          allow_hooks=allow_hooks)

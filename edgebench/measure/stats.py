@@ -17,6 +17,7 @@ import numpy as np
 # Above these the record carries a warning (pyperf and trtexec warn on the same kind of spread).
 CV_WARNING = 0.05
 DRIFT_WARNING = 0.05
+PROCESS_SPREAD_WARNING = 0.05
 OUTLIER_MADS = 5.0
 _MAD_TO_SIGMA = 1.4826
 _EXACT_BINOMIAL_LIMIT = 200
@@ -96,9 +97,24 @@ def stability(samples_ms):
     }
 
 
+def process_spread(process_medians):
+    """(max - min) / median of per-process medians: how much the process itself mattered."""
+    if len(process_medians) < 2:
+        return None
+    middle = float(np.median(process_medians))
+    return (max(process_medians) - min(process_medians)) / middle if middle > 0 else 0.0
+
+
 def stability_warnings(checks, target_ci):
     """Human-readable warnings for the checks that failed."""
     warnings = []
+    spread = checks.get("process_spread")
+    if spread is not None and spread > PROCESS_SPREAD_WARNING:
+        warnings.append(
+            "processes disagree: per-process p50 %s ms (spread %.1f%%); the machine's state "
+            "changed between worker processes"
+            % (", ".join("%.3f" % m for m in checks["process_p50s"]), spread * 100)
+        )
     if checks["cv"] > CV_WARNING:
         spread = "bursts of slow samples" if checks["robust_cv"] <= CV_WARNING else "wide spread"
         warnings.append(

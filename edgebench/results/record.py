@@ -41,7 +41,10 @@ class Stability(_Frozen):
     drift: float = Field(description="median of the second half / median of the first half - 1")
     outlier_fraction: float = Field(description="share of samples above median + 5 MAD")
     ci95_halfwidth: float = Field(description="half-width of the p50 interval / p50")
-    stop_reason: str = Field(description="why the timed loop stopped")
+    stop_reason: str = Field(description="why the timed loop stopped (each worker's, comma-joined)")
+    process_p50s: list[float] = Field(default_factory=list, description="p50 of each worker process")
+    process_spread: Optional[float] = Field(
+        default=None, description="(max - min) / median of the per-process p50s; null for one process")
 
 
 class Memory(_Frozen):
@@ -59,6 +62,7 @@ class Settings(_Frozen):
     target_ci: float
     timeout_s: float
     threads: Optional[int] = None
+    processes: int = Field(default=1, description="worker processes the samples were pooled from")
 
 
 class Record(_Frozen):

@@ -11,6 +11,7 @@ from edgebench.results.record import Record, Settings
 from edgebench.runners import runner_class
 from edgebench.sweep.client import LocalWorker
 from edgebench.sweep.plan import Measurement
+from edgebench.sweep.processes import per_process_settings, run_processes
 from edgebench.sweep.records import make_record
 from edgebench.targets import Target
 
@@ -53,7 +54,8 @@ class Sweep:
         except ValueError as exc:
             result = {"status": "error", "error": str(exc), "warnings": []}
         else:
-            result = self.worker.run(request, timeout_s=self.config.settings.timeout_s)
+            result = run_processes(lambda: self.worker.run(request, timeout_s=self.config.settings.timeout_s),
+                                   self.config.settings.processes)
         return make_record(measurement, result, run_id=self.run_id, target=self.config.target,
                            settings=self.config.settings, host_env=self.host_env)
 
@@ -73,13 +75,13 @@ class Sweep:
             "device": self.config.target.device,
             "model": model_field,
             "inputs": [spec.as_dict(measurement.batch) for spec in model.inputs],
-            "settings": {
+            "settings": per_process_settings({
                 "min_time_s": settings.min_time_s,
                 "max_time_s": settings.max_time_s,
                 "min_iterations": settings.min_iterations,
                 "warmup_s": settings.warmup_s,
                 "target_ci": settings.target_ci,
-            },
+            }, settings.processes),
             "threads": self.config.threads,
             "backend_options": self.config.backend_options.get(backend, {}),
             "allow_hooks": self.config.allow_hooks,

@@ -22,7 +22,9 @@ def make_record(measurement: Measurement, result: dict, *, run_id: str, target: 
     latency = stability = throughput = None
     if result["status"] == "ok" and samples:
         summary = stats.summarize(samples)
-        checks = stats.stability(samples)
+        process_p50s = result.get("process_p50s") or []
+        checks = {**stats.stability(samples), "process_p50s": process_p50s,
+                  "process_spread": stats.process_spread(process_p50s)}
         latency = Latency(**summary)
         stability = Stability(**checks, stop_reason=result.get("stop_reason", "unknown"))
         warnings += stats.stability_warnings(checks, settings.target_ci)

@@ -14,7 +14,8 @@ import pytest
 from onnx_models import matmul_relu
 
 SUPPORT = Path(__file__).resolve().parents[1] / "support"
-FAST = ["--min-time", "0.2", "--max-time", "1", "--warmup", "0.05", "--min-iterations", "5", "--threads", "1"]
+FAST = ["--min-time", "0.2", "--max-time", "1", "--warmup", "0.05", "--min-iterations", "5", "--threads", "1",
+        "--processes", "1"]
 
 
 def edgebench(*args, cwd, timeout=300):
@@ -54,6 +55,18 @@ def test_sweep_measures_every_combination_and_stores_each(tmp_path):
     assert records[1]["backend_options"]["intra_op_threads"] == 1
     assert len(records_in(tmp_path / "results" / "edgebench.db")) == 4
     assert "run " in proc.stderr  # progress goes to stderr
+
+
+def test_processes_are_pooled_into_one_record(tmp_path):
+    proc = edgebench("run", "-m", "worker_models:tiny", "--input-shape", "3x8x8", "-b", "onnxruntime", "--json",
+                     *FAST, "--processes", "3", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads(proc.stdout)[0]
+    assert record["settings"]["processes"] == 3
+    assert len(record["stability"]["process_p50s"]) == 3
+    assert record["stability"]["process_spread"] >= 0
+    assert len(record["stability"]["stop_reason"].split(",")) == 3
+    assert record["iterations"] >= 5
 
 
 def test_table_shows_the_speedup_over_eager(tmp_path):
