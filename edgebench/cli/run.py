@@ -21,7 +21,10 @@ from edgebench.results.record import Record, Settings
 from edgebench.results.store import Store
 from edgebench.sweep.execute import Sweep, SweepConfig
 from edgebench.sweep.plan import DEFAULT_MODELS, Measurement, choose_backends, plan
-from edgebench.targets import LOCAL
+from edgebench.sweep.board import board_session
+from edgebench.sweep.client import LocalWorker
+from edgebench.targets import resolve_target
+from edgebench.targets.definition import TargetDefinition
 
 # Time the worker gets beyond the measurement itself: importing, loading, exporting.
 TIMEOUT_MARGIN_S = 300.0
@@ -59,6 +62,19 @@ def run_command(
         [], "--backend-option", help="BACKEND.KEY=VALUE, e.g. onnxruntime.allow_spinning=0. Repeatable."),
     allow_hooks: bool = typer.Option(False, "--allow-hooks", help="Measure eager models that carry hooks or "
                                      "prune masks (the record is marked)."),
+    target: str = typer.Option("local", "--target", "-t", help="Built-in target name (see 'edgebench targets'), "
+                               "'local' for this machine, or a target .toml file."),
+    mode: Optional[str] = typer.Option(None, "--mode", help="Power mode (Jetson). Default: leave the board's "
+                                       "current mode. The previous mode is restored afterwards."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, gpu, dla0 or dla1, as the target lists. "
+                                         "Default: the target's default device."),
+    lock_clocks: bool = typer.Option(False, "--lock-clocks", help="Run jetson_clocks for the run (clock state "
+                                     "saved before and restored after)."),
+    cooldown: bool = typer.Option(False, "--cooldown", help="Before each measurement, wait until temperatures "
+                                  "are under the target's limit."),
+    power: bool = typer.Option(True, "--power/--no-power", help="Sample power alongside each measurement with the "
+                               "target's first readable source (tegrastats, jtop, RAPL, NVML)."),
+    power_interval: int = typer.Option(100, "--power-interval", min=10, help="Milliseconds between power readings."),
     store: str = StoreOption,
     tag: List[str] = typer.Option([], "--tag", help="KEY=VALUE label for the run. Repeatable."),
     json_output: bool = typer.Option(False, "--json", help="Print the records as JSON on stdout."),
@@ -69,10 +85,17 @@ def run_command(
     batches = parsing.positive_ints(batch, "--batch")
     tags = parsing.key_values(tag, "--tag")
     options = parsing.backend_options(backend_option)
+    chosen_target = resolve_target(target)
+    if not chosen_target.available:
+        raise UsageError(f"target {chosen_target.name} cannot run here: {chosen_target.reason}")
+    definition = chosen_target.definition
+    device = _device(definition, device)
+    if mode is not None:
+        definition.mode(mode)  # unknown mode: the valid names, before anything else happens
     requested_backends = parsing.comma_list(backend)
-    backends = choose_backends(requested_backends)
+    backends = choose_backends(requested_backends, definition.backends)
     if not backends:
-        raise UsageError("no backend is installed here (install torch or onnxruntime)")
+        raise UsageError(f"no backend of target {definition.name} ({', '.join(definition.backends)}) is installed here")
     models = [resolve_model(spec, input_shape) for spec in (model or DEFAULT_MODELS)]
     sweep_plan = plan(models, backends, batches, backends_requested=bool(requested_backends))
     if not sweep_plan.measurements:
@@ -83,28 +106,45 @@ def run_command(
         target_ci=ci_target, timeout_s=timeout or max_time + warmup + TIMEOUT_MARGIN_S, threads=threads,
         processes=processes,
     )
-    config = SweepConfig(settings=settings, target=LOCAL, threads=threads, backend_options=options,
-                         allow_hooks=allow_hooks)
     err = Console(stderr=True)
     for note in sweep_plan.skipped:
         err.print(f"skipped: {note}", highlight=False)
 
     env = host_environment()
-    with Store.open(store) as results:
+    worker = LocalWorker()
+    with board_session(definition, mode, lock_clocks, power_interval, worker, measure_power=power) as board, \
+            Store.open(store) as results:
+        if board.power is None:
+            err.print("power not measured: " + "; ".join(board.power_problems), highlight=False)
+        config = SweepConfig(settings=settings, target=definition, mode=board.mode, device=device, threads=threads,
+                             backend_options=options, allow_hooks=allow_hooks, power=board.power, idle=board.idle,
+                             board=board.env(definition), cooldown=cooldown)
         run = results.create_run(host=env["host"], git_commit=git_commit(Path.cwd()), command=sys.argv,
                                  tags=tags, env=env)
-        err.print(f"run {run.id}: {len(sweep_plan.measurements)} measurement(s), store {store}", highlight=False)
+        err.print(f"run {run.id}: {len(sweep_plan.measurements)} measurement(s) on {definition.name} "
+                  f"(mode {board.mode}, device {device}), store {store}", highlight=False)
         records: list[Record] = []
+        sweep = Sweep(config, run.id, env, worker=worker, log=lambda message: err.print(message, highlight=False))
         try:
-            _measure_with_progress(Sweep(config, run.id, env), sweep_plan.measurements, results, records, err)
+            _measure_with_progress(sweep, sweep_plan.measurements, results, records, err)
         except KeyboardInterrupt:
             results.finish_run(run.id, "interrupted")
             err.print(f"interrupted: {len(records)} record(s) kept in {store} under run {run.id}", highlight=False)
             _report(records, run.id, json_output, err)
             raise typer.Exit(130)
         results.finish_run(run.id, "finished")
+    for note in board.prepared.notes:
+        err.print(f"warning: {note}", highlight=False)
     _report(records, run.id, json_output, err)
     raise typer.Exit(1 if any(r.status == "error" for r in records) else 0)
+
+
+def _device(definition: TargetDefinition, device: Optional[str]) -> str:
+    if device is None:
+        return definition.default_device
+    if device not in definition.devices:
+        raise UsageError(f"target {definition.name} has no device {device!r}; its devices: {', '.join(definition.devices)}")
+    return device
 
 
 def _measure_with_progress(sweep: Sweep, measurements: list[Measurement], store: Store,

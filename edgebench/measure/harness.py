@@ -40,8 +40,11 @@ class FirstInferenceError(Exception):
     """The model failed on its first call: usually inputs it does not accept."""
 
 
-def measure(runner, inputs, settings, clock=time.perf_counter):
-    """Load, warm up and time ``runner``; return the raw result for the worker's record."""
+def measure(runner, inputs, settings, clock=time.perf_counter, on_window=None):
+    """Load, warm up and time ``runner``; return the raw result for the worker's record.
+
+    ``on_window("start")`` and ``on_window("end")`` are called just outside the timed loop,
+    for readings of the machine's state that must not disturb it."""
     start = clock()
     runner.import_backend()
     import_s = clock() - start
@@ -60,7 +63,13 @@ def measure(runner, inputs, settings, clock=time.perf_counter):
     first_inference_ms = (clock() - start) * 1e3
 
     warmup_iterations = _warm_up(runner, settings.warmup_s, clock)
+    if on_window is not None:
+        on_window("start")
+    window_start = clock()
     samples, stop_reason = timed_loop(runner.infer, runner.synchronize, settings, clock)
+    window_end = clock()
+    if on_window is not None:
+        on_window("end")
     return {
         "import_s": import_s,
         "build_s": build_s,
@@ -68,6 +77,7 @@ def measure(runner, inputs, settings, clock=time.perf_counter):
         "warmup_iterations": warmup_iterations,
         "samples_ms": samples,
         "stop_reason": stop_reason,
+        "window": [window_start, window_end],
     }
 
 

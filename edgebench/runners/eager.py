@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from edgebench.runners.base import Runner, RunnerError, RunnerUnavailable
 
+# Target device names -> torch devices. DLA cores run TensorRT engines only.
+_TORCH_DEVICES = {"cpu": "cpu", "gpu": "cuda"}
+
 
 class EagerRunner(Runner):
     name = "eager"
@@ -26,7 +29,11 @@ class EagerRunner(Runner):
 
         from edgebench.measure.torch_models import ModelBuildError, build_module
 
-        if self.device.startswith("cuda") and not torch.cuda.is_available():
+        if self.device not in _TORCH_DEVICES:
+            raise RunnerUnavailable("PyTorch eager cannot run on %s (DLA cores run TensorRT engines only)"
+                                    % self.device)
+        self.torch_device = _TORCH_DEVICES[self.device]
+        if self.torch_device == "cuda" and not torch.cuda.is_available():
             raise RunnerUnavailable("PyTorch here has no CUDA device")
         if self.threads:
             torch.set_num_threads(self.threads)
@@ -44,12 +51,12 @@ class EagerRunner(Runner):
                 "or pass --allow-hooks to measure anyway)" % "; ".join(self.hooks)
             )
         self.torch = torch
-        self.module = module.to(self.device)
+        self.module = module.to(self.torch_device)
         self.input_names = [spec["name"] for spec in self.request["inputs"]]
 
     def bind(self, inputs):
         torch = self.torch
-        self.args = tuple(torch.from_numpy(inputs[name]).to(self.device) for name in self.input_names)
+        self.args = tuple(torch.from_numpy(inputs[name]).to(self.torch_device) for name in self.input_names)
         # The worker measures one model in one thread: enter inference mode once, not per call.
         self._inference_mode = torch.inference_mode()
         self._inference_mode.__enter__()
@@ -58,7 +65,7 @@ class EagerRunner(Runner):
         self.module(*self.args)
 
     def synchronize(self):
-        if self.device.startswith("cuda"):
+        if self.torch_device == "cuda":
             self.torch.cuda.synchronize()
 
     def describe(self):

@@ -17,7 +17,7 @@ _OPTIMIZATION_LEVELS = {
 _EXECUTION_MODES = {"sequential": "ORT_SEQUENTIAL", "parallel": "ORT_PARALLEL"}
 _DEVICE_PROVIDERS = {
     "cpu": ["CPUExecutionProvider"],
-    "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
+    "gpu": ["CUDAExecutionProvider", "CPUExecutionProvider"],
 }
 
 
@@ -69,10 +69,9 @@ class OnnxRuntimeRunner(Runner):
         self.session = None
 
     def _providers(self):
-        device = self.device.split(":")[0]
-        if device not in _DEVICE_PROVIDERS:
-            raise RunnerUnavailable("ONNX Runtime runner has no provider for device %r" % self.device)
-        wanted = _DEVICE_PROVIDERS[device]
+        if self.device not in _DEVICE_PROVIDERS:
+            raise RunnerUnavailable("the ONNX Runtime runner has no provider for device %r" % self.device)
+        wanted = _DEVICE_PROVIDERS[self.device]
         available = self.ort.get_available_providers()
         if wanted[0] not in available:
             raise RunnerUnavailable(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Optional
 
 from edgebench.measure.worker import PROTOCOL_VERSION
 from edgebench.models import ExportError, onnx_for
@@ -13,28 +15,41 @@ from edgebench.sweep.client import LocalWorker
 from edgebench.sweep.plan import Measurement
 from edgebench.sweep.processes import per_process_settings, run_processes
 from edgebench.sweep.records import make_record
-from edgebench.targets import Target
+from edgebench.targets.definition import TargetDefinition
+
+COOLDOWN_POLL_S = 2.0
+COOLDOWN_MAX_S = 600.0
 
 
 @dataclass(frozen=True)
 class SweepConfig:
     settings: Settings
-    target: Target
-    threads: int | None = None
+    target: TargetDefinition
+    mode: str
+    device: str
+    threads: Optional[int] = None
     #: backend name -> {option: value}, already validated against the runner's option types.
     backend_options: dict[str, dict] = field(default_factory=dict)
     allow_hooks: bool = False
+    #: ``{"source", "interval_ms"}`` when power is sampled alongside each window.
+    power: Optional[dict] = None
+    #: The idle baseline: ``{"source", "samples", "avg_power_w", "ram_used_mb"}``.
+    idle: Optional[dict] = None
+    #: What the records say about the board beyond the host: Jetson release, nvpmodel, clocks.
+    board: dict = field(default_factory=dict)
+    cooldown: bool = False
 
 
 class Sweep:
     """Measures each planned combination and hands every record to ``on_record`` at once."""
 
     def __init__(self, config: SweepConfig, run_id: str, host_env: dict,
-                 worker: LocalWorker | None = None):
+                 worker: LocalWorker | None = None, log: Callable[[str], None] = lambda message: None):
         self.config = config
         self.run_id = run_id
         self.host_env = host_env
         self.worker = worker or LocalWorker()
+        self.log = log
 
     def run(self, measurements: list[Measurement], on_record: Callable[[Record], None],
             on_start: Callable[[int, Measurement], None] = lambda index, m: None) -> list[Record]:
@@ -47,6 +62,7 @@ class Sweep:
         return records
 
     def measure(self, measurement: Measurement) -> Record:
+        extra_warnings = self.cool_down() if self.config.cooldown else []
         try:
             request = self.request(measurement)
         except ExportError as exc:
@@ -56,8 +72,27 @@ class Sweep:
         else:
             result = run_processes(lambda: self.worker.run(request, timeout_s=self.config.settings.timeout_s),
                                    self.config.settings.processes)
-        return make_record(measurement, result, run_id=self.run_id, target=self.config.target,
-                           settings=self.config.settings, host_env=self.host_env)
+        result["warnings"] = extra_warnings + list(result.get("warnings") or [])
+        return make_record(measurement, result, run_id=self.run_id, config=self.config, host_env=self.host_env)
+
+    def cool_down(self) -> list[str]:
+        """Wait until every temperature is under the target's limit (``--cooldown``)."""
+        limit = self.config.target.thermal.limit_c if self.config.target.thermal else None
+        if limit is None:
+            return ["--cooldown ignored: the target has no thermal limit"]
+        deadline = time.monotonic() + COOLDOWN_MAX_S
+        while True:
+            state = self.worker.run({"protocol": PROTOCOL_VERSION, "task": "state"}, timeout_s=60)
+            temperatures = (state.get("state") or {}).get("temperatures_c") or {}
+            if not temperatures:
+                return ["--cooldown: no temperature readings on this machine"]
+            sensor, hottest = max(temperatures.items(), key=lambda item: item[1])
+            if hottest < limit:
+                return []
+            if time.monotonic() > deadline:
+                return [f"cooldown gave up after {COOLDOWN_MAX_S:g} s: {sensor} still at {hottest:.1f} C"]
+            self.log(f"cooling down: {sensor} at {hottest:.1f} C, limit {limit:g} C")
+            time.sleep(COOLDOWN_POLL_S)
 
     def request(self, measurement: Measurement) -> dict:
         """The worker request; the ONNX export happens here, cached by model fingerprint."""
@@ -72,7 +107,7 @@ class Sweep:
         return {
             "protocol": PROTOCOL_VERSION,
             "backend": backend,
-            "device": self.config.target.device,
+            "device": self.config.device,
             "model": model_field,
             "inputs": [spec.as_dict(measurement.batch) for spec in model.inputs],
             "settings": per_process_settings({
@@ -85,4 +120,5 @@ class Sweep:
             "threads": self.config.threads,
             "backend_options": self.config.backend_options.get(backend, {}),
             "allow_hooks": self.config.allow_hooks,
+            "power": self.config.power,
         }

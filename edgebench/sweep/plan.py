@@ -26,14 +26,17 @@ class Plan:
     skipped: list[str] = field(default_factory=list)
 
 
-def choose_backends(requested: Sequence[str]) -> list[str]:
-    """The requested backends, checked; every installed backend when none was requested."""
-    if not requested:
-        return [name for name in runner_names() if is_installed(name)]
+def choose_backends(requested: Sequence[str], target_backends: Sequence[str]) -> list[str]:
+    """The requested backends, checked; when none was requested, every installed backend the
+    target lists."""
     known = runner_names()
+    if not requested:
+        return [name for name in known if name in target_backends and is_installed(name)]
     for name in requested:
         if name not in known:
             raise UsageError(f"unknown backend {name!r}; known backends: {', '.join(known)}")
+        if name not in target_backends:
+            raise UsageError(f"the target does not run backend {name!r}; its backends: {', '.join(target_backends)}")
         if not is_installed(name):
             library = runner_class(name).requires
             raise UsageError(f"backend {name!r} needs the Python package {library!r}, which is not installed")

@@ -47,4 +47,7 @@ def pool(results: list[dict]) -> dict:
         "warmup_iterations": sum(result["warmup_iterations"] for result in results),
         "warnings": list(dict.fromkeys(w for result in results for w in result.get("warnings", []))),
         "memory_mb": {"host_peak": max((r.get("memory_mb") or {}).get("host_peak") or 0 for r in results) or None},
+        # Each process's power window and state readings, summarised by the record.
+        "power": [result.get("power") for result in results],
+        "system": [result.get("system") or {} for result in results],
     }

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from edgebench.measure import stats
-from edgebench.results.record import Latency, Memory, Record, Settings, Stability
+from edgebench.results.record import Latency, Memory, Record, Stability
+from edgebench.sweep import energy, throttling
 from edgebench.sweep.plan import Measurement
-from edgebench.targets import Target
+
+if TYPE_CHECKING:
+    from edgebench.sweep.execute import SweepConfig
 
 # Precision is fixed until the TensorRT runner brings fp16 and int8.
 PRECISION = "fp32"
 
 
-def make_record(measurement: Measurement, result: dict, *, run_id: str, target: Target,
-                settings: Settings, host_env: dict) -> Record:
+def make_record(measurement: Measurement, result: dict, *, run_id: str, config: SweepConfig,
+                host_env: dict) -> Record:
     model = measurement.model
+    settings = config.settings
     samples = [float(s) for s in result.get("samples_ms") or []]
     backend = result.get("backend") or {}
     warnings = list(result.get("warnings") or [])
@@ -29,6 +34,11 @@ def make_record(measurement: Measurement, result: dict, *, run_id: str, target: 
         stability = Stability(**checks, stop_reason=result.get("stop_reason", "unknown"))
         warnings += stats.stability_warnings(checks, settings.target_ci)
         throughput = measurement.batch * 1000.0 / summary["p50"]
+    record_energy, device_memory, energy_warnings = energy.summarize_energy(result.get("power") or [], config.idle)
+    board_states = [state for window in result.get("power") or [] if window for state in window.get("tegrastats", [])]
+    limit = config.target.thermal.limit_c if config.target.thermal else None
+    throttled, throttle_warnings = throttling.assess(result.get("system") or [], board_states, limit)
+    warnings += energy_warnings + throttle_warnings
     hooks = list(backend.get("hooks") or [])
     if hooks:
         warnings.append(f"measured with {len(hooks)} hook(s) attached (--allow-hooks): not a hook-free latency")
@@ -38,9 +48,9 @@ def make_record(measurement: Measurement, result: dict, *, run_id: str, target: 
         model=model.name,
         model_fingerprint=model.fingerprint,
         backend=measurement.backend,
-        target=target.name,
-        mode=target.mode,
-        device=backend.get("device", target.device),
+        target=config.target.name,
+        mode=config.mode,
+        device=config.device,
         precision=PRECISION,
         batch=measurement.batch,
         input_shapes=model.input_shapes(measurement.batch),
@@ -55,12 +65,15 @@ def make_record(measurement: Measurement, result: dict, *, run_id: str, target: 
         build_s=result.get("build_s"),
         first_inference_ms=result.get("first_inference_ms"),
         throughput_ips=throughput,
-        memory_mb=Memory(host_peak=(result.get("memory_mb") or {}).get("host_peak")),
+        memory_mb=Memory(host_peak=(result.get("memory_mb") or {}).get("host_peak"), device_peak=device_memory),
+        energy=record_energy,
+        throttled=throttled if result["status"] == "ok" else None,
         hooks=hooks,
         backend_options=backend.get("options") or {},
         settings=settings,
         env={
             **host_env,
+            **config.board,
             "backend": {k: v for k, v in backend.items() if k not in ("options", "hooks")},
             "worker_python": result.get("python"),
         },

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from edgebench.targets import resolve_target
 from onnx_models import matmul_relu
 
 SUPPORT = Path(__file__).resolve().parents[1] / "support"
@@ -39,7 +40,7 @@ def test_sweep_measures_every_combination_and_stores_each(tmp_path):
     for r in records:
         assert r["status"] == "ok", r["error"]
         assert r["model"] == "worker_models:tiny"
-        assert r["target"] == "local" and r["mode"] == "default" and r["device"] == "cpu"
+        assert r["target"] == resolve_target("local").name and r["mode"] == "default" and r["device"] == "cpu"
         assert r["precision"] == "fp32"
         assert r["model_fingerprint"].startswith("sha256:")
         lat = r["latency_ms"]

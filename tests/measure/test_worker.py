@@ -87,6 +87,12 @@ def test_not_a_module_is_a_clear_error(support_recipe):
     assert "did not produce a torch.nn.Module (got str)" in result["error"]
 
 
+def test_eager_refuses_dla(support_recipe):
+    result = run_worker({"backend": "eager", "device": "dla0", "model": support_recipe("tiny"), "inputs": IMAGE})
+    assert result["status"] == "unavailable"
+    assert "DLA cores run TensorRT engines only" in result["error"]
+
+
 def test_unknown_backend_and_protocol():
     assert run_worker({"backend": "nope", "model": {}, "inputs": []})["status"] == "unavailable"
     result = run_worker({"backend": "eager", "model": {}, "inputs": [], "protocol": 99})
@@ -99,6 +105,6 @@ def test_cuda_device_is_unavailable_without_a_gpu(support_recipe):
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
-    result = run_worker({"backend": "eager", "device": "cuda", "model": support_recipe("tiny"), "inputs": IMAGE})
+    result = run_worker({"backend": "eager", "device": "gpu", "model": support_recipe("tiny"), "inputs": IMAGE})
     assert result["status"] == "unavailable"
     assert "CUDA" in result["error"]

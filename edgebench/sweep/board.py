@@ -1,0 +1,68 @@
+"""Before a sweep: the board in the asked power mode (restored afterwards) and its idle power."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Optional
+
+from edgebench.measure import system
+from edgebench.measure.worker import PROTOCOL_VERSION
+from edgebench.sweep.client import LocalWorker
+from edgebench.targets.definition import TargetDefinition
+from edgebench.targets.jetson import PreparedTarget, power_mode
+
+IDLE_SECONDS = 2.0
+
+
+@dataclass
+class BoardSession:
+    prepared: PreparedTarget
+    #: ``{"source", "interval_ms"}`` for the workers, or None when no source can be read.
+    power: Optional[dict]
+    idle: Optional[dict]
+    power_problems: list[str] = field(default_factory=list)
+
+    @property
+    def mode(self) -> str:
+        return self.prepared.mode
+
+    def env(self, definition: TargetDefinition) -> dict:
+        """What the records say about the board's state during the run."""
+        state = self.prepared
+        return {
+            "target": {"name": definition.name, "kind": definition.kind},
+            "jetson": {"release": system.jetson_release(), "model": system.device_tree_model()}
+            if definition.kind == "jetson" else None,
+            "nvpmodel": {"id": state.nvpmodel.nvpmodel_id, "name": state.nvpmodel.nvpmodel_name}
+            if state.nvpmodel else None,
+            "clocks_locked": state.clocks_locked,
+            "power": {"source": self.power["source"], "interval_ms": self.power["interval_ms"]}
+            if self.power else {"unavailable": self.power_problems},
+        }
+
+
+@contextlib.contextmanager
+def board_session(definition: TargetDefinition, mode: Optional[str], lock_clocks: bool, power_interval_ms: int,
+                  worker: LocalWorker, measure_power: bool = True) -> Iterator[BoardSession]:
+    with power_mode(definition, mode, lock_clocks) as prepared:
+        power, idle, problems = (idle_baseline(definition, power_interval_ms, worker) if measure_power
+                                 else (None, None, ["power measurement turned off (--no-power)"]))
+        yield BoardSession(prepared, power, idle, problems)
+
+
+def idle_baseline(definition: TargetDefinition, interval_ms: int,
+                  worker: LocalWorker) -> tuple[Optional[dict], Optional[dict], list[str]]:
+    """The first of the target's power sources that reads, with the idle machine's power."""
+    problems = []
+    for source in definition.power_sources:
+        power = {"source": source, "interval_ms": interval_ms}
+        result = worker.run({"protocol": PROTOCOL_VERSION, "task": "idle", "power": power,
+                             "idle_s": IDLE_SECONDS}, timeout_s=60)
+        if result["status"] == "ok":
+            return power, result["idle"], problems
+        problems.append(f"{source}: {result['error']}")
+    if not definition.power_sources:
+        problems.append(f"target {definition.name} lists no power sources")
+    return None, None, problems

@@ -1,0 +1,105 @@
+"""What a target is: a validated TOML definition (devices, power modes, power sources, limits).
+
+Built-in definitions live in ``edgebench/targets/builtin/``; users copy one and pass
+``--target path/to/board.toml``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from edgebench.errors import UsageError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10
+    import tomli as tomllib
+
+Kind = Literal["cpu", "cuda", "jetson"]
+Device = Literal["cpu", "gpu", "dla0", "dla1"]
+PowerSource = Literal["tegrastats", "jtop", "rapl", "nvml"]
+DEFAULT_MODE = "default"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PowerMode(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    nvpmodel_id: int = Field(ge=0)
+    #: The name `nvpmodel -q` prints for this mode, e.g. MAXN or MODE_15W.
+    nvpmodel_name: Optional[str] = None
+
+
+class Thermal(_Strict):
+    limit_c: float = Field(gt=0, le=150)
+
+
+class TargetDefinition(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    kind: Kind
+    description: str = ""
+    #: Substring of /proc/device-tree/model that identifies the board (Jetson only).
+    model_match: Optional[str] = None
+    devices: list[Device] = Field(min_length=1)
+    default_device: Device
+    backends: list[str] = Field(min_length=1)
+    power_sources: list[PowerSource] = Field(default_factory=list)
+    modes: list[PowerMode] = Field(default_factory=list)
+    default_mode: Optional[str] = None
+    thermal: Optional[Thermal] = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "TargetDefinition":
+        if self.default_device not in self.devices:
+            raise ValueError(f"default_device {self.default_device!r} is not one of devices {self.devices}")
+        names = [mode.name for mode in self.modes]
+        if len(set(names)) != len(names):
+            raise ValueError(f"mode names repeat: {names}")
+        if self.modes and self.kind != "jetson":
+            raise ValueError("power modes are only supported on kind 'jetson' (nvpmodel)")
+        if self.default_mode is not None and self.default_mode not in names:
+            raise ValueError(f"default_mode {self.default_mode!r} is not one of the modes {names}")
+        return self
+
+    @property
+    def mode_names(self) -> list[str]:
+        return [mode.name for mode in self.modes] or [DEFAULT_MODE]
+
+    def mode(self, name: str) -> Optional[PowerMode]:
+        """The power mode called ``name``; None for the default of a target without modes.
+        UsageError naming the valid modes otherwise."""
+        for mode in self.modes:
+            if mode.name == name.lower():
+                return mode
+        if not self.modes and name == DEFAULT_MODE:
+            return None
+        raise UsageError(f"target {self.name} has no mode {name!r}; its modes: {', '.join(self.mode_names)}")
+
+
+def load_definition(path: Path) -> TargetDefinition:
+    """Read and validate a target file; UsageError naming the file, the field and the problem."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"no such target file: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read target file {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"target file {path} is not valid TOML: {exc}") from None
+    try:
+        return TargetDefinition.model_validate(data)
+    except ValidationError as exc:
+        raise UsageError(f"invalid target file {path}: {_first_problem(exc)}") from None
+
+
+def _first_problem(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    field = ".".join(str(part) for part in error["loc"]) or "(file)"
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"field {field}: {error['msg']}{more}"
