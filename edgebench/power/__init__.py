@@ -1,0 +1,1 @@
+"""Workstation side of power measurement: summaries of logs captured on a board."""
