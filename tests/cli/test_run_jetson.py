@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -93,3 +94,22 @@ def test_targets_lists_the_emulated_board_as_available(xavier, tmp_path):
     assert listed["x86-cpu"]["available"] is False
     assert listed["xavier"]["modes"][:3] == ["maxn", "10w", "15w"]
     assert set(listed["xavier"]) >= {"name", "kind", "available", "reason", "modes", "devices", "backends"}
+
+
+def test_cooldown_waits_until_the_board_is_under_its_limit(xavier, tmp_path):
+    zone = xavier.root / "sys" / "class" / "thermal" / "thermal_zone0" / "temp"
+    zone.write_text("90000\n")
+    env = {**os.environ, **xavier.env, "PYTHONPATH": str(SUPPORT)}
+    proc = subprocess.Popen([sys.executable, "-m", "edgebench", "run", "--target", "xavier", "--cooldown",
+                             "-m", "worker_models:tiny", "--input-shape", "3x8x8", "-b", "eager", "--json", *FAST],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    stderr_seen = ""
+    while time.monotonic() < deadline and "cooling down" not in stderr_seen:
+        stderr_seen += proc.stderr.readline()
+    zone.write_text("50000\n")  # the board has cooled
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr
+    assert "cooling down: CPU-therm at 90.0 C, limit 85 C" in stderr_seen
+    record = json.loads(stdout)[0]
+    assert record["status"] == "ok" and record["throttled"] is False
