@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -17,17 +15,10 @@ from edgebench.cli.app import app
 from edgebench.errors import UsageError
 from edgebench.results.store import Store
 
-DATA = Path(__file__).parent.parent / "data"
 
 # Wide enough that rich tables do not truncate cells.
 runner = CliRunner(env={"COLUMNS": "200"})
 
-
-@pytest.fixture
-def store_path(tmp_path) -> Path:
-    path = tmp_path / "store.db"
-    shutil.copy(DATA / "store-v1.db", path)
-    return path
 
 
 @pytest.fixture

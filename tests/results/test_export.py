@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -16,16 +14,7 @@ from edgebench.results.frame import record_columns
 from edgebench.results.record import Record
 from edgebench.results.store import Store
 
-DATA = Path(__file__).parent.parent / "data"
 FIXTURE_SAMPLES = [2.5, 2.25, 2.75, 2.5, 3.125, 2.375]
-
-
-@pytest.fixture
-def store_path(tmp_path) -> Path:
-    """A copy of the v1 fixture: one run, an ok record (with samples) and an error record."""
-    path = tmp_path / "store.db"
-    shutil.copy(DATA / "store-v1.db", path)
-    return path
 
 
 @pytest.fixture
