@@ -15,10 +15,8 @@ from edgebench.cli.app import app
 from edgebench.errors import UsageError
 from edgebench.results.store import Store
 
-
 # Wide enough that rich tables do not truncate cells.
 runner = CliRunner(env={"COLUMNS": "200"})
-
 
 
 @pytest.fixture
