@@ -1,0 +1,172 @@
+"""``edgebench compare``: the speedup of one set of records over another, with intervals."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any, Optional
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from edgebench.cli import render
+from edgebench.cli.app import app
+from edgebench.cli.options import StoreOption
+from edgebench.errors import UsageError
+from edgebench.results.compare import Comparison, Pair, compare, describe, varied_fields
+from edgebench.results.record import Record
+from edgebench.results.select import parse_selector, select, stored_runs
+from edgebench.results.store import Store
+
+FORMATS = ("table", "markdown", "csv", "json")
+SELECTOR_HELP = ("BACKEND, FIELD=VALUE (target, mode, backend, device), run=ID or tag:KEY=VALUE; "
+                 "conditions joined by commas must all hold.")
+_UNPAIRED_SHOWN = 3
+
+
+@app.command("compare")
+def compare_command(
+    baseline: str = typer.Option(..., "--baseline", help=f"Baseline records: {SELECTOR_HELP}"),
+    contender: str = typer.Option(..., "--contender", help="Contender records, in the same forms."),
+    run_id: Optional[str] = typer.Option(
+        None, "--run", help="Only this run's records (id or unique prefix). Default: every run, the latest "
+        "record of each key."),
+    store: str = StoreOption,
+    fmt: str = typer.Option("table", "--format", help=f"One of: {', '.join(FORMATS)}."),
+    as_json: bool = typer.Option(False, "--json", help="Same as --format json."),
+) -> None:
+    """Speedup (baseline p50 / contender p50) per model and batch, with a bootstrap 95% interval."""
+    fmt = _output_format(fmt, as_json)
+    base_selector, cont_selector = parse_selector(baseline), parse_selector(contender)
+    with Store.open(store, create=False) as opened:
+        runs = stored_runs(opened)
+        records = opened.records(run_id)
+    comparison = compare(select(records, base_selector, runs), select(records, cont_selector, runs),
+                         varied_fields(base_selector, cont_selector))
+    if not comparison.pairs:
+        reasons = "; ".join(f"{describe(u.record)}: {u.reason}" for u in comparison.unpaired[:_UNPAIRED_SHOWN])
+        raise UsageError(f"no baseline record pairs with a contender record: {reasons}")
+    _PRINTERS[fmt](comparison)
+
+
+def _output_format(fmt: str, as_json: bool) -> str:
+    if fmt not in FORMATS:
+        raise UsageError(f"--format takes one of {', '.join(FORMATS)}, not {fmt!r}")
+    if as_json and fmt not in ("table", "json"):
+        raise UsageError(f"--json and --format {fmt} ask for two formats; give one")
+    return "json" if as_json else fmt
+
+
+def rows(comparison: Comparison) -> list[dict[str, Any]]:
+    """One flat row per pair: the csv columns, and what the table and markdown show."""
+    return [
+        {
+            "model": p.baseline.model,
+            "batch": p.baseline.batch,
+            "precision": p.baseline.precision,
+            "baseline": _label(p.baseline, comparison.varied),
+            "contender": _label(p.contender, comparison.varied),
+            "baseline_p50_ms": p.baseline.latency_ms.p50,
+            "contender_p50_ms": p.contender.latency_ms.p50,
+            "speedup": p.speedup,
+            "speedup_ci95_low": p.speedup_ci[0],
+            "speedup_ci95_high": p.speedup_ci[1],
+            "energy_ratio": p.energy_ratio,
+            "baseline_run": p.baseline.run_id,
+            "contender_run": p.contender.run_id,
+            "notes": "; ".join(p.notes),
+        }
+        for p in comparison.pairs
+    ]
+
+
+def _label(record: Record, varied: tuple[str, ...]) -> str:
+    """What tells the two sides apart: the varied fields' values, or the run when none varies."""
+    return "/".join(str(getattr(record, name)) for name in varied) if varied else record.run_id
+
+
+def _print_table(comparison: Comparison) -> None:
+    console = render.stdout_console()
+    table = Table(title="speedup = baseline p50 / contender p50, 95% bootstrap interval of the samples",
+                  box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
+    for name in ("model", "baseline", "contender"):  # free text wraps, the figures do not
+        table.add_column(name, min_width=8, overflow="fold")
+    for name in ("base ms", "cont ms", "speedup", "95% CI"):
+        table.add_column(name, justify="right", no_wrap=True)
+    with_energy = any(pair.energy_ratio is not None for pair in comparison.pairs)
+    if with_energy:
+        table.add_column("energy", justify="right", no_wrap=True)
+    for row in rows(comparison):
+        cells = [Text(f"{row['model']} b{row['batch']} {row['precision']}"), Text(row["baseline"]),
+                 Text(row["contender"]), f"{row['baseline_p50_ms']:.3f}", f"{row['contender_p50_ms']:.3f}",
+                 f"{row['speedup']:.2f}x", _interval(row)]
+        table.add_row(*cells, *([_ratio(row["energy_ratio"])] if with_energy else []))
+    console.print(table)
+    _print_notes(console, comparison)
+
+
+def _print_markdown(comparison: Comparison) -> None:
+    header = ["model", "batch", "precision", "baseline", "contender", "baseline p50 ms", "contender p50 ms",
+              "speedup", "95% CI", "energy ratio", "notes"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows(comparison):
+        cells = [row["model"], row["batch"], row["precision"], row["baseline"], row["contender"],
+                 f"{row['baseline_p50_ms']:.3f}", f"{row['contender_p50_ms']:.3f}", f"{row['speedup']:.2f}x",
+                 _interval(row), _ratio(row["energy_ratio"]), row["notes"]]
+        lines.append("| " + " | ".join(markdown_cell(cell) for cell in cells) + " |")
+    typer.echo("\n".join(lines))
+    _print_notes(Console(stderr=True, highlight=False), comparison)
+
+
+def _print_csv(comparison: Comparison) -> None:
+    table = rows(comparison)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(table[0]))
+    writer.writeheader()
+    writer.writerows(table)
+    typer.echo(buffer.getvalue(), nl=False)
+    _print_notes(Console(stderr=True, highlight=False), comparison)
+
+
+def _print_json(comparison: Comparison) -> None:
+    payload = {
+        "varied": list(comparison.varied),
+        "pairs": [pair.to_json_dict() for pair in comparison.pairs],
+        "unpaired": [{"side": u.side, "record": describe(u.record), "reason": u.reason}
+                     for u in comparison.unpaired],
+    }
+    typer.echo(json.dumps(payload, indent=2))
+
+
+def _print_notes(console: Console, comparison: Comparison) -> None:
+    """Pair notes and unpaired records in full, so no caveat is cut off by a column width."""
+    for pair in comparison.pairs:
+        for note in pair.notes:
+            console.print(Text(f"{_pair_name(pair)}: {note}", style="yellow"))
+    for unpaired in comparison.unpaired:
+        console.print(Text(f"unpaired {unpaired.side}: {describe(unpaired.record)}: {unpaired.reason}",
+                           style="yellow"))
+
+
+def _pair_name(pair: Pair) -> str:
+    return f"{pair.baseline.model} b{pair.baseline.batch} {pair.baseline.precision}"
+
+
+def _interval(row: dict[str, Any]) -> str:
+    return f"[{row['speedup_ci95_low']:.2f}, {row['speedup_ci95_high']:.2f}]"
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def markdown_cell(value: object) -> str:
+    """Table cell text: a pipe or a line break inside would end the cell or the row."""
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+_PRINTERS = {"table": _print_table, "markdown": _print_markdown, "csv": _print_csv, "json": _print_json}

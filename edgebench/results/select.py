@@ -1,0 +1,137 @@
+"""Selectors: which stored records one side of a comparison takes.
+
+    eager                     backend eager (a bare word names a backend)
+    backend=onnxruntime       the same, spelled out; also target=, mode= and device=
+    run=20240501-1203         one run, by id or by a prefix that matches only it
+    tag:nightly=2026-11-20    the runs carrying this tag
+    tensorrt,mode=15w         conditions joined by commas: all must hold
+
+A selector that matches nothing is a usage error that lists what the records do hold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from edgebench.errors import UsageError
+from edgebench.results.record import Record
+from edgebench.results.store import RunInfo, Store
+
+# Record fields a selector may name; the comparison key's other fields are never varied.
+SELECTABLE_FIELDS = ("target", "mode", "backend", "device")
+_RUN = "run"
+_TAG_PREFIX = "tag:"
+_RUNS_LISTED = 5
+_FORMS = "BACKEND, FIELD=VALUE (FIELD: " + ", ".join(SELECTABLE_FIELDS) + "), run=ID or tag:KEY=VALUE"
+
+
+@dataclass(frozen=True)
+class Selector:
+    """A parsed selector: every condition must hold for a record to be selected."""
+
+    text: str
+    fields: Mapping[str, str] = field(default_factory=dict)
+    run: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+def stored_runs(store: Store) -> list[RunInfo]:
+    """The store's runs, newest first; a store without runs is a usage error."""
+    runs = store.runs()
+    if not runs:
+        raise UsageError(f"the store {store.path} has no runs (`edgebench run` adds them)")
+    return runs
+
+
+def parse_selector(text: str) -> Selector:
+    """``"tensorrt,mode=15w,tag:nightly=2026-11-20"`` -> a ``Selector``; bad text is a UsageError."""
+    fields: dict[str, str] = {}
+    tags: dict[str, str] = {}
+    run: str | None = None
+    terms = [term.strip() for term in text.split(",") if term.strip()]
+    if not terms:
+        raise UsageError(f"empty selector {text!r}; use {_FORMS}")
+    for term in terms:
+        name, value = _split_term(term, text)
+        if name.startswith(_TAG_PREFIX):
+            _set_once(tags, name[len(_TAG_PREFIX):], value, text)
+        elif name == _RUN:
+            if run not in (None, value):
+                raise UsageError(f"selector {text!r} names run twice ({run}, {value})")
+            run = value
+        else:
+            _set_once(fields, name, value, text)
+    return Selector(text=text, fields=fields, run=run, tags=tags)
+
+
+def select(records: Sequence[Record], selector: str | Selector, runs: Sequence[RunInfo]) -> list[Record]:
+    """The records matching ``selector``; ``runs`` (the records' runs) resolve run ids and tags."""
+    chosen = parse_selector(selector) if isinstance(selector, str) else selector
+    run_ids = {run.id for run in runs_matching(runs, chosen)}
+    matches = [
+        record for record in records
+        if record.run_id in run_ids
+        and all(getattr(record, name) == value for name, value in chosen.fields.items())
+    ]
+    if not matches:
+        raise UsageError(f"selector {chosen.text!r} matches no record; {available(records, runs)}")
+    return matches
+
+
+def runs_matching(runs: Sequence[RunInfo], selector: Selector) -> list[RunInfo]:
+    """The runs the selector's run id and tags allow (all of them when it names neither)."""
+    allowed = [find_run(runs, selector.run)] if selector.run is not None else runs
+    return [run for run in allowed if all(run.tags.get(key) == value for key, value in selector.tags.items())]
+
+
+def find_run(runs: Sequence[RunInfo], id_or_prefix: str) -> RunInfo:
+    """The run with this id, or the only one whose id starts with it (as ``Store.get_run``)."""
+    exact = [run for run in runs if run.id == id_or_prefix]
+    matches = exact or [run for run in runs if run.id.startswith(id_or_prefix)]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        ids = ", ".join(run.id for run in matches)
+        raise UsageError(f"run id {id_or_prefix!r} is ambiguous: it matches {ids}")
+    raise UsageError(f"no run {id_or_prefix!r}; {newest_runs(runs)}")
+
+
+def available(records: Sequence[Record], runs: Sequence[RunInfo]) -> str:
+    """What the records hold, for error messages: field values, newest runs, tags."""
+    parts = [f"{name}s: {_joined(getattr(r, name) for r in records)}" for name in SELECTABLE_FIELDS]
+    parts.append(newest_runs(runs))
+    tags = _joined(f"{key}={value}" for run in runs for key, value in run.tags.items())
+    parts.append(f"tags: {tags}")
+    return "; ".join(parts)
+
+
+def newest_runs(runs: Sequence[RunInfo]) -> str:
+    if not runs:
+        return "the store has no runs"
+    newest = sorted(runs, key=lambda run: (run.started_at, run.id), reverse=True)
+    more = len(newest) - _RUNS_LISTED
+    shown = ", ".join(run.id for run in newest[:_RUNS_LISTED]) + (f" (+{more} older)" if more > 0 else "")
+    return f"newest runs: {shown}"
+
+
+def _split_term(term: str, text: str) -> tuple[str, str]:
+    name, sep, value = term.partition("=")
+    name, value = name.strip(), value.strip()
+    if not sep and not name.startswith(_TAG_PREFIX):
+        return "backend", term  # a bare word names a backend
+    is_tag = name.startswith(_TAG_PREFIX) and len(name) > len(_TAG_PREFIX)
+    if not (name in SELECTABLE_FIELDS or name == _RUN or is_tag) or not value:
+        raise UsageError(f"selector {text!r}: cannot read {term!r}; use {_FORMS}")
+    return name, value
+
+
+def _set_once(conditions: dict[str, str], name: str, value: str, text: str) -> None:
+    # Two values for one field could never both hold: say so rather than match nothing.
+    if name in conditions and conditions[name] != value:
+        raise UsageError(f"selector {text!r} names {name} twice ({conditions[name]}, {value})")
+    conditions[name] = value
+
+
+def _joined(values: Iterable[object]) -> str:
+    return ", ".join(sorted({str(value) for value in values})) or "none"
