@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from edgebench.errors import UsageError
 from edgebench.results.record import Record
-from edgebench.results.store import RunInfo, Store
+from edgebench.results.store import RunInfo, Store, pick_run
 
 # Record fields a selector may name; the comparison key's other fields are never varied.
 SELECTABLE_FIELDS = ("target", "mode", "backend", "device")
@@ -87,14 +87,7 @@ def runs_matching(runs: Sequence[RunInfo], selector: Selector) -> list[RunInfo]:
 
 def find_run(runs: Sequence[RunInfo], id_or_prefix: str) -> RunInfo:
     """The run with this id, or the only one whose id starts with it (as ``Store.get_run``)."""
-    exact = [run for run in runs if run.id == id_or_prefix]
-    matches = exact or [run for run in runs if run.id.startswith(id_or_prefix)]
-    if len(matches) == 1:
-        return matches[0]
-    if matches:
-        ids = ", ".join(run.id for run in matches)
-        raise UsageError(f"run id {id_or_prefix!r} is ambiguous: it matches {ids}")
-    raise UsageError(f"no run {id_or_prefix!r}; {newest_runs(runs)}")
+    return pick_run(runs, id_or_prefix, lambda: f"; {newest_runs(runs)}")
 
 
 def available(records: Sequence[Record], runs: Sequence[RunInfo]) -> str:

@@ -16,7 +16,7 @@ import zlib
 from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Iterable, Literal, Mapping, Optional, get_args
+from typing import Any, Callable, Iterable, Literal, Mapping, Optional, Sequence, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -73,6 +73,19 @@ def store_path(location: str | Path) -> Path:
         f"cannot use results store {location!r}: only SQLite stores are supported in this "
         "version (give a file path or sqlite:///path)"
     )
+
+
+def pick_run(candidates: Sequence[RunInfo], id_or_prefix: str, where: Callable[[], str]) -> RunInfo:
+    """The candidate whose id is ``id_or_prefix``, else the only one starting with it (like git);
+    UsageError when none or several do, with ``where()`` telling what exists."""
+    matches = [run for run in candidates if run.id.startswith(id_or_prefix)]
+    exact = [run for run in matches if run.id == id_or_prefix]
+    if exact or len(matches) == 1:
+        return (exact or matches)[0]
+    if matches:
+        ids = ", ".join(run.id for run in matches)
+        raise UsageError(f"run id {id_or_prefix!r} is ambiguous: it matches {ids}")
+    raise UsageError(f"no run {id_or_prefix!r}{where()}")
 
 
 class Store:
@@ -183,15 +196,7 @@ class Store:
             (len(id_or_prefix), id_or_prefix),
         ).fetchall()
         matches = [_run_from_row(row) for row in rows]
-        exact = [run for run in matches if run.id == id_or_prefix]
-        if exact:
-            return exact[0]
-        if len(matches) == 1:
-            return matches[0]
-        if matches:
-            ids = ", ".join(run.id for run in matches)
-            raise UsageError(f"run id {id_or_prefix!r} is ambiguous: it matches {ids}")
-        raise UsageError(f"no run {id_or_prefix!r} in {self.path}; {self._newest_ids_hint()}")
+        return pick_run(matches, id_or_prefix, lambda: f" in {self.path}; {self._newest_ids_hint()}")
 
     def _newest_ids_hint(self) -> str:
         rows = self._conn.execute(
