@@ -3,7 +3,7 @@
 Workstation side: torch, torchvision and onnx are imported only when a function needs them.
 """
 
-from edgebench.models.export import ExportError, default_cache_dir, onnx_for
+from edgebench.models.export import ExportError, default_cache_dir, onnx_for, torchscript_for
 from edgebench.models.inputs import InputSpec, parse_input_shape
 from edgebench.models.resolve import ResolvedModel, resolve_model
 
@@ -15,4 +15,5 @@ __all__ = [
     "onnx_for",
     "parse_input_shape",
     "resolve_model",
+    "torchscript_for",
 ]

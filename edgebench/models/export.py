@@ -81,8 +81,32 @@ def onnx_for(model: ResolvedModel, batch: int, cache_dir: Path | None = None) ->
     return onnx_path
 
 
-def _cache_key(model: ResolvedModel, inputs: list[dict[str, Any]], torch_version: str) -> str:
+def torchscript_for(model: ResolvedModel, batch: int, cache_dir: Path | None = None) -> Path:
+    """A TorchScript file of a torch model traced at ``batch``, cached like the ONNX exports:
+    what a board's older PyTorch can load (a pickled module does not travel across versions)."""
+    import torch
+
+    if model.kind != "torch":
+        raise ExportError(f"{model.name} is not a PyTorch model")
+    inputs = [spec.as_dict(batch) for spec in model.inputs]
+    key = _cache_key(model, inputs, torch.__version__, artifact="torchscript")
+    path = (cache_dir or default_cache_dir()) / "torchscript" / f"{key[:24]}.pt"
+    if path.is_file():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    module, args = _module_and_args(model, inputs)
+    with _quiet(), _atomic_target(path) as temp_path:
+        try:
+            torch.jit.save(torch.jit.trace(module, args, check_trace=False), str(temp_path))
+        except Exception as exc:  # tracing fails on data-dependent control flow and odd outputs
+            raise ExportError(f"cannot trace {model.name} to TorchScript: {_one_line(exc)}")
+    return path
+
+
+def _cache_key(model: ResolvedModel, inputs: list[dict[str, Any]], torch_version: str,
+               artifact: str = "onnx") -> str:
     key = {
+        "artifact": artifact,
         "fingerprint": model.fingerprint,
         "inputs": inputs,
         "torch": torch_version,
@@ -97,13 +121,7 @@ def _export(
     """Export to ``path``; returns the exporter used and why dynamo failed, if it did."""
     import torch
 
-    assert model.recipe is not None
-    try:
-        module = build_module(model.recipe)
-    except Exception as exc:  # it built at resolve time; the file or code changed since
-        raise ExportError(f"cannot build {model.name} for export: {_one_line(exc)}")
-    arrays = make_inputs(inputs)
-    args = tuple(torch.from_numpy(arrays[spec["name"]]) for spec in inputs)
+    module, args = _module_and_args(model, inputs)
     names = [spec["name"] for spec in inputs]
     with _quiet():
         try:
@@ -122,6 +140,18 @@ def _export(
                 f"cannot export {model.name} to ONNX: {dynamo_error}; legacy exporter: {_one_line(exc)}"
             )
     return f"legacy-torchscript-opset{LEGACY_OPSET}", dynamo_error
+
+
+def _module_and_args(model: ResolvedModel, inputs: list[dict[str, Any]]) -> tuple[Any, tuple]:
+    import torch
+
+    assert model.recipe is not None
+    try:
+        module = build_module(model.recipe)
+    except Exception as exc:  # it built at resolve time; the file or code changed since
+        raise ExportError(f"cannot build {model.name} for export: {_one_line(exc)}")
+    arrays = make_inputs(inputs)
+    return module, tuple(torch.from_numpy(arrays[spec["name"]]) for spec in inputs)
 
 
 def _check_exported(model: ResolvedModel, path: Path) -> None:

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 WORKER_MODULE = "edgebench.measure.worker"
 STDERR_TAIL_LINES = 5
@@ -29,6 +30,9 @@ _SIGNAL_MEANINGS = {
 
 class LocalWorker:
     """Starts ``python -m edgebench.measure.worker`` on this machine."""
+
+    #: Whether the worker runs on another machine (artifacts must travel, pickles cannot).
+    remote = False
 
     def __init__(self, python: str = sys.executable, extra_env: dict[str, str] | None = None):
         self.python = python
@@ -58,7 +62,14 @@ class LocalWorker:
                 raise
             stderr.seek(0)
             stderr_tail = _tail(stderr.read().decode(errors="replace"))
-        return interpret(process.returncode, stdout.decode(errors="replace"), stderr_tail)
+        return self.interpret(process.returncode, stdout.decode(errors="replace"), stderr_tail)
+
+    def interpret(self, returncode: int, stdout: str, stderr_tail: str) -> dict:
+        return interpret(returncode, stdout, stderr_tail)
+
+    def artifact(self, path: Path) -> str:
+        """Where the worker finds ``path``: here, the path itself."""
+        return str(path)
 
 
 def interpret(returncode: int, stdout: str, stderr_tail: str) -> dict:

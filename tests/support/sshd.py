@@ -1,0 +1,105 @@
+"""A real OpenSSH server on loopback, with generated keys, for the remote-target tests.
+
+Debian's openssh-server provides /usr/sbin/sshd (.ci/run installs it); where it is absent the
+tests that need it skip with that reason.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+SSHD = "/usr/sbin/sshd"
+HOST_ALIAS = "edgebench-test-board"
+
+
+@dataclass
+class SshServer:
+    directory: Path
+    port: int
+    process: subprocess.Popen
+    config: Path  # the client's ssh config: Host edgebench-test-board → this server
+
+    @property
+    def ssh_options(self) -> list[str]:
+        return ["-F", str(self.config)]
+
+    def connection_pids(self) -> list[int]:
+        """The per-connection sshd processes (children of the listener)."""
+        out = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True).stdout
+        return [int(pid) for pid in out.split()]
+
+    def cut_connections(self) -> None:
+        """Drop every open connection, as a network failure would; the server keeps listening."""
+        for pid in self.connection_pids():
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+
+    def stop(self) -> None:
+        self.cut_connections()
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+def sshd_missing_reason() -> str | None:
+    if not os.path.exists(SSHD):
+        return "needs Debian's openssh-server (/usr/sbin/sshd); .ci/run installs it"
+    if shutil.which("ssh") is None or shutil.which("ssh-keygen") is None:
+        return "needs the OpenSSH client (ssh, ssh-keygen)"
+    return None
+
+
+def start_sshd(directory: Path) -> SshServer:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in ("host_key", "client_key"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(directory / name)], check=True)
+    (directory / "authorized_keys").write_text((directory / "client_key.pub").read_text())
+    port = _free_port()
+    server_config = directory / "sshd_config"
+    server_config.write_text("\n".join([
+        f"Port {port}", "ListenAddress 127.0.0.1", f"HostKey {directory / 'host_key'}",
+        f"PidFile {directory / 'sshd.pid'}", f"AuthorizedKeysFile {directory / 'authorized_keys'}",
+        "PasswordAuthentication no", "KbdInteractiveAuthentication no", "PubkeyAuthentication yes",
+        "PermitRootLogin yes", "StrictModes no", "UsePAM no", "LogLevel ERROR", "MaxSessions 50",
+        "MaxStartups 50", ""]))
+    os.makedirs("/run/sshd", exist_ok=True)  # privilege separation directory sshd insists on
+    process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(server_config)], stderr=subprocess.DEVNULL)
+    client_config = directory / "ssh_config"
+    client_config.write_text("\n".join([
+        f"Host {HOST_ALIAS}", "  HostName 127.0.0.1", f"  Port {port}", f"  User {_user()}",
+        f"  IdentityFile {directory / 'client_key'}", "  IdentitiesOnly yes", "  StrictHostKeyChecking no",
+        f"  UserKnownHostsFile {directory / 'known_hosts'}", "  LogLevel ERROR", ""]))
+    _wait_for_port(port, process)
+    return SshServer(directory, port, process, client_config)
+
+
+def _user() -> str:
+    import getpass
+
+    return getpass.getuser()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_for_port(port: int, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"sshd exited with status {process.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("sshd did not start listening")
