@@ -12,6 +12,7 @@ import shlex
 import shutil
 import subprocess
 import tempfile
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Optional
 
@@ -49,10 +50,11 @@ class SshConnection:
         """The local argv that runs the shell ``command`` on the board."""
         return [*self._base, self.host, "--", command]
 
-    def shell_command(self, argv: Sequence[str]) -> str:
+    def shell_command(self, argv: Sequence[str], sudo: bool = False) -> str:
         """``argv`` as one remote shell command, with the target's environment set."""
         env = [f"{key}={value}" for key, value in self.remote_env.items()]
-        return " ".join(shlex.quote(part) for part in (["env", *env] if env else []) + list(argv))
+        prefix = (["sudo", "-n"] if sudo else []) + (["env", *env] if env else [])
+        return " ".join(shlex.quote(part) for part in prefix + list(argv))
 
     def run(self, command: str, input_bytes: Optional[bytes] = None, timeout_s: float = 120.0) -> CommandResult:
         """Run ``command`` (a remote shell command line); ConnectionLost when ssh itself failed."""
@@ -106,14 +108,24 @@ def last_line(text: str) -> str:
 class RemoteShell:
     """The board's tools (nvpmodel, jetson_clocks) over the connection, stdin closed."""
 
-    def __init__(self, connection: SshConnection):
+    def __init__(self, connection: SshConnection, sudo: bool = False):
         self.connection = connection
+        self.sudo = sudo
 
     def run(self, argv: Sequence[str], timeout_s: float = 60.0) -> CommandResult:
         try:
-            return self.connection.run(self.connection.shell_command(argv), timeout_s=timeout_s)
+            return self.connection.run(self.connection.shell_command(argv, sudo=self.sudo), timeout_s=timeout_s)
         except ConnectionLost as exc:
             raise UsageError(str(exc)) from None
+
+    def temp_path(self, prefix: str) -> str:
+        return f"/tmp/{prefix}{uuid.uuid4().hex[:12]}"
+
+    def remove(self, path: str) -> None:
+        try:
+            self.connection.run(self.connection.shell_command(["rm", "-f", path], sudo=self.sudo))
+        except ConnectionLost:
+            pass  # the board is unreachable; a stray file in its /tmp is harmless
 
 
 def home_relative(path: str) -> str:

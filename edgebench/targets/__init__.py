@@ -70,6 +70,8 @@ def availability(definition: TargetDefinition, machine: LocalMachine) -> Target:
 
 
 def _unavailable_reason(definition: TargetDefinition, machine: LocalMachine) -> Optional[str]:
+    if definition.remote is not None:
+        return None  # on another machine: what it is shows when edgebench connects
     if definition.kind == "jetson":
         if not machine.is_jetson:
             return "this machine is not a Jetson (no /etc/nv_tegra_release)"

@@ -40,6 +40,26 @@ class Thermal(_Strict):
     limit_c: float = Field(gt=0, le=150)
 
 
+class Remote(_Strict):
+    """A board reached over SSH with the system's OpenSSH client (``~/.ssh/config`` applies)."""
+
+    host: str = Field(min_length=1)
+    port: Optional[int] = Field(default=None, ge=1, le=65535)
+    user: Optional[str] = None
+    #: The board's Python (3.8 or newer) with numpy and the backends installed.
+    python: str = "python3"
+    #: Where the worker's code, the artifacts and the board lock live on the board.
+    workdir: str = "~/.cache/edgebench-worker"
+    #: Extra ssh arguments, e.g. ["-F", "/path/to/ssh_config"] or ["-J", "jumphost"].
+    ssh_options: list[str] = Field(default_factory=list)
+    #: Environment for the board's commands (PATH to nvpmodel, LD_LIBRARY_PATH for TensorRT, ...).
+    env: dict[str, str] = Field(default_factory=dict)
+    #: Run nvpmodel and jetson_clocks through ``sudo -n`` (passwordless sudo for them).
+    sudo: bool = False
+    #: How long a second workstation waits for a busy board.
+    lock_timeout_s: float = Field(default=600.0, gt=0)
+
+
 class TargetDefinition(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     kind: Kind
@@ -53,6 +73,7 @@ class TargetDefinition(_Strict):
     modes: list[PowerMode] = Field(default_factory=list)
     default_mode: Optional[str] = None
     thermal: Optional[Thermal] = None
+    remote: Optional[Remote] = None
 
     @model_validator(mode="after")
     def _consistent(self) -> "TargetDefinition":

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Optional
@@ -105,16 +104,15 @@ def power_mode(definition: TargetDefinition, mode_name: Optional[str], lock_cloc
 
 
 def _lock_clocks(shell: LocalShell) -> str:
-    handle, clock_file = tempfile.mkstemp(prefix="edgebench-clocks-")
-    os.close(handle)
+    clock_file = shell.temp_path("edgebench-clocks-")
     stored = shell.run(["jetson_clocks", "--store", clock_file])
     if stored.returncode != 0:
-        os.unlink(clock_file)
+        shell.remove(clock_file)
         raise PowerModeError(f"jetson_clocks --store failed (it needs root): {_last_line(stored)}")
     locked = shell.run(["jetson_clocks"])
     if locked.returncode != 0:
         shell.run(["jetson_clocks", "--restore", clock_file])
-        os.unlink(clock_file)
+        shell.remove(clock_file)
         raise PowerModeError(f"jetson_clocks failed (it needs root): {_last_line(locked)}")
     return clock_file
 
@@ -125,7 +123,7 @@ def _restore(shell: LocalShell, definition: TargetDefinition, prepared: Prepared
     never raised over the error that may be on its way out."""
     if clock_file is not None:
         result = shell.run(["jetson_clocks", "--restore", clock_file])
-        os.unlink(clock_file)
+        shell.remove(clock_file)
         if result.returncode != 0:
             prepared.notes.append(f"could not restore clocks: {_last_line(result)}")
     if prepared.nvpmodel is not None and prepared.nvpmodel.nvpmodel_id != previous.nvpmodel_id:

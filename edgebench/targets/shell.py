@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -32,3 +34,15 @@ class LocalShell:
         except subprocess.TimeoutExpired:
             raise UsageError(f"{' '.join(argv)} did not finish within {timeout_s:g} s") from None
         return CommandResult(proc.returncode, proc.stdout, proc.stderr)
+
+    def temp_path(self, prefix: str) -> str:
+        """A fresh file name for a tool to write (jetson_clocks --store)."""
+        handle, path = tempfile.mkstemp(prefix=prefix)
+        os.close(handle)
+        return path
+
+    def remove(self, path: str) -> None:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
