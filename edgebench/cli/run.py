@@ -20,7 +20,7 @@ from edgebench.models import resolve_model
 from edgebench.results.record import Record, Settings
 from edgebench.results.store import Store
 from edgebench.sweep.execute import Sweep, SweepConfig
-from edgebench.sweep.plan import DEFAULT_MODELS, Measurement, choose_backends, plan
+from edgebench.sweep.plan import DEFAULT_MODELS, Measurement, check_precisions, choose_backends, plan
 from edgebench.sweep.board import board_session
 from edgebench.sweep.client import LocalWorker
 from edgebench.targets import resolve_target
@@ -36,8 +36,12 @@ def run_command(
         [], "--model", "-m", help="torchvision:NAME[?k=v], package.module:callable, FILE.onnx, FILE.pt2 or "
         "FILE.pt. Repeatable. Default: torchvision:mobilenet_v2 and torchvision:resnet18."),
     backend: List[str] = typer.Option(
-        [], "--backend", "-b", help="Comma-separated backends (eager, onnxruntime). Default: every one installed."),
+        [], "--backend", "-b", help="Comma-separated backends (eager, onnxruntime, tensorrt). Default: every one "
+        "installed that the target runs."),
     batch: List[str] = typer.Option(["1"], "--batch", help="Comma-separated batch sizes."),
+    precision: List[str] = typer.Option(
+        ["fp32"], "--precision", help="Comma-separated precisions: fp32, fp16, int8. A backend that does not run "
+        "one records it as unavailable, with the reason."),
     input_shape: List[str] = typer.Option(
         [], "--input-shape", help="Shape after the batch dimension, e.g. 3x224x224; NAME=SHAPE for one "
         "input of several. Default: from the model."),
@@ -75,6 +79,13 @@ def run_command(
     power: bool = typer.Option(True, "--power/--no-power", help="Sample power alongside each measurement with the "
                                "target's first readable source (tegrastats, jtop, RAPL, NVML)."),
     power_interval: int = typer.Option(100, "--power-interval", min=10, help="Milliseconds between power readings."),
+    include_copies: bool = typer.Option(
+        False, "--include-copies/--no-include-copies", help="GPU devices: time each inference with its input "
+        "copies to the device and output copies back (default: inputs stay on the device)."),
+    cuda_graphs: bool = typer.Option(False, "--cuda-graphs", help="TensorRT: launch each inference as a captured "
+                                     "CUDA graph."),
+    profile_layers: bool = typer.Option(False, "--profile-layers", help="TensorRT: add a per-layer time table "
+                                        "(separate profiled runs after the timed loop) to each record."),
     store: str = StoreOption,
     tag: List[str] = typer.Option([], "--tag", help="KEY=VALUE label for the run. Repeatable."),
     json_output: bool = typer.Option(False, "--json", help="Print the records as JSON on stdout."),
@@ -83,6 +94,7 @@ def run_command(
     if max_time < min_time:
         raise UsageError(f"--max-time ({max_time:g}) must be at least --min-time ({min_time:g})")
     batches = parsing.positive_ints(batch, "--batch")
+    precisions = check_precisions(parsing.comma_list(precision))
     tags = parsing.key_values(tag, "--tag")
     options = parsing.backend_options(backend_option)
     chosen_target = resolve_target(target)
@@ -97,7 +109,7 @@ def run_command(
     if not backends:
         raise UsageError(f"no backend of target {definition.name} ({', '.join(definition.backends)}) is installed here")
     models = [resolve_model(spec, input_shape) for spec in (model or DEFAULT_MODELS)]
-    sweep_plan = plan(models, backends, batches, backends_requested=bool(requested_backends))
+    sweep_plan = plan(models, backends, batches, backends_requested=bool(requested_backends), precisions=precisions)
     if not sweep_plan.measurements:
         raise UsageError("nothing to measure: " + "; ".join(sweep_plan.skipped))
 
@@ -118,7 +130,8 @@ def run_command(
             err.print("power not measured: " + "; ".join(board.power_problems), highlight=False)
         config = SweepConfig(settings=settings, target=definition, mode=board.mode, device=device, threads=threads,
                              backend_options=options, allow_hooks=allow_hooks, power=board.power, idle=board.idle,
-                             board=board.env(definition), cooldown=cooldown)
+                             board=board.env(definition), cooldown=cooldown, include_copies=include_copies,
+                             cuda_graphs=cuda_graphs, profile_layers=profile_layers)
         run = results.create_run(host=env["host"], git_commit=git_commit(Path.cwd()), command=sys.argv,
                                  tags=tags, env=env)
         err.print(f"run {run.id}: {len(sweep_plan.measurements)} measurement(s) on {definition.name} "
@@ -156,7 +169,7 @@ def _measure_with_progress(sweep: Sweep, measurements: list[Measurement], store:
         task = progress.add_task("starting", total=len(measurements))
 
         def on_start(index: int, m: Measurement) -> None:
-            progress.update(task, description=f"{m.model.name} b{m.batch} {m.backend}")
+            progress.update(task, description=f"{m.model.name} b{m.batch} {m.precision} {m.backend}")
 
         def on_record(record: Record) -> None:
             store.add_record(record)  # committed now: an interrupted run keeps what it measured

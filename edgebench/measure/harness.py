@@ -4,6 +4,10 @@ The runner says how to load, infer and synchronize; the harness owns the rest: b
 the first (cold) inference, a time-based warm-up, then timed iterations until at least
 ``min_iterations`` and ``min_time_s`` are met and the median's 95% interval is within
 ``target_ci`` of it, or ``max_time_s`` runs out. Every raw sample is kept.
+
+A runner on an asynchronous device may offer ``device_timer()``: an object with
+``record_start()``, ``record_end()`` and ``elapsed_ms()`` (CUDA events on the runner's stream).
+Each timed iteration then also gets its device time; the host time stays the stopping rule's.
 Board-side: Python 3.8, standard library plus numpy.
 """
 
@@ -63,14 +67,17 @@ def measure(runner, inputs, settings, clock=time.perf_counter, on_window=None):
     first_inference_ms = (clock() - start) * 1e3
 
     warmup_iterations = _warm_up(runner, settings.warmup_s, clock)
+    device_timer = runner.device_timer() if hasattr(runner, "device_timer") else None
+    device_samples = [] if device_timer is not None else None
     if on_window is not None:
         on_window("start")
     window_start = clock()
-    samples, stop_reason = timed_loop(runner.infer, runner.synchronize, settings, clock)
+    samples, stop_reason = timed_loop(runner.infer, runner.synchronize, settings, clock,
+                                      device_timer=device_timer, device_samples=device_samples)
     window_end = clock()
     if on_window is not None:
         on_window("end")
-    return {
+    result = {
         "import_s": import_s,
         "build_s": build_s,
         "first_inference_ms": first_inference_ms,
@@ -79,20 +86,33 @@ def measure(runner, inputs, settings, clock=time.perf_counter, on_window=None):
         "stop_reason": stop_reason,
         "window": [window_start, window_end],
     }
+    if device_samples is not None:
+        result["device_samples_ms"] = device_samples
+    return result
 
 
-def timed_loop(infer, synchronize, settings, clock=time.perf_counter):
-    """Time ``infer`` + ``synchronize`` until the stopping rule holds; (samples_ms, reason)."""
+def timed_loop(infer, synchronize, settings, clock=time.perf_counter, device_timer=None, device_samples=None):
+    """Time ``infer`` + ``synchronize`` until the stopping rule holds; (samples_ms, reason).
+
+    With a ``device_timer``, each iteration's device time is appended to ``device_samples``. Its
+    events bracket ``infer`` on the device; recording the end event is a few microseconds inside
+    the host time, and reading the elapsed time happens after the host time is taken."""
     samples = []
     append = samples.append
     started = clock()
     next_check = started + min(CHECK_INTERVAL_S, settings.min_time_s)
     while True:
+        if device_timer is not None:
+            device_timer.record_start()
         t0 = clock()
         infer()
+        if device_timer is not None:
+            device_timer.record_end()
         synchronize()
         t1 = clock()
         append((t1 - t0) * 1e3)
+        if device_timer is not None:
+            device_samples.append(device_timer.elapsed_ms())
         if t1 < next_check and len(samples) != settings.min_iterations:
             continue
         elapsed = t1 - started

@@ -14,7 +14,7 @@ import subprocess
 import threading
 import time
 
-from edgebench.measure import system
+from edgebench.measure import gpu_state, system
 from edgebench.measure.tegrastats import TegrastatsParseError, parse_line, total_power_mw
 
 SOURCES = ("tegrastats", "jtop", "rapl", "nvml")
@@ -151,16 +151,14 @@ class NvmlSampler(Sampler):
 
     def _open(self):
         try:
-            import pynvml
-        except ImportError:
-            raise PowerUnavailable("power unavailable: nvidia-ml-py is not installed (pip install edgebench[gpu])")
+            nvml, handle = gpu_state.open_nvml(0)
+        except gpu_state.NvmlUnavailable as exc:
+            raise PowerUnavailable("power unavailable: %s" % exc)
         try:
-            pynvml.nvmlInit()
-            self._handle = pynvml.nvmlDeviceGetHandleByIndex(0)
-            pynvml.nvmlDeviceGetPowerUsage(self._handle)
-        except pynvml.NVMLError as exc:
+            nvml.nvmlDeviceGetPowerUsage(handle)
+        except nvml.NVMLError as exc:
             raise PowerUnavailable("power unavailable: NVML: %s" % exc)
-        self._nvml = pynvml
+        self._nvml, self._handle = nvml, handle
 
     def _close(self):
         self._nvml.nvmlShutdown()

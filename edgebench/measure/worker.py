@@ -6,10 +6,13 @@ numpy and the one backend library being measured.
 
 Three tasks. ``measure`` (the default) takes ``protocol, backend, device, model, inputs [{name,
 shape, dtype}], settings, threads, backend_options, allow_hooks`` and optionally ``power
-{source, interval_ms}``; its result has ``protocol, status ("ok" | "error" | "unavailable"),
-error, warnings, backend {library, version, device, options, ...}, import_s, build_s,
-first_inference_ms, warmup_iterations, samples_ms, stop_reason, window, system {start, end},
-power, memory_mb {host_peak}, python``. ``idle`` takes ``power {source, interval_ms}`` and
+{source, interval_ms}``, ``precision`` (fp32 | fp16 | int8), ``include_copies``, ``cuda_graphs``,
+``profile_layers``, ``engine_cache_dir`` and ``gpu_state`` (read NVML at the window's edges);
+its result has ``protocol, status ("ok" | "error" | "unavailable"), error, warnings, backend
+{library, version, device, options, ...}, import_s, build_s, first_inference_ms,
+warmup_iterations, samples_ms, stop_reason, window, system {start, end}, power, memory_mb
+{host_peak}, python``, and where they apply ``device_samples_ms`` (CUDA events),
+``layer_profile`` and ``gpu_state {start, end} | {unavailable}``. ``idle`` takes ``power {source, interval_ms}`` and
 ``idle_s`` and samples the idle machine: ``idle {source, samples, avg_power_w, ram_used_mb}``.
 ``state`` reads temperatures and clocks: ``state {temperatures_c, cpu_mhz, gpu_mhz}``.
 """
@@ -22,7 +25,7 @@ import platform
 import sys
 import traceback
 
-from edgebench.measure import power
+from edgebench.measure import gpu_state, power
 
 PROTOCOL_VERSION = 1
 
@@ -46,15 +49,19 @@ def handle(request):
         runner = runner_class(request["backend"])(request)
     except KeyError:
         return _failure("unavailable", "no runner named %r here" % request["backend"])
-    snapshots = {}
+    snapshots, gpu_readings = {}, {}
+    gpu, gpu_problem = _open_gpu_state(request.get("gpu_state"))
 
     def on_window(edge):
         snapshots[edge] = system.snapshot()
+        if gpu is not None:
+            gpu_readings[edge] = gpu.read()
 
     sampler, power_problem = _start_power(request.get("power"))
     try:
         result = measure(runner, make_inputs(request["inputs"]),
                          Settings.from_dict(request["settings"]), on_window=on_window)
+        layer_profile, profile_problem = _layer_profile(runner, request)
     except RunnerUnavailable as exc:
         return _failure("unavailable", str(exc))
     except RunnerError as exc:
@@ -74,16 +81,57 @@ def handle(request):
     finally:
         if sampler is not None:
             sampler.stop()
+        if gpu is not None:
+            gpu.close()
+    backend = runner.describe()
     result.update(
         status="ok",
         error=None,
-        warnings=list(runner.warnings),
-        backend=runner.describe(),
+        warnings=list(runner.warnings) + _unmet_requests(request, backend, profile_problem),
+        backend=backend,
         system=snapshots,
-        power=_window_power(sampler, power_problem, result["window"], len(result["samples_ms"])),
+        power=_window_power(sampler, power_problem, result["window"], len(result["samples_ms"]), gpu_readings),
     )
+    if layer_profile is not None:
+        result["layer_profile"] = layer_profile
+    if request.get("gpu_state"):
+        result["gpu_state"] = gpu_readings if gpu is not None else {"unavailable": gpu_problem}
     runner.close()
     return result
+
+
+def _open_gpu_state(wanted):
+    """(GpuState, None) once opened, or (None, why not); (None, None) when not asked for."""
+    if not wanted:
+        return None, None
+    try:
+        return gpu_state.GpuState(0), None
+    except gpu_state.NvmlUnavailable as exc:
+        return None, str(exc)
+
+
+def _layer_profile(runner, request):
+    """(the runner's per-layer table, None) when asked for; (None, why not) when it cannot be had.
+    Run after the timed loop: profiling slows every layer down."""
+    if not request.get("profile_layers"):
+        return None, None
+    if not hasattr(runner, "layer_profile"):
+        return None, "%s has no per-layer profiler (TensorRT has)" % request["backend"]
+    try:
+        return runner.layer_profile(), None
+    except Exception as exc:  # the measurement stands without its profile
+        return None, "per-layer profiling failed: %s: %s" % (type(exc).__name__, exc)
+
+
+def _unmet_requests(request, backend, profile_problem):
+    """Warnings for what was asked of the backend and not done, so no record claims it."""
+    warnings = []
+    if profile_problem:
+        warnings.append("--profile-layers: " + profile_problem)
+    if request.get("cuda_graphs") and not backend.get("cuda_graphs"):
+        warnings.append("--cuda-graphs: not used by %s on %s; measured without CUDA graphs"
+                        % (request["backend"], request.get("device", "cpu")))
+    return warnings
 
 
 def sample_idle(request):
@@ -116,19 +164,24 @@ def _start_power(settings):
         return None, str(exc)
 
 
-def _window_power(sampler, problem, window, iterations):
+def _window_power(sampler, problem, window, iterations, gpu_readings):
     if sampler is None:
         return {"unavailable": problem} if problem else None
     summary = power.window_summary(sampler.readings, window[0], window[1])
     if not summary["samples"]:
         return {"source": sampler.source, "unavailable": "no %s readings inside the %.2f s measurement window%s"
                 % (sampler.source, window[1] - window[0], _problems(sampler))}
-    window_s = window[1] - window[0]
+    source, window_s = sampler.source, window[1] - window[0]
+    energy_j = summary["avg_power_w"] * window_s
+    counted_j = gpu_state.counter_energy_j(gpu_readings.get("start"), gpu_readings.get("end"))
+    if sampler.source == "nvml" and counted_j is not None:
+        # The GPU's energy counter over the window: exact where sampled power only estimates.
+        source, window_s, energy_j = "nvml-energy-counter", gpu_readings["end"]["time"] - gpu_readings["start"]["time"], counted_j
     return {
-        "source": sampler.source,
+        "source": source,
         "samples": summary["samples"],
         "window_s": window_s,
-        "energy_j": summary["avg_power_w"] * window_s,
+        "energy_j": energy_j,
         "iterations": iterations,
         "peak_ram_used_mb": summary["peak_ram_used_mb"],
         "tegrastats": [_board_state(detail) for detail in summary["details"]],

@@ -82,17 +82,28 @@ class Record(_Frozen):
     error: Optional[str] = None
     warnings: list[str] = Field(default_factory=list)
     latency_ms: Optional[Latency] = None
+    device_latency_ms: Optional[Latency] = Field(
+        default=None, description="device time per call from CUDA events on the backend's stream; latency_ms "
+        "stays the host's end-to-end time")
+    include_copies: Optional[bool] = Field(
+        default=None, description="GPU devices: whether each timed call copied its inputs in and outputs back")
     stability: Optional[Stability] = None
     iterations: int = 0
     warmup_iterations: int = 0
     import_s: Optional[float] = Field(default=None, description="importing the backend library")
     build_s: Optional[float] = Field(default=None, description="loading the model, building the session")
+    deserialize_s: Optional[float] = Field(
+        default=None, description="TensorRT: deserializing the engine (part of build_s); env.backend.engine says "
+        "whether the engine was built or came from the cache")
     first_inference_ms: Optional[float] = None
     throughput_ips: Optional[float] = None
     memory_mb: Memory = Field(default_factory=Memory)
     energy: Optional[dict[str, Any]] = None
     throttled: Optional[bool] = None
     hooks: list[str] = Field(default_factory=list, description="hooks measured with --allow-hooks")
+    layer_profile: Optional[list[dict[str, Any]]] = Field(
+        default=None, description="--profile-layers: per engine layer, its ONNX nodes and median/mean ms over "
+        "separate profiled runs (not the timed loop's)")
     backend_options: dict[str, Any] = Field(default_factory=dict)
     settings: Optional[Settings] = None
     env: dict[str, Any] = Field(default_factory=dict)

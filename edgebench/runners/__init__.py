@@ -15,6 +15,7 @@ ENTRY_POINT_GROUP = "edgebench.runners"
 BUILTIN_RUNNERS = {
     "eager": "edgebench.runners.eager:EagerRunner",
     "onnxruntime": "edgebench.runners.onnxruntime:OnnxRuntimeRunner",
+    "tensorrt": "edgebench.runners.tensorrt:TensorRTRunner",
 }
 
 

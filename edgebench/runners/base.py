@@ -32,6 +32,10 @@ class Runner:
         self.device = request.get("device", "cpu")
         self.threads = request.get("threads")
         self.options = request.get("backend_options", {})
+        #: fp32, fp16 or int8; a runner that cannot run it raises RunnerUnavailable in ``load``.
+        self.precision = request.get("precision", "fp32")
+        #: On GPU devices: whether each timed inference copies its inputs in and outputs back.
+        self.include_copies = bool(request.get("include_copies", False))
         self.warnings = []
 
     def import_backend(self):
@@ -54,8 +58,19 @@ class Runner:
         """Wait until the device has finished ``infer``'s work (asynchronous devices only)."""
 
     def describe(self):
-        """Versions and the effective options that change timing, for the record."""
+        """Versions and the effective options that change timing, for the record. The record takes
+        ``include_copies``, ``deserialize_s`` and ``device_peak_mb`` into fields of its own; the
+        worker reads ``cuda_graphs`` to warn when ``--cuda-graphs`` was not honoured.
+
+        Two methods a runner may add: ``device_timer()`` (see ``edgebench.measure.harness``) and
+        ``layer_profile()``, a per-layer table for ``--profile-layers``."""
         raise NotImplementedError
+
+    def require_precision(self, supported, where=""):
+        """RunnerUnavailable unless the request's precision is one of ``supported``."""
+        if self.precision not in supported:
+            raise RunnerUnavailable("%s%s runs %s, not %s" % (
+                self.name, where, " or ".join(supported), self.precision))
 
     def close(self):
         """Release what ``load`` acquired."""

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from edgebench.measure.worker import PROTOCOL_VERSION
-from edgebench.models import ExportError, onnx_for
+from edgebench.models import ExportError, default_cache_dir, onnx_for
 from edgebench.results.record import Record, Settings
 from edgebench.runners import runner_class
 from edgebench.sweep.client import LocalWorker
@@ -38,6 +38,10 @@ class SweepConfig:
     #: What the records say about the board beyond the host: Jetson release, nvpmodel, clocks.
     board: dict = field(default_factory=dict)
     cooldown: bool = False
+    #: GPU devices: whether each timed inference includes its input and output copies.
+    include_copies: bool = False
+    cuda_graphs: bool = False
+    profile_layers: bool = False
 
 
 class Sweep:
@@ -121,4 +125,11 @@ class Sweep:
             "backend_options": self.config.backend_options.get(backend, {}),
             "allow_hooks": self.config.allow_hooks,
             "power": self.config.power,
+            "precision": measurement.precision,
+            "include_copies": self.config.include_copies,
+            "cuda_graphs": self.config.cuda_graphs,
+            "profile_layers": self.config.profile_layers,
+            "engine_cache_dir": str(default_cache_dir() / "tensorrt"),
+            # Desktop GPUs: clocks, temperature, memory and the energy counter through NVML.
+            "gpu_state": self.config.target.kind == "cuda",
         }

@@ -39,7 +39,7 @@ def run_processes(run_one: Callable[[], dict], processes: int) -> dict:
 def pool(results: list[dict]) -> dict:
     """Samples in the order they were taken; cold-start figures from the first process."""
     first = results[0]
-    return {
+    pooled = {
         **first,
         "samples_ms": [sample for result in results for sample in result["samples_ms"]],
         "process_p50s": [statistics.median(result["samples_ms"]) for result in results],
@@ -50,4 +50,11 @@ def pool(results: list[dict]) -> dict:
         # Each process's power window and state readings, summarised by the record.
         "power": [result.get("power") for result in results],
         "system": [result.get("system") or {} for result in results],
+        "gpu_state": [result["gpu_state"] for result in results if result.get("gpu_state")],
     }
+    # Device time (CUDA events) only where every process has it, or the two latencies would differ in origin.
+    if all("device_samples_ms" in result for result in results):
+        pooled["device_samples_ms"] = [sample for result in results for sample in result["device_samples_ms"]]
+    else:
+        pooled.pop("device_samples_ms", None)
+    return pooled

@@ -13,8 +13,8 @@ from edgebench.sweep.plan import Measurement
 if TYPE_CHECKING:
     from edgebench.sweep.execute import SweepConfig
 
-# Precision is fixed until the TensorRT runner brings fp16 and int8.
-PRECISION = "fp32"
+# What the record takes up from the runner's description; the rest goes to env["backend"].
+_BACKEND_FIELDS = ("options", "hooks", "include_copies", "deserialize_s", "device_peak_mb")
 
 
 def make_record(measurement: Measurement, result: dict, *, run_id: str, config: SweepConfig,
@@ -24,7 +24,10 @@ def make_record(measurement: Measurement, result: dict, *, run_id: str, config: 
     samples = [float(s) for s in result.get("samples_ms") or []]
     backend = result.get("backend") or {}
     warnings = list(result.get("warnings") or [])
-    latency = stability = throughput = None
+    latency = stability = throughput = device_latency = None
+    device_samples = [float(s) for s in result.get("device_samples_ms") or []]
+    if result["status"] == "ok" and device_samples:
+        device_latency = Latency(**stats.summarize(device_samples))
     if result["status"] == "ok" and samples:
         summary = stats.summarize(samples)
         process_p50s = result.get("process_p50s") or []
@@ -51,31 +54,42 @@ def make_record(measurement: Measurement, result: dict, *, run_id: str, config: 
         target=config.target.name,
         mode=config.mode,
         device=config.device,
-        precision=PRECISION,
+        precision=measurement.precision,
         batch=measurement.batch,
         input_shapes=model.input_shapes(measurement.batch),
         status=result["status"],
         error=result.get("error"),
         warnings=warnings,
         latency_ms=latency,
+        device_latency_ms=device_latency,
+        include_copies=backend.get("include_copies"),
         stability=stability,
         iterations=len(samples),
         warmup_iterations=result.get("warmup_iterations") or 0,
         import_s=result.get("import_s"),
         build_s=result.get("build_s"),
+        deserialize_s=backend.get("deserialize_s"),
         first_inference_ms=result.get("first_inference_ms"),
         throughput_ips=throughput,
-        memory_mb=Memory(host_peak=(result.get("memory_mb") or {}).get("host_peak"), device_peak=device_memory),
+        memory_mb=Memory(host_peak=(result.get("memory_mb") or {}).get("host_peak"),
+                         device_peak=_first_known(backend.get("device_peak_mb"), device_memory)),
         energy=record_energy,
         throttled=throttled if result["status"] == "ok" else None,
         hooks=hooks,
+        layer_profile=result.get("layer_profile"),
         backend_options=backend.get("options") or {},
         settings=settings,
         env={
             **host_env,
             **config.board,
-            "backend": {k: v for k, v in backend.items() if k not in ("options", "hooks")},
+            "backend": {k: v for k, v in backend.items() if k not in _BACKEND_FIELDS},
             "worker_python": result.get("python"),
+            **({"gpu": result["gpu_state"]} if result.get("gpu_state") else {}),
         },
         samples_ms=samples,
     )
+
+
+def _first_known(*values):
+    """The backend's own device memory figure, else the one derived from RAM over idle (Jetson)."""
+    return next((value for value in values if value is not None), None)
