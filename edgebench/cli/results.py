@@ -64,11 +64,12 @@ def export(
     fmt: str = typer.Option(..., "--format", help=f"One of: {', '.join(FORMATS)}."),
     out: Path = typer.Option(..., "--out", help="File to write; missing directories are created."),
     run_id: Optional[str] = typer.Option(
-        None, "--run", help="Run id or unique prefix; every run when left out."
+        None, "--run", help="Run id or unique prefix; every run when left out (pytest-benchmark: the latest)."
     ),
     store: str = StoreOption,
 ) -> None:
-    """Export records as csv, parquet (flattened, one row per record) or json (full records)."""
+    """Export records as csv, parquet (flattened, one row per record), json (full records) or
+    pytest-benchmark (one run's measured records, for `pytest-benchmark compare`)."""
     with Store.open(store, create=False) as opened:
         count = export_records(opened, fmt, out, run_id)
     if count == 0:

@@ -6,18 +6,13 @@ Built-in definitions live in ``edgebench/targets/builtin/``; users copy one and 
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from edgebench.errors import UsageError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # Python 3.10
-    import tomli as tomllib
+from edgebench.tomlfile import load_toml
 
 Kind = Literal["cpu", "cuda", "jetson"]
 Device = Literal["cpu", "gpu", "dla0", "dla1"]
@@ -105,22 +100,4 @@ class TargetDefinition(_Strict):
 
 def load_definition(path: Path) -> TargetDefinition:
     """Read and validate a target file; UsageError naming the file, the field and the problem."""
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise UsageError(f"no such target file: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read target file {path}: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"target file {path} is not valid TOML: {exc}") from None
-    try:
-        return TargetDefinition.model_validate(data)
-    except ValidationError as exc:
-        raise UsageError(f"invalid target file {path}: {_first_problem(exc)}") from None
-
-
-def _first_problem(exc: ValidationError) -> str:
-    error = exc.errors()[0]
-    field = ".".join(str(part) for part in error["loc"]) or "(file)"
-    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"field {field}: {error['msg']}{more}"
+    return load_toml(path, TargetDefinition, "target file")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import time
 
-import numpy as np
 import pytest
 
 from edgebench.errors import UsageError
@@ -18,40 +17,9 @@ from edgebench.results.compare import (
     ratio_interval,
     varied_fields,
 )
-from edgebench.results.record import Latency, Record, Settings, Stability
 from edgebench.results.select import parse_selector
 
-ENV = {"host": "bench-a", "cpu_model": "AMD EPYC", "python": "3.11.7",
-       "packages": {"onnxruntime": "1.31.1", "torch": "2.14.1"},
-       "backend": {"library": "onnxruntime", "version": "1.31.1", "device": "cpu"}}
-
-
-def synthetic_record(run_id: str = "20240501-120000-aaaaaa", p50: float = 2.0, *, processes: int = 3,
-                     per_process: int = 400, process_sd: float = 0.0, sample_sd: float = 0.05, seed: int = 0,
-                     process_factors: tuple[float, ...] | None = None,
-                     created_at: str = "2024-05-01T12:00:00+00:00", **overrides) -> Record:
-    """A record built as ``sweep.records.make_record`` builds one: lognormal samples in ``processes``
-    chunks whose medians scatter around ``p50`` by ``process_sd`` (log scale), or sit at
-    ``p50 x process_factors`` when those are given."""
-    rng = np.random.default_rng(seed)
-    factors = np.exp(rng.normal(0.0, process_sd, processes)) if process_factors is None else process_factors
-    medians = p50 * np.asarray(factors)
-    chunks = [median * rng.lognormal(0.0, sample_sd, per_process) for median in medians]
-    samples = np.concatenate(chunks)
-    process_p50s = [float(np.median(chunk)) for chunk in chunks]
-    checks = {**stats.stability(samples), "process_p50s": process_p50s,
-              "process_spread": stats.process_spread(process_p50s)}
-    fields = dict(
-        run_id=run_id, created_at=created_at, model="torchvision:resnet18", model_fingerprint="sha256:" + "1" * 64,
-        backend="onnxruntime", target="local", mode="default", device="cpu", precision="fp32", batch=1,
-        status="ok", latency_ms=Latency(**stats.summarize(samples)),
-        stability=Stability(**checks, stop_reason="target_ci"), iterations=len(samples),
-        settings=Settings(min_time_s=3, max_time_s=30, min_iterations=30, warmup_s=1, target_ci=0.01, timeout_s=330,
-                          threads=2, processes=processes),
-        env=ENV, samples_ms=samples.tolist(),
-    )
-    fields.update(overrides)
-    return Record(**fields)
+from records import synthetic_record
 
 
 def test_key_fields_spell_out_record_key():

@@ -18,7 +18,7 @@ from edgebench.results.regress import (
 )
 from edgebench.results.store import Store
 
-from test_compare import ENV, synthetic_record
+from records import ENV, synthetic_record
 
 STEADY = dict(process_sd=0.003, sample_sd=0.04)
 

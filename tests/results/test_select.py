@@ -8,7 +8,7 @@ from edgebench.errors import UsageError
 from edgebench.results.select import Selector, parse_selector, select, stored_runs
 from edgebench.results.store import RunInfo, Store
 
-from test_compare import synthetic_record
+from records import synthetic_record
 
 RUN_A = "20261120-010000-aaaaaa"
 RUN_B = "20261121-010000-bbbbbb"
