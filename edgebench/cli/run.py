@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from edgebench.cli import parsing, render
 from edgebench.cli.app import app
 from edgebench.cli.options import StoreOption
-from edgebench.environment import git_commit, host_environment
+from edgebench.environment import git_commit
 from edgebench.errors import UsageError
 from edgebench.models import resolve_model
 from edgebench.results.record import Record, Settings
@@ -22,7 +22,7 @@ from edgebench.results.store import Store
 from edgebench.sweep.execute import Sweep, SweepConfig
 from edgebench.sweep.plan import DEFAULT_MODELS, Measurement, check_precisions, choose_backends, plan
 from edgebench.sweep.board import board_session
-from edgebench.sweep.client import LocalWorker
+from edgebench.sweep.link import board_link
 from edgebench.targets import resolve_target
 from edgebench.targets.definition import TargetDefinition
 
@@ -122,10 +122,14 @@ def run_command(
     for note in sweep_plan.skipped:
         err.print(f"skipped: {note}", highlight=False)
 
-    env = host_environment()
-    worker = LocalWorker()
-    with board_session(definition, mode, lock_clocks, power_interval, worker, measure_power=power) as board, \
+    def log(message: str) -> None:
+        err.print(message, highlight=False)
+
+    with board_link(definition, log) as link, \
+            board_session(definition, mode, lock_clocks, power_interval, link.worker, link.shell,
+                          measure_power=power) as board, \
             Store.open(store) as results:
+        env = link.environment
         if board.power is None:
             err.print("power not measured: " + "; ".join(board.power_problems), highlight=False)
         config = SweepConfig(settings=settings, target=definition, mode=board.mode, device=device, threads=threads,
@@ -137,7 +141,7 @@ def run_command(
         err.print(f"run {run.id}: {len(sweep_plan.measurements)} measurement(s) on {definition.name} "
                   f"(mode {board.mode}, device {device}), store {store}", highlight=False)
         records: list[Record] = []
-        sweep = Sweep(config, run.id, env, worker=worker, log=lambda message: err.print(message, highlight=False))
+        sweep = Sweep(config, run.id, env, worker=link.worker, log=log)
         try:
             _measure_with_progress(sweep, sweep_plan.measurements, results, records, err)
         except KeyboardInterrupt:

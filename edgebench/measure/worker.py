@@ -4,7 +4,7 @@ Run as ``python -m edgebench.measure.worker``, always in a fresh process, so a c
 or a hang in the backend cannot touch anything else. Board-side: Python 3.8, standard library,
 numpy and the one backend library being measured.
 
-Three tasks. ``measure`` (the default) takes ``protocol, backend, device, model, inputs [{name,
+Four tasks. ``measure`` (the default) takes ``protocol, backend, device, model, inputs [{name,
 shape, dtype}], settings, threads, backend_options, allow_hooks`` and optionally ``power
 {source, interval_ms}``, ``precision`` (fp32 | fp16 | int8), ``include_copies``, ``cuda_graphs``,
 ``profile_layers``, ``engine_cache_dir`` and ``gpu_state`` (read NVML at the window's edges);
@@ -15,6 +15,7 @@ warmup_iterations, samples_ms, stop_reason, window, system {start, end}, power, 
 ``layer_profile`` and ``gpu_state {start, end} | {unavailable}``. ``idle`` takes ``power {source, interval_ms}`` and
 ``idle_s`` and samples the idle machine: ``idle {source, samples, avg_power_w, ram_used_mb}``.
 ``state`` reads temperatures and clocks: ``state {temperatures_c, cpu_mhz, gpu_mhz}``.
+``environment`` describes the machine: ``environment {host, os, cpu_model, python, packages, jetson, ...}``.
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ def handle(request):
         return sample_idle(request)
     if request.get("task") == "state":
         return {"status": "ok", "error": None, "warnings": [], "state": system.snapshot()}
+    if request.get("task") == "environment":
+        from edgebench.measure.environment import machine_environment
+
+        return {"status": "ok", "error": None, "warnings": [], "environment": machine_environment()}
     try:
         runner = runner_class(request["backend"])(request)
     except KeyError:

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Optional
 
 from edgebench.errors import UsageError
+from edgebench.sweep.client import TransportError
 from edgebench.targets.shell import CommandResult
 
 # ssh's own failures exit 255; the remote command's status is passed through otherwise.
@@ -24,7 +25,7 @@ SSH_FAILURE = 255
 CONNECT_TIMEOUT_S = 15
 
 
-class ConnectionLost(Exception):
+class ConnectionLost(TransportError):
     """The connection broke while a command ran."""
 
 

@@ -41,6 +41,10 @@ class RemoteWorker(LocalWorker):
     def artifact(self, path: Path) -> str:
         return deploy.upload_artifact(self.connection, self.workdir, path)
 
+    @property
+    def engine_cache_dir(self) -> str:
+        return f"{self.workdir}/tensorrt"
+
     def interpret(self, returncode: int, stdout: str, stderr_tail: str) -> dict:
         if returncode == SSH_FAILURE and not stdout.strip():
             message = describe_ssh_failure(self.connection.host, stderr_tail)

@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Optional
 
-from edgebench.measure import system
 from edgebench.measure.worker import PROTOCOL_VERSION
 from edgebench.sweep.client import LocalWorker
 from edgebench.targets.definition import TargetDefinition
 from edgebench.targets.jetson import PreparedTarget, power_mode
+from edgebench.targets.shell import LocalShell
 
 IDLE_SECONDS = 2.0
 
@@ -32,9 +32,8 @@ class BoardSession:
         """What the records say about the board's state during the run."""
         state = self.prepared
         return {
-            "target": {"name": definition.name, "kind": definition.kind},
-            "jetson": {"release": system.jetson_release(), "model": system.device_tree_model()}
-            if definition.kind == "jetson" else None,
+            "target": {"name": definition.name, "kind": definition.kind,
+                       "remote": definition.remote.host if definition.remote else None},
             "nvpmodel": {"id": state.nvpmodel.nvpmodel_id, "name": state.nvpmodel.nvpmodel_name}
             if state.nvpmodel else None,
             "clocks_locked": state.clocks_locked,
@@ -45,8 +44,8 @@ class BoardSession:
 
 @contextlib.contextmanager
 def board_session(definition: TargetDefinition, mode: Optional[str], lock_clocks: bool, power_interval_ms: int,
-                  worker: LocalWorker, measure_power: bool = True) -> Iterator[BoardSession]:
-    with power_mode(definition, mode, lock_clocks) as prepared:
+                  worker: LocalWorker, shell: LocalShell, measure_power: bool = True) -> Iterator[BoardSession]:
+    with power_mode(definition, mode, lock_clocks, shell) as prepared:
         power, idle, problems = (idle_baseline(definition, power_interval_ms, worker) if measure_power
                                  else (None, None, ["power measurement turned off (--no-power)"]))
         yield BoardSession(prepared, power, idle, problems)

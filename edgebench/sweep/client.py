@@ -28,6 +28,10 @@ _SIGNAL_MEANINGS = {
 }
 
 
+class TransportError(Exception):
+    """The way to the worker broke (a lost SSH connection); the message says how."""
+
+
 class LocalWorker:
     """Starts ``python -m edgebench.measure.worker`` on this machine."""
 
@@ -70,6 +74,13 @@ class LocalWorker:
     def artifact(self, path: Path) -> str:
         """Where the worker finds ``path``: here, the path itself."""
         return str(path)
+
+    @property
+    def engine_cache_dir(self) -> str:
+        """Where TensorRT engines are cached, on the worker's machine."""
+        from edgebench.models import default_cache_dir
+
+        return str(default_cache_dir() / "tensorrt")
 
 
 def interpret(returncode: int, stdout: str, stderr_tail: str) -> dict:

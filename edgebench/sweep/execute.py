@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from edgebench.measure.worker import PROTOCOL_VERSION
-from edgebench.models import ExportError, default_cache_dir, onnx_for
+from edgebench.models import ExportError, onnx_for, torchscript_for
 from edgebench.results.record import Record, Settings
 from edgebench.runners import runner_class
-from edgebench.sweep.client import LocalWorker
+from edgebench.sweep.client import LocalWorker, TransportError
 from edgebench.sweep.plan import Measurement
 from edgebench.sweep.processes import per_process_settings, run_processes
 from edgebench.sweep.records import make_record
@@ -70,7 +70,9 @@ class Sweep:
         try:
             request = self.request(measurement)
         except ExportError as exc:
-            result = {"status": "error", "error": f"ONNX export failed: {exc}", "warnings": []}
+            result = {"status": "error", "error": f"export failed: {exc}", "warnings": []}
+        except TransportError as exc:
+            result = {"status": "error", "error": f"cannot send the model to the board: {exc}", "warnings": []}
         except ValueError as exc:
             result = {"status": "error", "error": str(exc), "warnings": []}
         else:
@@ -102,7 +104,11 @@ class Sweep:
         """The worker request; the ONNX export happens here, cached by model fingerprint."""
         model, backend = measurement.model, measurement.backend
         if runner_class(backend).model_kind == "onnx":
-            model_field = {"format": "onnx", "path": str(onnx_for(model, measurement.batch))}
+            model_field = {"format": "onnx", "path": self.worker.artifact(onnx_for(model, measurement.batch))}
+        elif model.kind == "torch" and self.worker.remote:
+            # A board's PyTorch is older: TorchScript loads across versions, a pickle does not.
+            model_field = {"format": "torch-file",
+                           "path": self.worker.artifact(torchscript_for(model, measurement.batch))}
         elif model.kind == "torch":
             model_field = model.recipe
         else:
@@ -129,7 +135,7 @@ class Sweep:
             "include_copies": self.config.include_copies,
             "cuda_graphs": self.config.cuda_graphs,
             "profile_layers": self.config.profile_layers,
-            "engine_cache_dir": str(default_cache_dir() / "tensorrt"),
+            "engine_cache_dir": self.worker.engine_cache_dir,
             # Desktop GPUs: clocks, temperature, memory and the energy counter through NVML.
             "gpu_state": self.config.target.kind == "cuda",
         }

@@ -31,12 +31,20 @@ class SshServer:
 
     def connection_pids(self) -> list[int]:
         """The per-connection sshd processes (children of the listener)."""
-        out = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True).stdout
-        return [int(pid) for pid in out.split()]
+        return _children(self.process.pid)
 
     def cut_connections(self) -> None:
-        """Drop every open connection, as a network failure would; the server keeps listening."""
-        for pid in self.connection_pids():
+        """Drop every open connection, as a network failure would; the server keeps listening.
+        Each connection is a privileged sshd and its unprivileged sshd child holding the socket;
+        the commands they run on the 'board' are left alone, as a real network cut would."""
+        doomed = []
+        pending = self.connection_pids()
+        while pending:
+            pid = pending.pop()
+            if _command_name(pid) == "sshd":
+                doomed.append(pid)
+                pending += _children(pid)
+        for pid in doomed:
             try:
                 os.kill(pid, 9)
             except ProcessLookupError:
@@ -46,6 +54,18 @@ class SshServer:
         self.cut_connections()
         self.process.terminate()
         self.process.wait(timeout=10)
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(child) for child in out.split()]
+
+
+def _command_name(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
 
 
 def sshd_missing_reason() -> str | None:

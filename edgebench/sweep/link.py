@@ -1,0 +1,59 @@
+"""How the workstation reaches the target: this machine, or a board over SSH.
+
+Everything above this module talks to a worker and a shell and does not know where the board
+is: a local subprocess and an SSH channel speak the same worker protocol.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from edgebench.errors import UsageError
+from edgebench.measure.worker import PROTOCOL_VERSION
+from edgebench.sweep.client import LocalWorker, TransportError
+from edgebench.targets.definition import TargetDefinition
+from edgebench.targets.shell import LocalShell
+
+
+@dataclass(frozen=True)
+class BoardLink:
+    worker: LocalWorker
+    shell: LocalShell
+    #: The measured machine's fingerprint, reported by its own worker.
+    environment: dict
+
+
+@contextlib.contextmanager
+def board_link(definition: TargetDefinition, log: Callable[[str], None]) -> Iterator[BoardLink]:
+    """The worker and shell for ``definition``; for a remote board, one SSH connection and the
+    board's lock for the whole block."""
+    if definition.remote is None:
+        worker = LocalWorker()
+        yield BoardLink(worker, LocalShell(), environment(worker))
+        return
+    from edgebench.remote.lock import BoardLock
+    from edgebench.remote.ssh import RemoteShell, SshConnection
+    from edgebench.remote.worker import RemoteWorker
+
+    remote = definition.remote
+    connection = SshConnection(remote.host, remote.port, remote.user, remote.ssh_options, remote.env)
+    try:
+        version = connection.check(remote.python)
+        log(f"connected to {remote.host} (Python {version})")
+        try:
+            worker = RemoteWorker(connection, remote.python, remote.workdir)
+        except (TransportError, RuntimeError) as exc:
+            raise UsageError(f"{remote.host}: cannot set up the worker: {exc}") from None
+        with BoardLock(connection, worker.workdir, remote.lock_timeout_s, log):
+            yield BoardLink(worker, RemoteShell(connection, remote.sudo), environment(worker))
+    finally:
+        connection.close()
+
+
+def environment(worker: LocalWorker) -> dict:
+    result = worker.run({"protocol": PROTOCOL_VERSION, "task": "environment"}, timeout_s=120)
+    if result["status"] != "ok":
+        raise UsageError(f"cannot read the target's environment: {result['error']}")
+    return result["environment"]

@@ -1,0 +1,117 @@
+"""`edgebench run` on a board reached over SSH: a real sshd on loopback, this machine as the
+board, with the emulated Jetson's tools passed through the target's [remote] env."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fake_jetson import make_emulated_jetson
+from sshd import HOST_ALIAS
+
+SUPPORT = Path(__file__).resolve().parents[1] / "support"
+FAST = ["--min-time", "1", "--max-time", "2", "--warmup", "0.2", "--min-iterations", "5", "--threads", "1",
+        "--processes", "1", "--device", "cpu"]
+
+
+@pytest.fixture
+def board(tmp_path):
+    return make_emulated_jetson(tmp_path / "board", "xavier")
+
+
+@pytest.fixture
+def target_file(sshd, board, tmp_path):
+    path = tmp_path / "my-xavier.toml"
+    env = {"EDGEBENCH_SYSROOT": str(board.root), "PATH": f"{board.bin}:{os.environ['PATH']}"}
+    path.write_text("\n".join([
+        'name = "my-xavier"', 'kind = "jetson"', 'model_match = "AGX Xavier"',
+        'devices = ["gpu", "cpu"]', 'default_device = "gpu"', 'backends = ["eager", "onnxruntime"]',
+        'power_sources = ["tegrastats"]',
+        'modes = [{ name = "maxn", nvpmodel_id = 0 }, { name = "15w", nvpmodel_id = 2 }]',
+        "[thermal]", "limit_c = 85.0",
+        "[remote]", f'host = "{HOST_ALIAS}"', f'python = "{sys.executable}"',
+        f'workdir = "{tmp_path / "board-workdir"}"', f'ssh_options = ["-F", "{sshd.config}"]',
+        "lock_timeout_s = 120",
+        "[remote.env]", *(f'{key} = "{value}"' for key, value in env.items()), ""]))
+    return path
+
+
+def start(target_file, cwd, *args):
+    # The workstation's own environment has no emulated Jetson: the board has it.
+    env = {key: value for key, value in os.environ.items() if key != "EDGEBENCH_SYSROOT"}
+    env["PYTHONPATH"] = str(SUPPORT)
+    return subprocess.Popen([sys.executable, "-m", "edgebench", "run", "--target", str(target_file), *args],
+                            cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_remote_run_measures_on_the_board_and_restores_its_mode(target_file, board, tmp_path):
+    proc = start(target_file, tmp_path, "--mode", "maxn", "-m", "worker_models:tiny", "--input-shape", "3x16x16",
+                 "-b", "eager,onnxruntime", "--json", *FAST)
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr
+    records = json.loads(stdout)
+    assert [r["backend"] for r in records] == ["eager", "onnxruntime"]
+    for record in records:
+        assert record["status"] == "ok", record["error"]
+        assert (record["target"], record["mode"]) == ("my-xavier", "maxn")
+        assert record["env"]["target"]["remote"] == HOST_ALIAS
+        assert record["env"]["jetson"]["model"] == "NVIDIA Jetson AGX Xavier Developer Kit"  # the board's
+        assert record["energy"]["source"] == "tegrastats"
+    assert f"connected to {HOST_ALIAS}" in stderr
+    assert board.state()["history"] == [0, 2]  # MAXN for the run, MODE_15W again after
+    artifacts = list((tmp_path / "board-workdir" / "artifacts").iterdir())
+    assert sorted(p.suffix for p in artifacts) == [".onnx", ".pt"]  # ONNX, and TorchScript for eager
+
+
+def test_connection_cut_mid_measurement_is_an_error_record_and_the_run_goes_on(sshd, target_file, board, tmp_path):
+    proc = start(target_file, tmp_path, "--mode", "maxn", "-m", "worker_models:tiny", "-m", "worker_models:tiny?channels=4",
+                 "--input-shape", "3x16x16", "-b", "onnxruntime", "--json",
+                 "--min-time", "6", "--max-time", "6", *FAST[4:])
+    wait_for_line(proc, "run ")  # printed once the idle baseline is taken, just before measuring
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not worker_running():
+        time.sleep(0.1)
+    time.sleep(2)  # inside the 6 s timed loop
+    sshd.cut_connections()
+    stdout, stderr = proc.communicate(timeout=300)
+    assert stdout, stderr
+    records = json.loads(stdout)
+    assert proc.returncode == 1, stderr
+    assert records[0]["status"] == "error"
+    assert records[0]["error"].startswith("connection lost during the measurement")
+    assert records[1]["status"] == "ok"  # the next measurement reconnected
+    assert board.state()["mode"] == 2  # restored once the board answered again
+
+
+def test_a_second_workstation_waits_for_the_busy_board(target_file, tmp_path):
+    first = start(target_file, tmp_path, "-m", "worker_models:tiny", "--input-shape", "3x16x16", "-b", "onnxruntime",
+                  "--json", "--min-time", "8", "--max-time", "8", *FAST[4:])
+    wait_for_line(first, "run ")
+    second = start(target_file, tmp_path, "-m", "worker_models:tiny", "--input-shape", "3x16x16", "-b", "onnxruntime",
+                   "--json", *FAST)
+    first_out, first_err = first.communicate(timeout=300)
+    second_out, second_err = second.communicate(timeout=300)
+    assert first.returncode == 0 and second.returncode == 0, (first_err, second_err)
+    assert "is busy: locked by" in second_err
+    first_record, second_record = json.loads(first_out)[0], json.loads(second_out)[0]
+    assert second_record["created_at"] >= first_record["created_at"]
+
+
+def wait_for_line(proc, start: str) -> None:
+    """Read the run's stderr until a line starting with ``start``; the rest stays readable."""
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if line.startswith(start):
+            return
+    pytest.fail("the run ended before printing %r: %s" % (start, "".join(seen)))
+
+
+def worker_running() -> bool:
+    """A worker process runs on the 'board' (this machine) now."""
+    out = subprocess.run(["pgrep", "-f", "edgebench.measure.worker"], capture_output=True, text=True).stdout
+    return bool(out.split())
