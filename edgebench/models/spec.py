@@ -106,10 +106,15 @@ def _parse_torchvision(name: str, kwargs: dict[str, Any]) -> ParsedSpec:
         hint = f"did you mean: {', '.join(close)}?" if close else "see torchvision.models.list_models()"
         raise UsageError(f"torchvision has no model named {name!r}; {hint}")
     recipe = {"format": "torchvision", "name": name, "kwargs": kwargs}
-    return ParsedSpec(name=f"torchvision:{name}", recipe=recipe)
+    return ParsedSpec(name=f"torchvision:{name}{_query(kwargs)}", recipe=recipe)
 
 
 def _parse_callable(target: str, kwargs: dict[str, Any]) -> ParsedSpec:
     # The user's package is imported the way `python -c "import package"` would find it.
     recipe = {"format": "callable", "target": target, "kwargs": kwargs, "sys_path": [os.getcwd()]}
-    return ParsedSpec(name=target, recipe=recipe)
+    return ParsedSpec(name=target + _query(kwargs), recipe=recipe)
+
+
+def _query(kwargs: dict[str, Any]) -> str:
+    """The arguments in the display name, so two variants of one model never share a name."""
+    return "?" + urllib.parse.urlencode(kwargs) if kwargs else ""

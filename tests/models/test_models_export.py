@@ -176,7 +176,7 @@ def test_export_failure_is_one_line_naming_both_exporters(tiny, tmp_path, monkey
         onnx_for(tiny, 1, tmp_path)
     message = str(caught.value)
     assert message == (
-        "cannot export spec_models:tiny_convnet to ONNX: RuntimeError: dynamo says no; "
+        "cannot export spec_models:tiny_convnet?channels=2 to ONNX: RuntimeError: dynamo says no; "
         "legacy exporter: RuntimeError: legacy says no"
     )
     assert cached_files(tmp_path) == []
@@ -185,7 +185,7 @@ def test_export_failure_is_one_line_naming_both_exporters(tiny, tmp_path, monkey
 def test_an_export_with_other_inputs_than_asked_is_an_export_error(in_tests_dir, tmp_path):
     # Two input shapes for a one-input model: both exporters fail on the call itself.
     model = resolve_model(TINY_SPEC, ["3x16x16", "4"])
-    with pytest.raises(ExportError, match="^cannot export spec_models:tiny_convnet to ONNX: "):
+    with pytest.raises(ExportError, match=r"^cannot export spec_models:tiny_convnet\?channels=2 to ONNX: "):
         onnx_for(model, 1, tmp_path)
 
 
@@ -195,7 +195,7 @@ def test_an_exported_file_with_other_inputs_is_an_export_error(tiny, tmp_path, m
     with pytest.raises(ExportError) as caught:
         onnx_for(tiny, 1, tmp_path)
     assert str(caught.value) == (
-        "the ONNX export of spec_models:tiny_convnet has inputs (name, rank) [('x', 2)], "
+        "the ONNX export of spec_models:tiny_convnet?channels=2 has inputs (name, rank) [('x', 2)], "
         "expected [('input0', 4)]"
     )
     assert cached_files(tmp_path) == []

@@ -89,7 +89,7 @@ def test_torchvision_unknown_input_name_is_a_usage_error():
 
 
 def test_torchvision_bad_kwarg_is_a_usage_error():
-    with pytest.raises(UsageError, match=r"^cannot build torchvision:squeezenet1_1: TypeError: .*no_such_arg"):
+    with pytest.raises(UsageError, match=r"^cannot build torchvision:squeezenet1_1\?no_such_arg=1: TypeError: .*no_such_arg"):
         resolve_model("torchvision:squeezenet1_1?no_such_arg=1")
 
 
@@ -98,7 +98,7 @@ def test_torchvision_bad_kwarg_is_a_usage_error():
 
 def test_callable_model_from_the_current_directory(in_tests_dir):
     model = resolve_model("spec_models:tiny_convnet?channels=2", ["3x16x16"])
-    assert (model.name, model.kind) == ("spec_models:tiny_convnet", "torch")
+    assert (model.name, model.kind) == ("spec_models:tiny_convnet?channels=2", "torch")
     assert model.recipe == {
         "format": "callable",
         "target": "spec_models:tiny_convnet",
@@ -148,7 +148,7 @@ def test_callable_input_given_twice_is_a_usage_error(in_tests_dir):
         ("spec_models:no_such_factory", r"^spec_models has no attribute 'no_such_factory'$"),
         ("spec_models:not_a_module", r"^spec_models:not_a_module did not produce a torch.nn.Module \(got int\)$"),
         ("spec_models:broken_factory", r"^cannot build spec_models:broken_factory: RuntimeError: factory exploded$"),
-        ("spec_models:tiny_convnet?depth=3", r"^cannot build spec_models:tiny_convnet: TypeError: .*'depth'"),
+        ("spec_models:tiny_convnet?depth=3", r"^cannot build spec_models:tiny_convnet\?depth=3: TypeError: .*'depth'"),
     ],
 )
 def test_callable_that_yields_no_module_is_a_usage_error(in_tests_dir, spec, message):

@@ -68,7 +68,7 @@ def test_a_kwarg_given_twice_is_a_usage_error():
 
 def test_torchvision_spec_becomes_a_recipe():
     parsed = parse_spec("torchvision:resnet18?num_classes=10&width_per_group=32")
-    assert parsed.name == "torchvision:resnet18"
+    assert parsed.name == "torchvision:resnet18?num_classes=10&width_per_group=32"  # variants stay apart
     assert parsed.recipe == {
         "format": "torchvision",
         "name": "resnet18",
@@ -93,7 +93,7 @@ def test_unknown_torchvision_name_without_close_names_points_to_the_list():
 def test_callable_spec_imports_from_the_current_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     parsed = parse_spec("my_pkg.nets:make.tiny?depth=2")
-    assert parsed.name == "my_pkg.nets:make.tiny"
+    assert parsed.name == "my_pkg.nets:make.tiny?depth=2"
     assert parsed.recipe == {
         "format": "callable",
         "target": "my_pkg.nets:make.tiny",
