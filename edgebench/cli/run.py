@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional
 
@@ -18,12 +20,13 @@ from edgebench.environment import git_commit
 from edgebench.errors import UsageError
 from edgebench.models import resolve_model
 from edgebench.results.record import Record, Settings
-from edgebench.results.store import Store
+from edgebench.results.store import Store, store_path
+from edgebench.sweep.board import BoardSession, board_session
 from edgebench.sweep.execute import Sweep, SweepConfig
-from edgebench.sweep.plan import DEFAULT_MODELS, Measurement, check_precisions, choose_backends, plan
-from edgebench.sweep.board import board_session
 from edgebench.sweep.link import board_link
-from edgebench.targets import resolve_target
+from edgebench.sweep.plan import DEFAULT_MODELS, Measurement, check_precisions, choose_backends, plan
+from edgebench.sweep.suite import Suite, load_suite
+from edgebench.targets import LOCAL, resolve_target
 from edgebench.targets.definition import TargetDefinition
 
 # Time the worker gets beyond the measurement itself: importing, loading, exporting.
@@ -86,74 +89,140 @@ def run_command(
                                      "CUDA graph."),
     profile_layers: bool = typer.Option(False, "--profile-layers", help="TensorRT: add a per-layer time table "
                                         "(separate profiled runs after the timed loop) to each record."),
+    suite: Optional[str] = typer.Option(None, "--suite", help="A suite file (TOML): its matrix of models, targets, "
+                                        "modes, backends, batches and precisions replaces those options."),
     store: str = StoreOption,
     tag: List[str] = typer.Option([], "--tag", help="KEY=VALUE label for the run. Repeatable."),
     json_output: bool = typer.Option(False, "--json", help="Print the records as JSON on stdout."),
 ) -> None:
     """Measure models on backends; each measurement in a fresh worker process."""
-    if max_time < min_time:
-        raise UsageError(f"--max-time ({max_time:g}) must be at least --min-time ({min_time:g})")
-    batches = parsing.positive_ints(batch, "--batch")
-    precisions = check_precisions(parsing.comma_list(precision))
+    store_path(store)  # a bad --store is a usage error before anything is measured
     tags = parsing.key_values(tag, "--tag")
     options = parsing.backend_options(backend_option)
-    chosen_target = resolve_target(target)
-    if not chosen_target.available:
-        raise UsageError(f"target {chosen_target.name} cannot run here: {chosen_target.reason}")
-    definition = chosen_target.definition
-    device = _device(definition, device)
-    if mode is not None:
-        definition.mode(mode)  # unknown mode: the valid names, before anything else happens
-    requested_backends = parsing.comma_list(backend)
-    backends = choose_backends(requested_backends, definition.backends)
-    if not backends:
-        raise UsageError(f"no backend of target {definition.name} ({', '.join(definition.backends)}) is installed here")
-    models = [resolve_model(spec, input_shape) for spec in (model or DEFAULT_MODELS)]
-    sweep_plan = plan(models, backends, batches, backends_requested=bool(requested_backends), precisions=precisions)
-    if not sweep_plan.measurements:
-        raise UsageError("nothing to measure: " + "; ".join(sweep_plan.skipped))
-
+    if suite is not None:
+        given = [name for name, value in (("--model", model), ("--backend", backend), ("--input-shape", input_shape),
+                                          ("--mode", mode)) if value] + (["--target"] if target != LOCAL else [])
+        if given:
+            raise UsageError(f"--suite sets the models, targets, modes and backends; leave out {', '.join(given)}")
+        loaded = load_suite(Path(suite))
+        overrides = loaded.settings
+        min_time = overrides.min_time if overrides.min_time is not None else min_time
+        max_time = overrides.max_time if overrides.max_time is not None else max_time
+        processes = overrides.processes or processes
+        threads = overrides.threads or threads
+        tags = {"suite": loaded.name, **tags}
+        stages = suite_stages(loaded, device)
+    else:
+        stages = [single_stage(model or list(DEFAULT_MODELS), parsing.comma_list(backend),
+                               parsing.positive_ints(batch, "--batch"),
+                               check_precisions(parsing.comma_list(precision)), input_shape, target, mode, device)]
+    if max_time < min_time:
+        raise UsageError(f"--max-time ({max_time:g}) must be at least --min-time ({min_time:g})")
     settings = Settings(
         min_time_s=min_time, max_time_s=max_time, min_iterations=min_iterations, warmup_s=warmup,
         target_ci=ci_target, timeout_s=timeout or max_time + warmup + TIMEOUT_MARGIN_S, threads=threads,
         processes=processes,
     )
     err = Console(stderr=True)
-    for note in sweep_plan.skipped:
-        err.print(f"skipped: {note}", highlight=False)
 
     def log(message: str) -> None:
         err.print(message, highlight=False)
 
-    with board_link(definition, log) as link, \
-            board_session(definition, mode, lock_clocks, power_interval, link.worker, link.shell,
-                          measure_power=power) as board, \
-            Store.open(store) as results:
-        env = link.environment
-        if board.power is None:
-            err.print("power not measured: " + "; ".join(board.power_problems), highlight=False)
-        config = SweepConfig(settings=settings, target=definition, mode=board.mode, device=device, threads=threads,
-                             backend_options=options, allow_hooks=allow_hooks, power=board.power, idle=board.idle,
-                             board=board.env(definition), cooldown=cooldown, include_copies=include_copies,
-                             cuda_graphs=cuda_graphs, profile_layers=profile_layers)
-        run = results.create_run(host=env["host"], git_commit=git_commit(Path.cwd()), command=sys.argv,
-                                 tags=tags, env=env)
-        err.print(f"run {run.id}: {len(sweep_plan.measurements)} measurement(s) on {definition.name} "
-                  f"(mode {board.mode}, device {device}), store {store}", highlight=False)
-        records: list[Record] = []
-        sweep = Sweep(config, run.id, env, worker=link.worker, log=log)
+    def configure(stage: Stage, board: BoardSession) -> SweepConfig:
+        return SweepConfig(settings=settings, target=stage.definition, mode=board.mode, device=stage.device,
+                           threads=threads, backend_options=options, allow_hooks=allow_hooks, power=board.power,
+                           idle=board.idle, board=board.env(stage.definition), cooldown=cooldown,
+                           include_copies=include_copies, cuda_graphs=cuda_graphs, profile_layers=profile_layers)
+
+    records: list[Record] = []
+    with contextlib.ExitStack() as stack:
+        results, run_id = None, None
         try:
-            _measure_with_progress(sweep, sweep_plan.measurements, results, records, err)
+            for stage in stages:
+                for note in stage.skipped:
+                    log(f"skipped: {note}")
+                with board_link(stage.definition, log) as link, \
+                        board_session(stage.definition, stage.mode, lock_clocks, power_interval, link.worker,
+                                      link.shell, measure_power=power) as board:
+                    if board.power is None:
+                        log("power not measured: " + "; ".join(board.power_problems))
+                    if results is None:  # opened only once the board is ready: a refused mode leaves no trace
+                        results = stack.enter_context(Store.open(store))
+                        run_id = results.create_run(host=link.environment["host"], git_commit=git_commit(Path.cwd()),
+                                                    command=sys.argv, tags=tags, env=link.environment).id
+                    log(f"run {run_id}: {len(stage.measurements)} measurement(s) on {stage.definition.name} "
+                        f"(mode {board.mode}, device {stage.device}), store {store}")
+                    sweep = Sweep(configure(stage, board), run_id, link.environment, worker=link.worker, log=log)
+                    _measure_with_progress(sweep, stage.measurements, results, records, err)
+                for note in board.prepared.notes:
+                    log(f"warning: {note}")
+        except UsageError:  # a later stage's target or mode: what was measured stays, marked
+            if results is not None:
+                results.finish_run(run_id, "failed")
+            raise
         except KeyboardInterrupt:
-            results.finish_run(run.id, "interrupted")
-            err.print(f"interrupted: {len(records)} record(s) kept in {store} under run {run.id}", highlight=False)
-            _report(records, run.id, json_output, err)
+            if results is not None:
+                results.finish_run(run_id, "interrupted")
+            log(f"interrupted: {len(records)} record(s) kept in {store} under run {run_id}")
+            _report(records, run_id, json_output)
             raise typer.Exit(130)
-        results.finish_run(run.id, "finished")
-    for note in board.prepared.notes:
-        err.print(f"warning: {note}", highlight=False)
-    _report(records, run.id, json_output, err)
+        results.finish_run(run_id, "finished")
+    _report(records, run_id, json_output)
     raise typer.Exit(1 if any(r.status == "error" for r in records) else 0)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One board session: a target, in a mode, and what to measure there."""
+
+    definition: TargetDefinition
+    mode: Optional[str]
+    device: str
+    measurements: list[Measurement]
+    skipped: list[str]
+
+
+def single_stage(specs: list[str], requested_backends: list[str], batches: list[int], precisions: list[str],
+                 input_shapes: list[str], target: str, mode: Optional[str], device: Optional[str]) -> Stage:
+    """The stage of a run given by options: every model x batch x precision x backend."""
+    definition = _available_definition(target)
+    if mode is not None:
+        definition.mode(mode)  # unknown mode: the valid names, before anything else happens
+    backends = choose_backends(requested_backends, definition.backends)
+    if not backends:
+        raise UsageError(f"no backend of target {definition.name} ({', '.join(definition.backends)}) is installed here")
+    models = [resolve_model(spec, input_shapes) for spec in specs]
+    sweep_plan = plan(models, backends, batches, backends_requested=bool(requested_backends), precisions=precisions)
+    if not sweep_plan.measurements:
+        raise UsageError("nothing to measure: " + "; ".join(sweep_plan.skipped))
+    return Stage(definition, mode, _device(definition, device), sweep_plan.measurements, sweep_plan.skipped)
+
+
+def suite_stages(suite: Suite, device: Optional[str]) -> list[Stage]:
+    """A stage per target and mode of the suite, in the suite's order."""
+    groups: dict[tuple, list] = {}
+    for item in suite.items():
+        groups.setdefault((item.target, item.mode), []).append(item)
+    stages, models = [], {}
+    for (target, mode), items in groups.items():
+        definition = _available_definition(target)
+        if mode is not None:
+            definition.mode(mode)
+        measurements = []
+        for item in items:
+            key = (item.model, item.input_shapes)
+            if key not in models:
+                models[key] = resolve_model(item.model, list(item.input_shapes))
+            measurements.append(Measurement(models[key], item.backend, item.batch, item.precision))
+        stages.append(Stage(definition, mode, _device(definition, device), measurements, []))
+    return stages
+
+
+def _available_definition(target: str) -> TargetDefinition:
+    chosen = resolve_target(target)
+    if not chosen.available:
+        raise UsageError(f"target {chosen.name} cannot run here: {chosen.reason}")
+    return chosen.definition
 
 
 def _device(definition: TargetDefinition, device: Optional[str]) -> str:
@@ -184,7 +253,7 @@ def _measure_with_progress(sweep: Sweep, measurements: list[Measurement], store:
         sweep.run(measurements, on_record=on_record, on_start=on_start)
 
 
-def _report(records: list[Record], run_id: str, json_output: bool, err: Console) -> None:
+def _report(records: list[Record], run_id: Optional[str], json_output: bool) -> None:
     if json_output:
         json.dump([r.to_json_dict(with_samples=False) for r in records], sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -168,3 +168,29 @@ def test_interrupt_keeps_what_was_measured(tmp_path):
     assert records_in(store) == [("worker_models:tiny", "eager", 1, "ok")]
     with sqlite3.connect(store) as db:
         assert db.execute("SELECT status FROM runs").fetchone() == ("interrupted",)
+
+
+def test_a_suite_runs_its_matrix_in_one_run(tmp_path):
+    suite = tmp_path / "suite.toml"
+    suite.write_text("\n".join([
+        'name = "tiny-nightly"', "[settings]", "min_time = 0.2", "max_time = 1.0", "processes = 1",
+        "[[matrix]]", 'models = ["worker_models:tiny"]', 'targets = ["local"]', 'backends = ["eager", "onnxruntime"]',
+        "batches = [1, 2]", 'input_shapes = ["3x8x8"]', ""]))
+    proc = edgebench("run", "--suite", str(suite), "--json", "--warmup", "0.05", "--min-iterations", "5", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    records = json.loads(proc.stdout)
+    assert [(r["backend"], r["batch"]) for r in records] == [
+        ("eager", 1), ("onnxruntime", 1), ("eager", 2), ("onnxruntime", 2)]
+    assert {r["run_id"] for r in records} == {records[0]["run_id"]}
+    assert {r["settings"]["processes"] for r in records} == {1}
+    with sqlite3.connect(tmp_path / "results" / "edgebench.db") as db:
+        assert json.loads(db.execute("SELECT tags FROM runs").fetchone()[0]) == {"suite": "tiny-nightly"}
+
+
+def test_a_suite_replaces_the_matrix_options(tmp_path):
+    suite = tmp_path / "suite.toml"
+    suite.write_text('name = "s"\n[[matrix]]\nmodels = ["worker_models:tiny"]\nbackends = ["eager"]\n')
+    proc = edgebench("run", "--suite", str(suite), "-m", "torchvision:resnet18", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "edgebench: error: --suite sets the models, targets, modes and backends; leave out --model"]
