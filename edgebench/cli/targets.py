@@ -10,7 +10,7 @@ from rich.text import Text
 
 from edgebench.cli import render
 from edgebench.cli.app import app
-from edgebench.runners import is_installed, runner_names
+from edgebench.runners import is_installed, runner_class, runner_names
 from edgebench.errors import UsageError
 from edgebench.targets import LOCAL, Target, all_targets, resolve_target
 
@@ -28,6 +28,8 @@ def targets_command(
     console = render.stdout_console()
     console.print(_table(targets))
     console.print(Text(f"local: {local['resolves_to'] or local['reason']}"))
+    for name, reason in _missing_backends(sorted({b for t in targets for b in t.definition.backends})).items():
+        console.print(Text(f"backend {name}: {reason}"))
 
 
 def _local_entry() -> dict:
@@ -51,9 +53,21 @@ def _as_json(target: Target) -> dict:
         "devices": definition.devices,
         "backends": definition.backends,
         "backends_installed": [name for name in definition.backends if name in runner_names() and is_installed(name)],
+        "backends_unavailable": _missing_backends(definition.backends),
         "power_sources": definition.power_sources,
         "description": definition.description,
     }
+
+
+def _missing_backends(backends: list[str]) -> dict[str, str]:
+    """Why each backend the target lists cannot run on this machine."""
+    reasons = {}
+    for name in backends:
+        if name not in runner_names():
+            reasons[name] = "no runner of that name is registered"
+        elif not is_installed(name):
+            reasons[name] = f"the Python package {runner_class(name).requires!r} is not installed here"
+    return reasons
 
 
 def _table(targets: list[Target]) -> Table:

@@ -113,3 +113,13 @@ def test_cooldown_waits_until_the_board_is_under_its_limit(xavier, tmp_path):
     assert "cooling down: CPU-therm at 90.0 C, limit 85 C" in stderr_seen
     record = json.loads(stdout)[0]
     assert record["status"] == "ok" and record["throttled"] is False
+
+
+def test_targets_say_why_a_listed_backend_cannot_run_here(xavier, tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("tensorrt") is not None:
+        pytest.skip("TensorRT is installed here")
+    listed = {entry["name"]: entry for entry in json.loads(edgebench(xavier, "targets", "--json", cwd=tmp_path).stdout)}
+    assert listed["xavier"]["backends_unavailable"] == {
+        "tensorrt": "the Python package 'tensorrt' is not installed here"}
