@@ -99,7 +99,7 @@ def _runs_table(runs: list[RunInfo]) -> Table:
             str(run.record_count),
             Text(run.host),
             (run.git_commit or "-")[:10],
-            Text(_tags(run.tags)),
+            Text(run.tags_text),
         )
     return table
 
@@ -108,25 +108,7 @@ def _run_summary(run: RunInfo) -> Table:
     summary = Table.grid(padding=(0, 2))
     summary.add_column(style="bold")
     summary.add_column()
-    fields = [
-        ("run", run.id),
-        ("status", run.status),
-        ("started (UTC)", _timestamp(run.started_at)),
-        ("finished (UTC)", _timestamp(run.finished_at)),
-        ("host", run.host),
-        ("git commit", run.git_commit or "-"),
-        ("command", " ".join(run.command)),
-        ("tags", _tags(run.tags)),
-    ]
-    for name, value in fields:
+    for name, value in run.summary_rows():
         summary.add_row(name, Text(value))
     return summary
 
-
-def _timestamp(iso: str | None) -> str:
-    """ISO 8601 UTC to 'YYYY-MM-DD HH:MM:SS'."""
-    return "-" if iso is None else iso[:19].replace("T", " ")
-
-
-def _tags(tags: dict[str, str]) -> str:
-    return ", ".join(f"{name}={value}" for name, value in sorted(tags.items())) or "-"

@@ -260,16 +260,7 @@ def draw_history(histories: dict[tuple, list[Step]], runs: Sequence[RunInfo], re
 def environment_rows(run: RunInfo, records: Sequence[Record]) -> list[tuple[str, str]]:
     """What the run ran on, as name/value rows: the run, then every environment detail of its records
     (several values joined by ' | ' where records differ); backend libraries one row per backend."""
-    rows = [
-        ("run", run.id),
-        ("status", run.status),
-        ("started (UTC)", _timestamp(run.started_at)),
-        ("finished (UTC)", _timestamp(run.finished_at)),
-        ("host", run.host),
-        ("git commit", run.git_commit or "-"),
-        ("command", " ".join(run.command)),
-        ("tags", ", ".join(f"{k}={v}" for k, v in sorted(run.tags.items())) or "-"),
-    ]
+    rows = run.summary_rows()
     rows += [(name, _distinct(getattr(r, name) for r in records)) for name in ("target", "mode", "device")]
     flat = [_flatten({k: v for k, v in (r.env or run.env).items() if k != "backend"}) for r in records]
     names = dict.fromkeys(name for env in flat for name in env)
@@ -319,7 +310,3 @@ def _shown(value: object) -> str:
 
 def _distinct(values: Iterable[object]) -> str:
     return " | ".join(dict.fromkeys(_shown(value) for value in values)) or "-"
-
-
-def _timestamp(iso: str | None) -> str:
-    return "-" if iso is None else iso[:19].replace("T", " ")

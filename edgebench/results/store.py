@@ -56,6 +56,28 @@ class RunInfo(BaseModel):
     env: dict[str, Any] = Field(default_factory=dict)
     record_count: int = 0
 
+    @property
+    def tags_text(self) -> str:
+        return ", ".join(f"{name}={value}" for name, value in sorted(self.tags.items())) or "-"
+
+    def summary_rows(self) -> list[tuple[str, str]]:
+        """The run as name/value rows, for `results show` and the report."""
+        return [
+            ("run", self.id),
+            ("status", self.status),
+            ("started (UTC)", _timestamp(self.started_at)),
+            ("finished (UTC)", _timestamp(self.finished_at)),
+            ("host", self.host),
+            ("git commit", self.git_commit or "-"),
+            ("command", " ".join(self.command)),
+            ("tags", self.tags_text),
+        ]
+
+
+def _timestamp(iso: Optional[str]) -> str:
+    """ISO 8601 UTC to 'YYYY-MM-DD HH:MM:SS'."""
+    return "-" if iso is None else iso[:19].replace("T", " ")
+
 
 def store_path(location: str | Path) -> Path:
     """The file behind a store location: a path, or a ``sqlite:///path`` URL.
