@@ -23,6 +23,7 @@ from edgebench.errors import UsageError
 from edgebench.measure import stats
 from edgebench.results.record import Latency, Record, Stability
 from edgebench.results.store import Store
+from records import unique_prefix
 
 runner = CliRunner(env={"COLUMNS": "200"})
 SPEEDUP_CELLS = re.compile(r"(\d\.\d\d)x \|?\s*\[(\d\.\d\d), (\d\.\d\d)\]")
@@ -171,8 +172,9 @@ def test_regress_flags_the_slower_key_and_writes_junit_and_markdown(regressed_st
 
 def test_regress_json_and_exit_zero_when_nothing_regressed(regressed_store):
     with Store.open(regressed_store, create=False) as store:
-        middle = store.runs()[1].id
-    result = invoke("regress", "--store", str(regressed_store), "--contender", middle[:17], "--json")
+        runs = [run.id for run in store.runs()]
+    middle = runs[1]
+    result = invoke("regress", "--store", str(regressed_store), "--contender", unique_prefix(middle, runs), "--json")
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     assert payload["contender_run"] == middle and payload["failed"] is False

@@ -18,7 +18,7 @@ from edgebench.results.regress import (
 )
 from edgebench.results.store import Store
 
-from records import ENV, synthetic_record
+from records import ENV, synthetic_record, unique_prefix
 
 STEADY = dict(process_sd=0.003, sample_sd=0.04)
 
@@ -237,7 +237,8 @@ def test_a_baseline_selector_picks_a_tagged_or_named_run(tmp_path):
     with Store.open(path, create=False) as store:
         assert outcomes(regress(store))["eager"] == ("unchanged", _)
         assert outcomes(regress(store, baseline="tag:nightly=2026-11-20"))["eager"] == ("regression", tagged)
-        assert outcomes(regress(store, baseline=f"run={tagged[:17]}"))["eager"] == ("regression", tagged)
+        prefix = unique_prefix(tagged, [run.id for run in store.runs()])
+        assert outcomes(regress(store, baseline=f"run={prefix}"))["eager"] == ("regression", tagged)
         with pytest.raises(UsageError, match="matches no record; .*tags: nightly=2026-11-20"):
             regress(store, baseline="tag:nightly=2026-11-21")
         with pytest.raises(UsageError, match="matches no record"):  # the contender is never its own baseline

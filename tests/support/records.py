@@ -66,3 +66,10 @@ def add_run(store: Store, make_records: Callable[[str, str], Iterable[Record]], 
         store.add_record(record)
     store.finish_run(run.id, "finished")
     return store.get_run(run.id)
+
+
+def unique_prefix(run_id: str, run_ids: list[str]) -> str:
+    """The shortest prefix (past the timestamp) naming only ``run_id``: runs made within one
+    second share their first 16 characters, and may share more by chance."""
+    return next(run_id[:n] for n in range(16, len(run_id) + 1)
+                if [other for other in run_ids if other.startswith(run_id[:n])] == [run_id])
