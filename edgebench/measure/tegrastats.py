@@ -172,22 +172,27 @@ def _read_field(tokens: List[str], position: int, sample: TegrastatsSample) -> i
 
 def _read_ram(following: List[str], sample: TegrastatsSample) -> int:
     """``RAM 1282/62795MB (lfb 15152x4MB)``; the largest free block is not kept."""
-    match = _USED_TOTAL_MB.match(following[0]) if following else None
-    if not match:
-        return 0
-    sample.ram_used_mb, sample.ram_total_mb = int(match.group(1)), int(match.group(2))
-    has_lfb = following[1:2] == ["(lfb"] and len(following) > 2 and _RAM_LFB.match(following[2])
-    return 4 if has_lfb else 2
+    used_total, consumed = _read_used_total(following, "(lfb", _RAM_LFB)
+    if used_total:
+        sample.ram_used_mb, sample.ram_total_mb = used_total
+    return consumed
 
 
 def _read_swap(following: List[str], sample: TegrastatsSample) -> int:
     """``SWAP 126/31390MB (cached 0MB)``; the cached amount is not kept."""
+    used_total, consumed = _read_used_total(following, "(cached", _SWAP_CACHED)
+    if used_total:
+        sample.swap_used_mb, sample.swap_total_mb = used_total
+    return consumed
+
+
+def _read_used_total(following: List[str], note: str, note_value: re.Pattern) -> Tuple[Optional[Tuple[int, int]], int]:
+    """``USED/TOTALMB`` with an optional ``(note value)`` after it: ((used, total), tokens read)."""
     match = _USED_TOTAL_MB.match(following[0]) if following else None
     if not match:
-        return 0
-    sample.swap_used_mb, sample.swap_total_mb = int(match.group(1)), int(match.group(2))
-    has_cached = following[1:2] == ["(cached"] and len(following) > 2 and _SWAP_CACHED.match(following[2])
-    return 4 if has_cached else 2
+        return None, 0
+    has_note = following[1:2] == [note] and len(following) > 2 and note_value.match(following[2])
+    return (int(match.group(1)), int(match.group(2))), 4 if has_note else 2
 
 
 def _read_mts(following: List[str], sample: TegrastatsSample) -> int:

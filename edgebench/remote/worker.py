@@ -17,23 +17,18 @@ class RemoteWorker(LocalWorker):
     """Runs ``python -m edgebench.measure.worker`` on the board with the board's Python."""
 
     remote = True
+    # The board enforces the timeout itself (killing the local ssh client does not stop a hung
+    # worker there); the local side waits a little longer for the board's answer.
+    transport_margin_s = 30.0
 
     def __init__(self, connection: SshConnection, python: str, workdir: str):
-        super().__init__()
         self.connection = connection
         self.python = python
         self.workdir = resolve_workdir(connection, workdir)
         self.code_path = deploy.deploy_code(connection, self.workdir)
-        self._timeout_s = 0.0
 
-    def run(self, request: dict, timeout_s: float) -> dict:
-        self._timeout_s = timeout_s
-        # The board enforces the timeout too: killing the local ssh client does not stop a hung
-        # worker on the board.
-        return super().run(request, timeout_s + 30)
-
-    def command(self) -> list[str]:
-        argv = ["timeout", "-k", "10", f"{self._timeout_s:g}", self.python, "-m", WORKER_MODULE]
+    def command(self, timeout_s: float) -> list[str]:
+        argv = ["timeout", "-k", "10", f"{timeout_s:g}", self.python, "-m", WORKER_MODULE]
         remote = (f"cd {shlex.quote(self.workdir)} && PYTHONPATH={shlex.quote(self.code_path)} "
                   + self.connection.shell_command(argv))
         return self.connection.argv(remote)
@@ -45,13 +40,13 @@ class RemoteWorker(LocalWorker):
     def engine_cache_dir(self) -> str:
         return f"{self.workdir}/tensorrt"
 
-    def interpret(self, returncode: int, stdout: str, stderr_tail: str) -> dict:
+    def interpret(self, returncode: int, stdout: str, stderr_tail: str, timeout_s: float) -> dict:
         if returncode == SSH_FAILURE and not stdout.strip():
             message = describe_ssh_failure(self.connection.host, stderr_tail)
             return {"status": "error", "error": f"connection lost during the measurement: {message}", "warnings": []}
         if returncode == TIMEOUT_EXIT and not stdout.strip():
             return {"status": "error", "warnings": [],
-                    "error": f"timed out on the board after {self._timeout_s:g} s (hung, or needs a larger --timeout)"}
+                    "error": f"timed out on the board after {timeout_s:g} s (hung, or needs a larger --timeout)"}
         return interpret(returncode, stdout, stderr_tail)
 
 

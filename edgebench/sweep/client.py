@@ -38,26 +38,26 @@ class LocalWorker:
     #: Whether the worker runs on another machine (artifacts must travel, pickles cannot).
     remote = False
 
-    def __init__(self, python: str = sys.executable, extra_env: dict[str, str] | None = None):
-        self.python = python
-        self.extra_env = dict(extra_env or {})
+    #: Extra seconds the local side waits beyond the measurement's timeout (a remote transport's).
+    transport_margin_s = 0.0
 
-    def command(self) -> Sequence[str]:
-        return [self.python, "-m", WORKER_MODULE]
+    def command(self, timeout_s: float) -> Sequence[str]:
+        """The argv that starts a worker; a local one is bounded by ``run``'s own timeout."""
+        return [sys.executable, "-m", WORKER_MODULE]
 
     def run(self, request: dict, timeout_s: float) -> dict:
         with tempfile.TemporaryFile() as stderr:
             process = subprocess.Popen(
-                self.command(),
+                self.command(timeout_s),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=stderr,
-                env={**os.environ, **self.extra_env},
                 # Its own process group, so a timeout kills whatever the backend spawned too.
                 start_new_session=True,
             )
             try:
-                stdout, _ = process.communicate(json.dumps(request).encode(), timeout=timeout_s)
+                stdout, _ = process.communicate(json.dumps(request).encode(),
+                                                timeout=timeout_s + self.transport_margin_s)
             except subprocess.TimeoutExpired:
                 _kill_group(process)
                 return _error(f"timed out after {timeout_s:g} s (the model hung or needs a larger --timeout)")
@@ -66,9 +66,9 @@ class LocalWorker:
                 raise
             stderr.seek(0)
             stderr_tail = _tail(stderr.read().decode(errors="replace"))
-        return self.interpret(process.returncode, stdout.decode(errors="replace"), stderr_tail)
+        return self.interpret(process.returncode, stdout.decode(errors="replace"), stderr_tail, timeout_s)
 
-    def interpret(self, returncode: int, stdout: str, stderr_tail: str) -> dict:
+    def interpret(self, returncode: int, stdout: str, stderr_tail: str, timeout_s: float) -> dict:
         return interpret(returncode, stdout, stderr_tail)
 
     def artifact(self, path: Path) -> str:

@@ -12,7 +12,6 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -20,10 +19,9 @@ import edgebench.cli.compare  # noqa: F401  (registers the sub-commands on app)
 import edgebench.cli.regress  # noqa: F401
 from edgebench.cli.app import app
 from edgebench.errors import UsageError
-from edgebench.measure import stats
-from edgebench.results.record import Latency, Record, Stability
+from edgebench.results.record import Record
 from edgebench.results.store import Store
-from records import unique_prefix
+from records import synthetic_record, unique_prefix
 
 runner = CliRunner(env={"COLUMNS": "200"})
 SPEEDUP_CELLS = re.compile(r"(\d\.\d\d)x \|?\s*\[(\d\.\d\d), (\d\.\d\d)\]")
@@ -32,20 +30,9 @@ ENV = {"host": "bench-a", "packages": {"onnxruntime": "1.31.1"}}
 
 def measured(run_id: str, created_at: str, backend: str, p50: float, seed: int, **overrides) -> Record:
     """A record as the sweep makes one: three processes of lognormal samples around ``p50``."""
-    rng = np.random.default_rng(seed)
-    chunks = [p50 * factor * rng.lognormal(0.0, 0.05, 300) for factor in (0.998, 1.0, 1.003)]
-    samples = np.concatenate(chunks)
-    process_p50s = [float(np.median(chunk)) for chunk in chunks]
-    fields = dict(
-        run_id=run_id, created_at=created_at, model="torchvision:resnet18", model_fingerprint="sha256:" + "2" * 64,
-        backend=backend, target="local", mode="default", device="cpu", precision="fp32", batch=1, status="ok",
-        latency_ms=Latency(**stats.summarize(samples)),
-        stability=Stability(**stats.stability(samples), process_p50s=process_p50s,
-                            process_spread=stats.process_spread(process_p50s), stop_reason="target_ci"),
-        env=ENV, samples_ms=samples.tolist(),
-    )
-    fields.update(overrides)
-    return Record(**fields)
+    return synthetic_record(run_id, p50, per_process=300, process_factors=(0.998, 1.0, 1.003), seed=seed,
+                            created_at=created_at, backend=backend, model_fingerprint="sha256:" + "2" * 64,
+                            **{"env": ENV, **overrides})
 
 
 def make_store(path: Path, runs: list[dict[str, float]], tags: list[dict[str, str]] | None = None,
