@@ -66,7 +66,7 @@ def measure(runner, inputs, settings, clock=time.perf_counter, on_window=None):
         raise FirstInferenceError(exc)
     first_inference_ms = (clock() - start) * 1e3
 
-    warmup_iterations = _warm_up(runner, settings.warmup_s, clock)
+    warmup_iterations = warm_up(runner, settings.warmup_s, clock)
     device_timer = runner.device_timer() if hasattr(runner, "device_timer") else None
     device_samples = [] if device_timer is not None else None
     if on_window is not None:
@@ -124,7 +124,7 @@ def timed_loop(infer, synchronize, settings, clock=time.perf_counter, device_tim
         next_check = clock() + max(CHECK_INTERVAL_S, CHECK_FRACTION * elapsed)
 
 
-def _warm_up(runner, seconds, clock):
+def warm_up(runner, seconds, clock=time.perf_counter):
     """Run until ``seconds`` have passed (at least once); return the number of iterations."""
     deadline = clock() + seconds
     iterations = 0

@@ -4,7 +4,7 @@ Run as ``python -m edgebench.measure.worker``, always in a fresh process, so a c
 or a hang in the backend cannot touch anything else. Board-side: Python 3.8, standard library,
 numpy and the one backend library being measured.
 
-Four tasks. ``measure`` (the default) takes ``protocol, backend, device, model, inputs [{name,
+Five tasks. ``measure`` (the default) takes ``protocol, backend, device, model, inputs [{name,
 shape, dtype}], settings, threads, backend_options, allow_hooks`` and optionally ``power
 {source, interval_ms}``, ``precision`` (fp32 | fp16 | int8), ``include_copies``, ``cuda_graphs``,
 ``profile_layers``, ``engine_cache_dir`` and ``gpu_state`` (read NVML at the window's edges);
@@ -16,6 +16,10 @@ warmup_iterations, samples_ms, stop_reason, window, system {start, end}, power, 
 ``idle_s`` and samples the idle machine: ``idle {source, samples, avg_power_w, ram_used_mb}``.
 ``state`` reads temperatures and clocks: ``state {temperatures_c, cpu_mhz, gpu_mhz}``.
 ``environment`` describes the machine: ``environment {host, os, cpu_model, python, packages, jetson, ...}``.
+``paired`` takes what ``measure`` takes, with ``models`` (a list of model fields, the first the
+reference) in place of ``model`` and ``pairing {rounds, block_s, warmup_s}`` in place of
+``settings``, and times the models in alternating blocks: ``models [{status, error, build_s,
+first_inference_ms, warmup_iterations, blocks [[ms, ...] per round], backend, warnings}]``.
 """
 
 from __future__ import annotations
@@ -34,10 +38,9 @@ PROTOCOL_VERSION = 1
 def handle(request):
     """Measure what ``request`` asks for; every failure becomes a result, never an exception."""
     from edgebench.measure import system
-    from edgebench.measure.harness import FirstInferenceError, Settings, measure
+    from edgebench.measure.harness import Settings, measure
     from edgebench.measure.inputs import make_inputs
     from edgebench.runners import runner_class
-    from edgebench.runners.base import RunnerError, RunnerUnavailable, first_line
 
     if request.get("protocol") != PROTOCOL_VERSION:
         return _failure("error", "worker speaks protocol %d, request has %r"
@@ -46,6 +49,8 @@ def handle(request):
         return sample_idle(request)
     if request.get("task") == "state":
         return {"status": "ok", "error": None, "warnings": [], "state": system.snapshot()}
+    if request.get("task") == "paired":
+        return measure_paired(request)
     if request.get("task") == "environment":
         from edgebench.measure.environment import machine_environment
 
@@ -67,22 +72,8 @@ def handle(request):
         result = measure(runner, make_inputs(request["inputs"]),
                          Settings.from_dict(request["settings"]), on_window=on_window)
         layer_profile, profile_problem = _layer_profile(runner, request)
-    except RunnerUnavailable as exc:
-        return _failure("unavailable", str(exc))
-    except RunnerError as exc:
-        return _failure("error", str(exc))
-    except FirstInferenceError as exc:
-        shapes = ", ".join("%s %s" % (s["name"], "x".join(map(str, s["shape"])))
-                           for s in request["inputs"])
-        return _failure("error", "first inference failed with inputs %s: %s: %s" % (
-            shapes, type(exc.args[0]).__name__, first_line(exc.args[0])))
-    except ImportError as exc:
-        return _failure("unavailable", "backend library missing: %s" % exc)
-    except MemoryError:
-        return _failure("error", "out of memory")
-    except Exception as exc:  # a bug or an unforeseen backend failure: keep the traceback
-        traceback.print_exc()
-        return _failure("error", "%s: %s" % (type(exc).__name__, first_line(exc)))
+    except Exception as exc:
+        return failure_for(exc, request)
     finally:
         if sampler is not None:
             sampler.stop()
@@ -103,6 +94,58 @@ def handle(request):
         result["gpu_state"] = gpu_readings if gpu is not None else {"unavailable": gpu_problem}
     runner.close()
     return result
+
+
+def failure_for(exc, request):
+    """The result for a measurement that raised ``exc``: expected failures in one line, anything
+    else with its traceback on stderr."""
+    from edgebench.measure.harness import FirstInferenceError
+    from edgebench.runners.base import RunnerError, RunnerUnavailable, first_line
+
+    if isinstance(exc, RunnerUnavailable):
+        return _failure("unavailable", str(exc))
+    if isinstance(exc, RunnerError):
+        return _failure("error", str(exc))
+    if isinstance(exc, FirstInferenceError):
+        shapes = ", ".join("%s %s" % (s["name"], "x".join(map(str, s["shape"])))
+                           for s in request["inputs"])
+        return _failure("error", "first inference failed with inputs %s: %s: %s" % (
+            shapes, type(exc.args[0]).__name__, first_line(exc.args[0])))
+    if isinstance(exc, ImportError):
+        return _failure("unavailable", "backend library missing: %s" % exc)
+    if isinstance(exc, MemoryError):
+        return _failure("error", "out of memory")
+    # A bug or an unforeseen backend failure: keep the traceback.
+    traceback.print_exception(type(exc), exc, exc.__traceback__)
+    return _failure("error", "%s: %s" % (type(exc).__name__, first_line(exc)))
+
+
+def measure_paired(request):
+    """Task ``paired``: the models of ``request["models"]`` alternate in timed blocks (see
+    ``edgebench.measure.paired``); one entry per model, a broken one does not stop the rest."""
+    from edgebench.measure.inputs import make_inputs
+    from edgebench.measure.paired import PairingSettings, alternate, load_all
+    from edgebench.runners import runner_class
+
+    try:
+        runner_type = runner_class(request["backend"])
+    except KeyError:
+        return _failure("unavailable", "no runner named %r here" % request["backend"])
+    runners = [runner_type(dict(request, model=model)) for model in request["models"]]
+
+    entries = load_all(runners, make_inputs(request["inputs"]), lambda exc: failure_for(exc, request))
+    if entries[0]["status"] != "ok":
+        return dict(entries[0], error="the reference model: %s" % entries[0]["error"])
+    try:
+        alternate(runners, entries, PairingSettings.from_dict(request["pairing"]))
+    except Exception as exc:
+        return failure_for(exc, request)
+    for runner, entry in zip(runners, entries):
+        if entry["status"] == "ok":
+            entry["backend"] = runner.describe()
+            entry["warnings"] = list(runner.warnings)
+            runner.close()
+    return {"status": "ok", "error": None, "warnings": [], "models": entries}
 
 
 def _open_gpu_state(wanted):
