@@ -147,7 +147,10 @@ def _to_host(output):
 
 
 def find_hooks(module):
-    """``"name: kind"`` for every submodule carrying a forward hook, pre-hook or prune mask."""
+    """``"name: kind"`` for every submodule carrying a forward hook, pre-hook or prune mask.
+
+    The hooks ``torch.export`` puts on a program's module (input checks, state handling) are part
+    of the program, not something a user added, and are not counted."""
     import torch
     from torch.nn.utils import prune
 
@@ -157,11 +160,15 @@ def find_hooks(module):
         for hook in submodule._forward_pre_hooks.values():
             if isinstance(hook, prune.BasePruningMethod):
                 found.append("%s: prune mask on %s" % (label, hook._tensor_name))
-            else:
+            elif not _torch_export_hook(hook):
                 found.append("%s: forward pre-hook" % label)
-        if submodule._forward_hooks:
+        if any(not _torch_export_hook(hook) for hook in submodule._forward_hooks.values()):
             found.append("%s: forward hook" % label)
     global_hooks = torch.nn.modules.module
     if global_hooks._global_forward_hooks or global_hooks._global_forward_pre_hooks:
         found.append("<global>: forward hook")
     return found
+
+
+def _torch_export_hook(hook):
+    return (getattr(hook, "__module__", None) or "").startswith("torch.export")

@@ -69,6 +69,19 @@ def test_allow_hooks_measures_and_names_them(support_recipe):
     assert result["backend"]["hooks"] == ["features.0: prune mask on weight", "head: forward hook"]
 
 
+def test_a_torch_export_program_measures_in_eager_its_own_hooks_are_not_user_hooks(tmp_path):
+    import torch
+
+    from worker_models import TinyConvNet
+
+    path = tmp_path / "tiny.pt2"
+    torch.export.save(torch.export.export(TinyConvNet().eval(), (torch.randn(1, 3, 16, 16),)), str(path))
+    result = run_worker({"backend": "eager", "model": {"format": "torch-export", "path": str(path)},
+                         "inputs": IMAGE})
+    assert result["status"] == "ok", result["error"]
+    assert result["backend"]["hooks"] == []
+
+
 def test_input_shape_the_model_rejects(support_recipe):
     result = run_worker({"backend": "eager", "model": support_recipe("tiny"),
                          "inputs": [{"name": "x", "shape": [1, 4, 16, 16], "dtype": "float32"}]})
