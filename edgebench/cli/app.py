@@ -19,7 +19,7 @@ app = typer.Typer(
 
 def main() -> None:
     # Sub-commands register themselves on import.
-    from edgebench.cli import compare, regress, report, results, run, targets, tegrastats  # noqa: F401
+    from edgebench.cli import bake, compare, prune, regress, report, results, run, targets, tegrastats  # noqa: F401
 
     try:
         # Standalone mode: Typer reports its own usage errors (exit 2) and exits with the code.

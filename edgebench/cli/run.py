@@ -185,7 +185,7 @@ class Stage:
 def single_stage(specs: list[str], requested_backends: list[str], batches: list[int], precisions: list[str],
                  input_shapes: list[str], target: str, mode: Optional[str], device: Optional[str]) -> Stage:
     """The stage of a run given by options: every model x batch x precision x backend."""
-    definition = _available_definition(target)
+    definition = available_definition(target)
     if mode is not None:
         definition.mode(mode)  # unknown mode: the valid names, before anything else happens
     backends = choose_backends(requested_backends, definition.backends)
@@ -195,7 +195,7 @@ def single_stage(specs: list[str], requested_backends: list[str], batches: list[
     sweep_plan = plan(models, backends, batches, backends_requested=bool(requested_backends), precisions=precisions)
     if not sweep_plan.measurements:
         raise UsageError("nothing to measure: " + "; ".join(sweep_plan.skipped))
-    return Stage(definition, mode, _device(definition, device), sweep_plan.measurements, sweep_plan.skipped)
+    return Stage(definition, mode, device_of(definition, device), sweep_plan.measurements, sweep_plan.skipped)
 
 
 def suite_stages(suite: Suite, device: Optional[str]) -> list[Stage]:
@@ -205,7 +205,7 @@ def suite_stages(suite: Suite, device: Optional[str]) -> list[Stage]:
         groups.setdefault((item.target, item.mode), []).append(item)
     stages, models = [], {}
     for (target, mode), items in groups.items():
-        definition = _available_definition(target)
+        definition = available_definition(target)
         if mode is not None:
             definition.mode(mode)
         measurements = []
@@ -214,18 +214,18 @@ def suite_stages(suite: Suite, device: Optional[str]) -> list[Stage]:
             if key not in models:
                 models[key] = resolve_model(item.model, list(item.input_shapes))
             measurements.append(Measurement(models[key], item.backend, item.batch, item.precision))
-        stages.append(Stage(definition, mode, _device(definition, device), measurements, []))
+        stages.append(Stage(definition, mode, device_of(definition, device), measurements, []))
     return stages
 
 
-def _available_definition(target: str) -> TargetDefinition:
+def available_definition(target: str) -> TargetDefinition:
     chosen = resolve_target(target)
     if not chosen.available:
         raise UsageError(f"target {chosen.name} cannot run here: {chosen.reason}")
     return chosen.definition
 
 
-def _device(definition: TargetDefinition, device: Optional[str]) -> str:
+def device_of(definition: TargetDefinition, device: Optional[str]) -> str:
     if device is None:
         return definition.default_device
     if device not in definition.devices:

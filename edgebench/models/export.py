@@ -62,7 +62,7 @@ def onnx_for(model: ResolvedModel, batch: int, cache_dir: Path | None = None) ->
     if onnx_path.is_file() and metadata_path.is_file():
         return onnx_path
     onnx_path.parent.mkdir(parents=True, exist_ok=True)
-    with _atomic_target(onnx_path) as temp_path:
+    with atomic_target(onnx_path) as temp_path:
         exporter, dynamo_error = _export(model, inputs, temp_path)
         _check_exported(model, temp_path)
     metadata = {
@@ -76,7 +76,7 @@ def onnx_for(model: ResolvedModel, batch: int, cache_dir: Path | None = None) ->
         "dynamo_error": dynamo_error,
         "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),
     }
-    with _atomic_target(metadata_path) as temp_path:
+    with atomic_target(metadata_path) as temp_path:
         temp_path.write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
     return onnx_path
 
@@ -95,12 +95,27 @@ def torchscript_for(model: ResolvedModel, batch: int, cache_dir: Path | None = N
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     module, args = _module_and_args(model, inputs)
-    with _quiet(), _atomic_target(path) as temp_path:
+    with _quiet(), atomic_target(path) as temp_path:
         try:
             torch.jit.save(torch.jit.trace(module, args, check_trace=False), str(temp_path))
         except Exception as exc:  # tracing fails on data-dependent control flow and odd outputs
             raise ExportError(f"cannot trace {model.name} to TorchScript: {_one_line(exc)}")
     return path
+
+
+def forget_exports(model: ResolvedModel, batch: int, cache_dir: Path | None = None) -> None:
+    """Remove the cached ONNX and TorchScript files of ``model`` at ``batch``: the pruner measures
+    dozens of throwaway candidates, each as large as the model."""
+    import torch
+
+    if model.kind != "torch":
+        return
+    inputs = [spec.as_dict(batch) for spec in model.inputs]
+    root = cache_dir or default_cache_dir()
+    for artifact, suffixes in (("onnx", (".onnx", ".json")), ("torchscript", (".pt",))):
+        stem = _cache_key(model, inputs, torch.__version__, artifact=artifact)[:24]
+        for suffix in suffixes:
+            (root / artifact / f"{stem}{suffix}").unlink(missing_ok=True)
 
 
 def _cache_key(model: ResolvedModel, inputs: list[dict[str, Any]], torch_version: str,
@@ -170,7 +185,7 @@ def _check_exported(model: ResolvedModel, path: Path) -> None:
 
 
 @contextlib.contextmanager
-def _atomic_target(target: Path) -> Iterator[Path]:
+def atomic_target(target: Path) -> Iterator[Path]:
     """A temporary path beside ``target`` that replaces it only if the block completes."""
     # Same directory, so os.replace is a rename; the dot name never matches a cache entry.
     temp_path = target.with_name(f".{target.stem}.{uuid.uuid4().hex[:12]}{target.suffix}")

@@ -1,0 +1,171 @@
+"""``edgebench prune``: structural pruning that keeps only the gains the target measured."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+
+from edgebench.cli import parsing, render
+from edgebench.cli.app import app
+from edgebench.cli.options import StoreOption
+from edgebench.cli.run import available_definition, device_of
+from edgebench.environment import git_commit
+from edgebench.errors import UsageError
+from edgebench.models import ExportError
+from edgebench.results.record import Settings
+from edgebench.results.store import Store, store_path
+from edgebench.sweep.board import board_session
+from edgebench.sweep.execute import Sweep, SweepConfig
+from edgebench.sweep.link import board_link
+from edgebench.sweep.plan import choose_backends
+
+# Seconds a paired worker gets beyond its blocks: importing, loading every model, exporting.
+PAIRED_TIMEOUT_S = 600.0
+
+
+@app.command("prune")
+def prune_command(
+    model: str = typer.Option(..., "--model", "-m", help="The PyTorch model to prune: torchvision:NAME[?k=v], "
+                              "package.module:callable or a .pt/.pt2 file. Its classifier must fit the task "
+                              "(e.g. torchvision:resnet18?num_classes=10 for digits)."),
+    task: str = typer.Option("digits", "--task", help="'digits' (scikit-learn's bundled digits; digits?size=64 "
+                             "for another input size) or package.module:callable returning a task object."),
+    out: Path = typer.Option(..., "--out", help="Directory for the pruned model, model.onnx, report.json and plots."),
+    target: str = typer.Option("local", "--target", "-t", help="Built-in target, 'local', or a target .toml file."),
+    backend: str = typer.Option("eager", "--backend", "-b", help="Comma-separated backends; a step counts only "
+                                "when it is faster on all of them."),
+    objective: str = typer.Option("latency", "--objective", help="latency: measured on the target; flops: MACs "
+                                  "(candidates are still measured and recorded)."),
+    budget: float = typer.Option(0.5, "--budget", min=0.01, max=1.0, help="Stop once the objective is at most "
+                                 "this fraction of the baseline's."),
+    max_accuracy_drop: float = typer.Option(0.01, "--max-accuracy-drop", min=0.0, max=1.0, help="Accuracy (as a "
+                                            "fraction) the pruned model may lose against the baseline."),
+    criterion: str = typer.Option("l1", "--criterion", help="Channel importance: l1, hrank or taylor."),
+    round_to: int = typer.Option(8, "--round-to", min=1, help="Channel counts are multiples of this."),
+    step: float = typer.Option(0.1, "--step", min=0.001, max=0.9, help="Share of the current latency (or MACs) "
+                               "each iteration's candidates aim to remove."),
+    max_iterations: int = typer.Option(30, "--max-iterations", min=1, help="Iterations at most."),
+    finetune_steps: int = typer.Option(20, "--finetune-steps", min=0, help="Training steps each measured-faster "
+                                       "candidate gets before its accuracy check."),
+    final_finetune_steps: int = typer.Option(200, "--final-finetune-steps", min=0, help="Training steps for the "
+                                             "final model."),
+    train_steps: int = typer.Option(200, "--train-steps", min=1, help="Training steps for an untrained baseline "
+                                    "(cached by model and task)."),
+    rounds: int = typer.Option(10, "--rounds", min=2, help="Paired rounds: each model runs one block per round."),
+    block_time: float = typer.Option(0.1, "--block-time", min=0.005, help="Seconds of each timed block."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Intra-op threads for every backend."),
+    mode: Optional[str] = typer.Option(None, "--mode", help="Power mode (Jetson), restored afterwards."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, gpu, dla0 or dla1, as the target lists."),
+    store: str = StoreOption,
+    tag: List[str] = typer.Option([], "--tag", help="KEY=VALUE label for the run. Repeatable."),
+    json_output: bool = typer.Option(False, "--json", help="Print report.json on stdout."),
+) -> None:
+    """Prune channels with Torch-Pruning, keeping a step only when the target measured it faster."""
+    from edgebench.prune.importance import CRITERIA
+    from edgebench.prune.loop import OBJECTIVES, PruneConfig, Pruner
+    from edgebench.prune.outputs import export_checked_onnx, save_pruned, write_report
+    from edgebench.prune.paired import Pairing
+    from edgebench.prune.plots import plot_steps
+    from edgebench.prune.tasks import load_task, require_batches
+
+    store_path(store)
+    tags = parsing.key_values(tag, "--tag")
+    if objective not in OBJECTIVES:
+        raise UsageError(f"--objective must be one of {', '.join(OBJECTIVES)}, not {objective!r}")
+    if criterion not in CRITERIA:
+        raise UsageError(f"--criterion must be one of {', '.join(CRITERIA)}, not {criterion!r}")
+    definition = available_definition(target)
+    if mode is not None:
+        definition.mode(mode)
+    backends = choose_backends(parsing.comma_list([backend]), definition.backends)
+    chosen_task = load_task(task)
+    if criterion != "l1":
+        require_batches(chosen_task, criterion)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} exists and is not a directory")
+    config = PruneConfig(objective=objective, budget=budget, max_accuracy_drop=max_accuracy_drop, criterion=criterion,
+                         round_to=round_to, step=step, max_iterations=max_iterations, finetune_steps=finetune_steps,
+                         final_finetune_steps=final_finetune_steps, train_steps=train_steps,
+                         pairing=Pairing(rounds=rounds, block_s=block_time))
+    settings = Settings(min_time_s=0.0, max_time_s=0.0, min_iterations=1, warmup_s=config.pairing.warmup_s,
+                        target_ci=0.0, timeout_s=PAIRED_TIMEOUT_S, threads=threads, processes=1)
+    err = Console(stderr=True)
+
+    def log(line: str) -> None:
+        err.print(line, highlight=False)
+
+    out.mkdir(parents=True, exist_ok=True)
+    workdir = out / ".candidates"
+    workdir.mkdir(exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        link = stack.enter_context(board_link(definition, log))
+        board = stack.enter_context(board_session(definition, mode, False, 100, link.worker, link.shell,
+                                                  measure_power=False))
+        results = stack.enter_context(Store.open(store))
+        run_id = results.create_run(host=link.environment["host"], git_commit=git_commit(Path.cwd()),
+                                    command=sys.argv, tags={"command": "prune", "objective": objective, **tags},
+                                    env=link.environment).id
+        log(f"run {run_id}: pruning {model} on {definition.name} ({', '.join(backends)}), "
+            f"objective {objective}, budget {budget:g}, store {store}")
+        sweep = Sweep(SweepConfig(settings=settings, target=definition, mode=board.mode,
+                                  device=device_of(definition, device), threads=threads,
+                                  board=board.env(definition)), run_id, link.environment, worker=link.worker, log=log)
+
+        def keep_records(records) -> None:
+            for record in records:
+                results.add_record(record)
+
+        pruner = Pruner(chosen_task, sweep, backends, config, workdir, keep_records, log)
+        try:
+            outcome = pruner.run(model)
+        except KeyboardInterrupt:
+            results.finish_run(run_id, "interrupted")
+            log(f"interrupted: the records measured so far are in {store} under run {run_id}")
+            raise typer.Exit(130)
+        except BaseException:
+            results.finish_run(run_id, "failed")
+            raise
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        report = {**outcome.report, "target": definition.name, "run_id": run_id, "store": store}
+        try:
+            save_pruned(out, outcome.model, pruner.recipe, outcome.report["model"], chosen_task.example_input,
+                        outcome.history)
+        except ExportError as exc:  # state_dict.pt and pruning.json are written before the program
+            report["warnings"] = report["warnings"] + [f"model.pt2 not written: {exc}"]
+            report["onnx_check"] = {"ok": False, "error": "no model.pt2 to export from"}
+        else:
+            report["onnx_check"] = export_checked_onnx(out, outcome.model, chosen_task.example_input)
+        if not report["onnx_check"].get("ok"):
+            report["warnings"] = report["warnings"] + [f"model.onnx: {report['onnx_check'].get('error')}"]
+        write_report(out, report)
+        plot_steps(out, report)
+        results.finish_run(run_id, "finished")
+    if json_output:
+        json.dump(report, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        _summary(report, out)
+
+
+def _summary(report: dict, out: Path) -> None:
+    console = render.stdout_console()
+    base, final = report["baseline"], report["final"]
+    console.print(f"{report['model']}: {report['kept_steps']} step(s) kept; {report['stop_reason']}")
+    for backend in report["backends"]:
+        ratio = final["latency_ratio"].get(backend)
+        shown = f"{ratio['ratio']:.3f}x [{ratio['ci95'][0]:.3f}, {ratio['ci95'][1]:.3f}]" if ratio else "not measured"
+        console.print(f"  {backend}: {base['latency_ms'][backend]:.3f} ms -> "
+                      f"{final['latency_ms'].get(backend) or float('nan'):.3f} ms, paired ratio {shown}")
+    console.print(f"  accuracy {base['accuracy']:.2%} -> {final['accuracy']:.2%}; MACs {base['macs'] / 1e6:.1f} M -> "
+                  f"{final['macs'] / 1e6:.1f} M; parameters {base['params'] / 1e6:.2f} M -> {final['params'] / 1e6:.2f} M")
+    for warning in report["warnings"]:
+        console.print(f"  warning: {warning}")
+    console.print(f"  written to {out}: model.pt2, state_dict.pt + pruning.json, model.onnx, report.json, plots")

@@ -1,0 +1,1 @@
+"""The hardware-verified pruner: edgebench prune and edgebench bake."""

@@ -1,0 +1,375 @@
+"""The measured pruning loop (NetAdapt's, with the target as the judge).
+
+Each iteration: score the channels of the current model (L1, HRank or Taylor), propose for every
+prunable group the smallest aligned cut expected to remove ``step`` of the current latency (or
+MACs), build each candidate with Torch-Pruning, and measure all of them in one paired run per
+backend against the current model and the baseline. With ``--objective latency`` a candidate goes
+on only when the 95% interval of its latency ratio to the current model is below 1 on every
+backend; then it gets a short fine-tune and an accuracy check against the floor. Of the survivors
+the one that loses the least accuracy per unit of gain is kept. The loop stops at the budget (the
+kept model over the baseline, measured in the same paired run), when no candidate survives, or
+after ``max_iterations``. ``--objective flops`` runs the same loop with MACs as the metric and
+the gain, measuring and recording every candidate all the same.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+
+from edgebench.models import default_cache_dir, resolve_model
+from edgebench.models.export import forget_exports
+from edgebench.models.resolve import ResolvedModel
+from edgebench.prune.importance import channel_scores
+from edgebench.prune.paired import Pairing, PairedMeasurement, Ratio, measure_paired
+from edgebench.prune.proposals import Proposal, propose
+from edgebench.prune.surgery import build_graph, macs_and_params, pruned_copy
+from edgebench.results.record import Record
+from edgebench.sweep.execute import Sweep
+
+OBJECTIVES = ("latency", "flops")
+# A model scoring under this share of the task's accuracy scale is taken as untrained (random
+# torchvision weights score about 1/classes) and is trained before pruning starts.
+UNTRAINED_BELOW = 0.5
+# The last comparison of the final model with the baseline gets this many times the rounds.
+FINAL_ROUNDS_FACTOR = 2
+
+
+@dataclass(frozen=True)
+class PruneConfig:
+    objective: str = "latency"
+    budget: float = 0.5
+    max_accuracy_drop: float = 0.01
+    criterion: str = "l1"
+    round_to: int = 8
+    step: float = 0.1
+    max_iterations: int = 30
+    finetune_steps: int = 20
+    final_finetune_steps: int = 200
+    train_steps: int = 200
+    pairing: Pairing = field(default_factory=Pairing)
+
+
+@dataclass
+class Candidate:
+    iteration: int
+    proposal: Proposal
+    module: torch.nn.Module
+    history_entry: list
+    resolved: ResolvedModel
+    macs: int
+    params: int
+    ratio_to_current: dict[str, Optional[Ratio]] = field(default_factory=dict)
+    ratio_to_baseline: dict[str, Optional[Ratio]] = field(default_factory=dict)
+    latency_ms: dict[str, Optional[float]] = field(default_factory=dict)
+    accuracy: Optional[float] = None
+    verdict: str = "rejected"
+    reason: str = ""
+
+    def step_dict(self) -> dict[str, Any]:
+        return {
+            "iteration": self.iteration,
+            "group": self.proposal.group,
+            "channels": [self.proposal.width, self.proposal.keep],
+            "macs": self.macs,
+            "params": self.params,
+            "latency_ms": self.latency_ms,
+            "ratio_to_current": {b: r.as_dict() if r else None for b, r in self.ratio_to_current.items()},
+            "ratio_to_baseline": {b: r.as_dict() if r else None for b, r in self.ratio_to_baseline.items()},
+            "accuracy": self.accuracy,
+            "verdict": self.verdict,
+            "reason": self.reason,
+        }
+
+
+@dataclass
+class Outcome:
+    """What the loop ends with: the kept model, its replayable history and the report's data."""
+
+    model: torch.nn.Module
+    history: list
+    report: dict[str, Any]
+
+
+class Pruner:
+    """Runs the loop; ``log`` gets progress lines, ``keep_records`` every measured record."""
+
+    def __init__(self, task, sweep: Sweep, backends: list[str], config: PruneConfig, workdir: Path,
+                 keep_records: Callable[[list[Record]], None], log: Callable[[str], None] = lambda line: None):
+        self.task = task
+        self.sweep = sweep
+        self.backends = backends
+        self.config = config
+        self.workdir = workdir
+        self.keep_records = keep_records
+        self.log = log
+        self.example_input = task.example_input
+        self.input_shape = "x".join(str(d) for d in self.example_input.shape[1:])
+
+    # -- the baseline ---------------------------------------------------------------------
+
+    def baseline(self, spec: str) -> tuple[torch.nn.Module, ResolvedModel, dict]:
+        """The model to prune, trained on the task when it is untrained (cached by content)."""
+        from edgebench.measure.torch_models import build_module
+
+        resolved = resolve_model(spec, [self.input_shape])
+        if resolved.kind != "torch":
+            from edgebench.errors import UsageError
+
+            raise UsageError(f"edgebench prune needs a PyTorch model; {resolved.name} is ONNX")
+        self.recipe = resolved.recipe  # what rebuilds the architecture the pruning history replays on
+        module = build_module(resolved.recipe)
+        accuracy = self.task.evaluate(module)
+        training = {"trained_here": False, "steps": 0}
+        if accuracy < UNTRAINED_BELOW:
+            cached = default_cache_dir() / "prune" / "baselines" / f"{self._baseline_key(resolved)}.pt"
+            if cached.is_file():
+                module.load_state_dict(torch.load(cached, weights_only=True))
+                training = {"trained_here": True, "steps": self.config.train_steps, "cached": str(cached)}
+                self.log(f"baseline: untrained ({accuracy:.1%}); trained weights from the cache {cached}")
+            else:
+                self.log(f"baseline: untrained ({accuracy:.1%}); training {self.config.train_steps} steps on "
+                         f"{self.task.name}")
+                started = time.perf_counter()
+                self.task.finetune(module, self.config.train_steps)
+                training = {"trained_here": True, "steps": self.config.train_steps,
+                            "seconds": round(time.perf_counter() - started, 1)}
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                torch.save(module.state_dict(), cached)
+        return module, self.materialize(module, "baseline", resolved.name), training
+
+    def _baseline_key(self, resolved: ResolvedModel) -> str:
+        key = [resolved.fingerprint, self.task.name, self.config.train_steps, torch.__version__]
+        return hashlib.sha256(json.dumps(key).encode()).hexdigest()[:24]
+
+    def materialize(self, module: torch.nn.Module, stem: str, name: str) -> ResolvedModel:
+        """``module`` as a file the worker loads, resolved like any model spec, shown as ``name``."""
+        path = self.workdir / f"{stem}.pt"
+        torch.save(module, path)
+        return dataclasses.replace(resolve_model(str(path), [self.input_shape]), name=name)
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def run(self, spec: str) -> Outcome:
+        config = self.config
+        started = time.perf_counter()
+        current, baseline_model, training = self.baseline(spec)
+        baseline_accuracy = self.task.evaluate(current)
+        floor = baseline_accuracy - config.max_accuracy_drop
+        baseline_macs, baseline_params = macs_and_params(current, self.example_input)
+        self.log(f"baseline: accuracy {baseline_accuracy:.2%}, {baseline_macs / 1e6:.1f} M MACs, "
+                 f"{baseline_params / 1e6:.2f} M parameters; floor {floor:.2%}")
+        current_model, accuracy, macs = baseline_model, baseline_accuracy, baseline_macs
+        history: list = []
+        steps: list[dict] = []
+        rates: dict[str, float] = {}
+        baseline_latency: dict[str, float] = {}
+        ratio_to_baseline: dict[str, Optional[Ratio]] = {b: None for b in self.backends}
+        stop_reason = f"stopped after {config.max_iterations} iterations"
+        for iteration in range(1, config.max_iterations + 1):
+            graph = build_graph(current, self.example_input)
+            proposals = propose(graph, config.step, config.round_to, rates, config.objective)
+            if not proposals:
+                stop_reason = "no group can lose more channels at this alignment"
+                break
+            scores = channel_scores(config.criterion, current, graph.groups, self.task)
+            candidates = [self._candidate(iteration, graph, proposal, scores[proposal.group], current_model.name)
+                          for proposal in proposals]
+            self.log(f"iteration {iteration}: {len(candidates)} candidates, measuring on "
+                     f"{', '.join(self.backends)}")
+            pending = self._measure(iteration, current_model, baseline_model, candidates, baseline_latency,
+                                    ratio_to_baseline)
+            for candidate in candidates:
+                rates.update(self._rate(candidate))
+            chosen = self._judge(candidates, accuracy, macs, floor)
+            self.keep_records(self._annotate(pending, candidates, chosen))
+            steps += [candidate.step_dict() for candidate in candidates]
+            self._discard(candidates)
+            if chosen is None:
+                stop_reason = "no candidate was both faster and accurate enough" if config.objective == "latency" \
+                    else "no candidate kept the accuracy within the allowed drop"
+                break
+            current, accuracy, macs = chosen.module, chosen.accuracy, chosen.macs
+            history.append(chosen.history_entry)
+            current_model = self.materialize(current, f"kept-{iteration:02d}",
+                                             f"{baseline_model.name} [pruned, step {iteration}]")
+            ratio_to_baseline = dict(chosen.ratio_to_baseline)
+            self.log(f"iteration {iteration}: kept {chosen.proposal.group} {chosen.proposal.width}->"
+                     f"{chosen.proposal.keep}: {self._progress(ratio_to_baseline, baseline_latency)}, accuracy "
+                     f"{accuracy:.2%}, MACs {macs / baseline_macs:.2f}x")
+            if self._within_budget(ratio_to_baseline, macs / baseline_macs):
+                stop_reason = f"budget reached ({config.objective} at most {config.budget:g} of the baseline)"
+                break
+        return self._finish(current, history, steps, stop_reason, started, baseline_model, baseline_accuracy,
+                            baseline_macs, baseline_params, baseline_latency, training, floor)
+
+    def _candidate(self, iteration: int, graph, proposal: Proposal, scores: torch.Tensor,
+                   current_name: str) -> Candidate:
+        module, entry = pruned_copy(graph, proposal.group, proposal.keep, scores)
+        macs, params = macs_and_params(module, self.example_input)
+        name = f"{current_name.split(' [')[0]} [candidate {iteration}: {proposal.group} {proposal.width}->{proposal.keep}]"
+        resolved = self.materialize(module, f"candidate-{iteration:02d}-{proposal.group}-{proposal.keep}", name)
+        return Candidate(iteration, proposal, module, entry, resolved, macs, params)
+
+    def _measure(self, iteration: int, current: ResolvedModel, baseline: ResolvedModel,
+                 candidates: list[Candidate], baseline_latency: dict[str, float],
+                 ratio_to_baseline: dict[str, Optional[Ratio]]) -> list[tuple[Record, dict]]:
+        """One paired run per backend: the current model, the baseline, then every candidate."""
+        models = [current, baseline] + [c.resolved for c in candidates]
+        roles = ["current", "baseline"] + ["candidate"] * len(candidates)
+        pending = []
+        for backend in self.backends:
+            paired = measure_paired(self.sweep, models, backend, self.config.pairing, roles=roles)
+            self._check_reference(paired, backend)
+            baseline_latency.setdefault(backend, paired.entries[1].p50_ms)
+            ratio_to_baseline[backend] = paired.ratio(0, 1)
+            for index, candidate in enumerate(candidates, start=2):
+                entry = paired.entries[index]
+                candidate.ratio_to_current[backend] = paired.ratio(index, 0)
+                candidate.ratio_to_baseline[backend] = paired.ratio(index, 1)
+                candidate.latency_ms[backend] = entry.p50_ms if entry.ok else None
+                if not entry.ok:
+                    candidate.reason = f"{backend}: {entry.error}"
+            pending += [(entry.record, {"iteration": iteration, "role": role})
+                        for entry, role in zip(paired.entries, roles)]
+        return pending
+
+    @staticmethod
+    @staticmethod
+    def _discard(candidates: list[Candidate]) -> None:
+        """Delete the candidates' files and exports (the kept one is saved again as the current)."""
+        for candidate in candidates:
+            forget_exports(candidate.resolved, 1)
+            Path(candidate.resolved.recipe["path"]).unlink(missing_ok=True)
+
+    @staticmethod
+    def _check_reference(paired: PairedMeasurement, backend: str) -> None:
+        reference = paired.entries[0]
+        if not reference.ok:
+            from edgebench.errors import UsageError
+
+            raise UsageError(f"{backend} cannot measure the current model: {reference.error}")
+
+    def _rate(self, candidate: Candidate) -> dict[str, float]:
+        """The share of the current latency one channel of the candidate's group saved, on the
+        backend that gained least."""
+        ratios = list(candidate.ratio_to_current.values())
+        if not ratios or any(r is None for r in ratios):
+            return {}
+        saved = 1.0 - max(r.ratio for r in ratios)
+        return {candidate.proposal.group: saved / candidate.proposal.removed}
+
+    def _judge(self, candidates: list[Candidate], accuracy: float, macs: int, floor: float) -> Optional[Candidate]:
+        """Fine-tune and check the candidates that gained; keep the cheapest gain in accuracy."""
+        survivors = []
+        for candidate in candidates:
+            if candidate.reason:  # failed to measure
+                continue
+            gain = self._gain(candidate, macs)
+            if gain is None:
+                continue
+            self.task.finetune(candidate.module, self.config.finetune_steps)
+            candidate.accuracy = self.task.evaluate(candidate.module)
+            if candidate.accuracy < floor:
+                candidate.reason = (f"accuracy {candidate.accuracy:.2%} after {self.config.finetune_steps} "
+                                    f"fine-tuning steps is under the floor {floor:.2%}")
+                continue
+            survivors.append((max(accuracy - candidate.accuracy, 0.0) / gain, -gain, candidate))
+        if not survivors:
+            return None
+        survivors.sort(key=lambda item: (item[0], item[1]))
+        chosen = survivors[0][2]
+        chosen.verdict = "kept"
+        chosen.reason = (f"least accuracy lost per unit of {self.config.objective} gained among "
+                         f"{len(survivors)} verified candidate(s)")
+        for _, _, other in survivors[1:]:
+            other.reason = f"verified, but {chosen.proposal.group} lost less accuracy per unit of gain"
+        return chosen
+
+    def _gain(self, candidate: Candidate, macs: int) -> Optional[float]:
+        """The candidate's gain over the current model, or None (with the reason set) when it has none."""
+        if self.config.objective == "flops":
+            return 1.0 - candidate.macs / macs
+        slower = [f"{backend} {ratio}" for backend, ratio in candidate.ratio_to_current.items()
+                  if ratio is None or not ratio.faster]
+        if slower:
+            candidate.reason = "not significantly faster than the current model: " + "; ".join(slower)
+            return None
+        return 1.0 - max(ratio.ratio for ratio in candidate.ratio_to_current.values())
+
+    def _annotate(self, pending: list[tuple[Record, dict]], candidates: list[Candidate],
+                  chosen: Optional[Candidate]) -> list[Record]:
+        """Each record with what the pruner made of it, under ``env.prune``."""
+        by_name = {c.resolved.name: c for c in candidates}
+        records = []
+        for record, prune in pending:
+            candidate = by_name.get(record.model) if prune["role"] == "candidate" else None
+            if candidate is not None:
+                prune = {**prune, **candidate.step_dict(), "objective": self.config.objective,
+                         "criterion": self.config.criterion}
+            records.append(record.model_copy(update={"env": {**record.env, "prune": prune}}))
+        return records
+
+    def _progress(self, ratio_to_baseline: dict[str, Optional[Ratio]], baseline_latency: dict[str, float]) -> str:
+        parts = []
+        for backend, ratio in ratio_to_baseline.items():
+            if ratio is not None and backend in baseline_latency:
+                parts.append(f"{backend} {ratio.ratio:.2f}x baseline (~{ratio.ratio * baseline_latency[backend]:.2f} ms)")
+        return ", ".join(parts) or "latency unknown"
+
+    def _within_budget(self, ratio_to_baseline: dict[str, Optional[Ratio]], macs_ratio: float) -> bool:
+        if self.config.objective == "flops":
+            return macs_ratio <= self.config.budget
+        ratios = list(ratio_to_baseline.values())
+        return all(r is not None for r in ratios) and max(r.ratio for r in ratios) <= self.config.budget
+
+    # -- the end ----------------------------------------------------------------------------
+
+    def _finish(self, model, history, steps, stop_reason, started, baseline_model, baseline_accuracy,
+                baseline_macs, baseline_params, baseline_latency, training, floor) -> Outcome:
+        config = self.config
+        if history and config.final_finetune_steps:
+            self.log(f"final fine-tune: {config.final_finetune_steps} steps")
+            self.task.finetune(model, config.final_finetune_steps)
+        accuracy = self.task.evaluate(model)
+        macs, params = macs_and_params(model, self.example_input)
+        final_model = self.materialize(model, "final", f"{baseline_model.name} [pruned, final]")
+        final: dict[str, Any] = {"accuracy": accuracy, "macs": macs, "params": params, "latency_ms": {},
+                                 "latency_ratio": {}}
+        baseline: dict[str, Any] = {"accuracy": baseline_accuracy, "macs": baseline_macs, "params": baseline_params,
+                                    "latency_ms": {}, "training": training}
+        pairing = dataclasses.replace(config.pairing, rounds=config.pairing.rounds * FINAL_ROUNDS_FACTOR)
+        records, warnings = [], []
+        for backend in self.backends:
+            paired = measure_paired(self.sweep, [baseline_model, final_model], backend, pairing,
+                                    roles=["baseline", "final"])
+            self._check_reference(paired, backend)
+            ratio = paired.ratio(1, 0)
+            baseline["latency_ms"][backend] = paired.entries[0].p50_ms
+            final["latency_ms"][backend] = paired.entries[1].p50_ms if paired.entries[1].ok else None
+            final["latency_ratio"][backend] = ratio.as_dict() if ratio else None
+            if history and (ratio is None or not ratio.faster):
+                warnings.append(f"the final model is not significantly faster than the baseline on {backend}: "
+                                f"{ratio if ratio else paired.entries[1].error}")
+            records += [entry.record.model_copy(update={"env": {**entry.record.env, "prune": {"role": role}}})
+                        for entry, role in zip(paired.entries, ["baseline", "final"])]
+        self.keep_records(records)
+        report = {
+            "objective": config.objective, "budget": config.budget, "max_accuracy_drop": config.max_accuracy_drop,
+            "criterion": config.criterion, "round_to": config.round_to, "step": config.step,
+            "finetune_steps": config.finetune_steps, "final_finetune_steps": config.final_finetune_steps,
+            "pairing": dataclasses.asdict(config.pairing), "backends": list(self.backends),
+            "task": self.task.name, "model": baseline_model.name, "accuracy_floor": floor,
+            "stop_reason": stop_reason, "warnings": warnings,
+            "baseline": baseline, "final": final, "kept_steps": len(history), "steps": steps,
+            "wall_s": round(time.perf_counter() - started, 1),
+        }
+        return Outcome(model, history, report)
