@@ -69,7 +69,7 @@ def prune_command(
 ) -> None:
     """Prune channels with Torch-Pruning, keeping a step only when the target measured it faster."""
     from edgebench.prune.importance import CRITERIA
-    from edgebench.prune.loop import OBJECTIVES, PruneConfig, Pruner
+    from edgebench.prune.loop import OBJECTIVES, PruneConfig, Pruner, prunable_model
     from edgebench.prune.outputs import export_checked_onnx, save_pruned, write_report
     from edgebench.prune.paired import Pairing
     from edgebench.prune.plots import plot_steps
@@ -88,6 +88,7 @@ def prune_command(
     chosen_task = load_task(task)
     if criterion != "l1":
         require_batches(chosen_task, criterion)
+    resolved = prunable_model(model, chosen_task)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} exists and is not a directory")
     config = PruneConfig(objective=objective, budget=budget, max_accuracy_drop=max_accuracy_drop, criterion=criterion,
@@ -124,7 +125,7 @@ def prune_command(
 
         pruner = Pruner(chosen_task, sweep, backends, config, workdir, keep_records, log)
         try:
-            outcome = pruner.run(model)
+            outcome = pruner.run(resolved)
         except KeyboardInterrupt:
             results.finish_run(run_id, "interrupted")
             log(f"interrupted: the records measured so far are in {store} under run {run_id}")

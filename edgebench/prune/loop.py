@@ -25,9 +25,11 @@ from typing import Any, Optional
 
 import torch
 
+from edgebench.errors import UsageError
 from edgebench.models import default_cache_dir, resolve_model
 from edgebench.models.export import forget_exports
 from edgebench.models.resolve import ResolvedModel
+from edgebench.models.spec import parse_spec
 from edgebench.prune.importance import channel_scores
 from edgebench.prune.paired import Pairing, PairedMeasurement, Ratio, measure_paired
 from edgebench.prune.proposals import Proposal, propose
@@ -41,6 +43,14 @@ OBJECTIVES = ("latency", "flops")
 UNTRAINED_BELOW = 0.5
 # The last comparison of the final model with the baseline gets this many times the rounds.
 FINAL_ROUNDS_FACTOR = 2
+
+
+def prunable_model(spec: str, task) -> ResolvedModel:
+    """The model spec resolved at the task's input shape; UsageError unless it is PyTorch."""
+    parsed = parse_spec(spec)
+    if parsed.onnx_path is not None:
+        raise UsageError(f"edgebench prune needs a PyTorch model; {parsed.name} is ONNX")
+    return resolve_model(spec, ["x".join(str(d) for d in task.example_input.shape[1:])])
 
 
 @dataclass(frozen=True)
@@ -116,15 +126,10 @@ class Pruner:
 
     # -- the baseline ---------------------------------------------------------------------
 
-    def baseline(self, spec: str) -> tuple[torch.nn.Module, ResolvedModel, dict]:
+    def baseline(self, resolved: ResolvedModel) -> tuple[torch.nn.Module, ResolvedModel, dict]:
         """The model to prune, trained on the task when it is untrained (cached by content)."""
         from edgebench.measure.torch_models import build_module
 
-        resolved = resolve_model(spec, [self.input_shape])
-        if resolved.kind != "torch":
-            from edgebench.errors import UsageError
-
-            raise UsageError(f"edgebench prune needs a PyTorch model; {resolved.name} is ONNX")
         self.recipe = resolved.recipe  # what rebuilds the architecture the pruning history replays on
         module = build_module(resolved.recipe)
         accuracy = self.task.evaluate(module)
@@ -158,10 +163,11 @@ class Pruner:
 
     # -- the loop ---------------------------------------------------------------------------
 
-    def run(self, spec: str) -> Outcome:
+    def run(self, resolved: ResolvedModel) -> Outcome:
+        """Prune ``resolved`` (from ``prunable_model``)."""
         config = self.config
         started = time.perf_counter()
-        current, baseline_model, training = self.baseline(spec)
+        current, baseline_model, training = self.baseline(resolved)
         baseline_accuracy = self.task.evaluate(current)
         floor = baseline_accuracy - config.max_accuracy_drop
         baseline_macs, baseline_params = macs_and_params(current, self.example_input)
@@ -254,8 +260,6 @@ class Pruner:
     def _check_reference(paired: PairedMeasurement, backend: str) -> None:
         reference = paired.entries[0]
         if not reference.ok:
-            from edgebench.errors import UsageError
-
             raise UsageError(f"{backend} cannot measure the current model: {reference.error}")
 
     def _rate(self, candidate: Candidate) -> dict[str, float]:
