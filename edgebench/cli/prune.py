@@ -49,6 +49,9 @@ def prune_command(
                                             "fraction) the pruned model may lose against the baseline."),
     criterion: str = typer.Option("l1", "--criterion", help="Channel importance: l1, hrank or taylor."),
     round_to: int = typer.Option(8, "--round-to", min=1, help="Channel counts are multiples of this."),
+    staircase: bool = typer.Option(False, "--staircase", help="After each kept cut, probe wider channel counts "
+                                   "(up to two --round-to more) on the target and keep the widest that is no slower: "
+                                   "the cheap edge of the latency staircase."),
     step: float = typer.Option(0.1, "--step", min=0.001, max=0.9, help="Share of the current latency (or MACs) "
                                "each iteration's candidates aim to remove."),
     max_iterations: int = typer.Option(30, "--max-iterations", min=1, help="Iterations at most."),
@@ -79,6 +82,8 @@ def prune_command(
     tags = parsing.key_values(tag, "--tag")
     if objective not in OBJECTIVES:
         raise UsageError(f"--objective must be one of {', '.join(OBJECTIVES)}, not {objective!r}")
+    if staircase and objective != "latency":
+        raise UsageError("--staircase needs --objective latency: it widens cuts at no measured latency cost")
     if criterion not in CRITERIA:
         raise UsageError(f"--criterion must be one of {', '.join(CRITERIA)}, not {criterion!r}")
     definition = available_definition(target)
@@ -93,7 +98,7 @@ def prune_command(
         raise UsageError(f"--out {out} exists and is not a directory")
     config = PruneConfig(objective=objective, budget=budget, max_accuracy_drop=max_accuracy_drop, criterion=criterion,
                          round_to=round_to, step=step, max_iterations=max_iterations, finetune_steps=finetune_steps,
-                         final_finetune_steps=final_finetune_steps, train_steps=train_steps,
+                         final_finetune_steps=final_finetune_steps, train_steps=train_steps, staircase=staircase,
                          pairing=Pairing(rounds=rounds, block_s=block_time))
     settings = Settings(min_time_s=0.0, max_time_s=0.0, min_iterations=1, warmup_s=config.pairing.warmup_s,
                         target_ci=0.0, timeout_s=PAIRED_TIMEOUT_S, threads=threads, processes=1)

@@ -41,6 +41,8 @@ OBJECTIVES = ("latency", "flops")
 # A model scoring under this share of the task's accuracy scale is taken as untrained (random
 # torchvision weights score about 1/classes) and is trained before pruning starts.
 UNTRAINED_BELOW = 0.5
+# --staircase: a wider width counts as no slower when its interval ends at most this far above 1.
+STAIR_TOLERANCE = 0.02
 # The last comparison of the final model with the baseline gets this many times the rounds.
 FINAL_ROUNDS_FACTOR = 2
 
@@ -65,6 +67,7 @@ class PruneConfig:
     finetune_steps: int = 20
     final_finetune_steps: int = 200
     train_steps: int = 200
+    staircase: bool = False
     pairing: Pairing = field(default_factory=Pairing)
 
 
@@ -191,11 +194,16 @@ class Pruner:
                           for proposal in proposals]
             self.log(f"iteration {iteration}: {len(candidates)} candidates, measuring on "
                      f"{', '.join(self.backends)}")
-            pending = self._measure(iteration, current_model, baseline_model, candidates, baseline_latency,
-                                    ratio_to_baseline)
+            pending, _ = self._measure(iteration, current_model, baseline_model, candidates, baseline_latency,
+                                       ratio_to_baseline)
             for candidate in candidates:
                 rates.update(self._rate(candidate))
             chosen = self._judge(candidates, accuracy, macs, floor)
+            if chosen is not None and config.staircase:
+                chosen, probes, probe_records = self._snap(iteration, graph, chosen, scores[chosen.proposal.group],
+                                                           current_model, baseline_model, baseline_latency, floor)
+                pending += probe_records
+                candidates += probes
             self.keep_records(self._annotate(pending, candidates, chosen))
             steps += [candidate.step_dict() for candidate in candidates]
             self._discard(candidates)
@@ -225,13 +233,55 @@ class Pruner:
         resolved = self.materialize(module, f"candidate-{iteration:02d}-{proposal.group}-{proposal.keep}", name)
         return Candidate(iteration, proposal, module, entry, resolved, macs, params)
 
+    def _snap(self, iteration: int, graph, chosen: Candidate, scores: torch.Tensor, current: ResolvedModel,
+              baseline: ResolvedModel, baseline_latency: dict[str, float],
+              floor: float) -> tuple[Candidate, list[Candidate], list[tuple[Record, dict]]]:
+        """``--staircase``: latency falls in steps as channels go (kernels work in vector-width
+        blocks), so the kept width may sit anywhere on its stair. Probe wider widths, up to two
+        alignments more, measured against the kept candidate and the current model; the widest
+        that is no slower than the kept one (95% interval at most ``STAIR_TOLERANCE`` above it) and
+        still significantly faster than the current model takes its place if it is as accurate."""
+        proposal = chosen.proposal
+        stride = max(1, self.config.round_to // 4)
+        widths = range(proposal.keep + stride, min(proposal.width, proposal.keep + 2 * self.config.round_to), stride)
+        probes = [self._candidate(iteration, graph, Proposal(proposal.group, proposal.width, width), scores,
+                                  current.name) for width in widths]
+        if not probes:
+            return chosen, [], []
+        again = dataclasses.replace(chosen, ratio_to_current={}, ratio_to_baseline={}, latency_ms={})
+        self.log(f"iteration {iteration}: probing {len(probes)} wider widths of {proposal.group} (staircase)")
+        pending, paireds = self._measure(iteration, current, baseline, [again] + probes, baseline_latency, {},
+                                         role="stair probe")
+        pending = [item for item in pending if item[1]["role"] == "stair probe"]
+        no_slower = []
+        for index, probe in enumerate(probes, start=3):
+            to_chosen = {backend: paired.ratio(index, 2) for backend, paired in paireds.items()}
+            shown = "; ".join(f"{backend} {ratio}" for backend, ratio in to_chosen.items())
+            probe.reason = f"stair probe: latency over the kept width's {shown}"
+            if all(r is not None and r.high <= 1 + STAIR_TOLERANCE for r in to_chosen.values()) and \
+                    all(r is not None and r.faster for r in probe.ratio_to_current.values()):
+                no_slower.append(probe)
+        if not no_slower:
+            return chosen, probes, pending
+        widest = max(no_slower, key=lambda probe: probe.proposal.keep)
+        self.task.finetune(widest.module, self.config.finetune_steps)
+        widest.accuracy = self.task.evaluate(widest.module)
+        if widest.accuracy < max(floor, chosen.accuracy):
+            widest.reason += f"; accuracy {widest.accuracy:.2%} is under the kept width's {chosen.accuracy:.2%}"
+            return chosen, probes, pending
+        widest.verdict, chosen.verdict = "kept", "rejected"
+        widest.reason += "; the cheap edge of the stair: as fast as the kept width, with more channels"
+        chosen.reason = f"widened to {widest.proposal.keep} channels at no measured cost (--staircase)"
+        return widest, probes, pending
+
     def _measure(self, iteration: int, current: ResolvedModel, baseline: ResolvedModel,
                  candidates: list[Candidate], baseline_latency: dict[str, float],
-                 ratio_to_baseline: dict[str, Optional[Ratio]]) -> list[tuple[Record, dict]]:
+                 ratio_to_baseline: dict[str, Optional[Ratio]], role: str = "candidate",
+                 ) -> tuple[list[tuple[Record, dict]], dict[str, PairedMeasurement]]:
         """One paired run per backend: the current model, the baseline, then every candidate."""
         models = [current, baseline] + [c.resolved for c in candidates]
-        roles = ["current", "baseline"] + ["candidate"] * len(candidates)
-        pending = []
+        roles = ["current", "baseline"] + [role] * len(candidates)
+        pending, paireds = [], {}
         for backend in self.backends:
             paired = measure_paired(self.sweep, models, backend, self.config.pairing, roles=roles)
             self._check_reference(paired, backend)
@@ -246,9 +296,9 @@ class Pruner:
                     candidate.reason = f"{backend}: {entry.error}"
             pending += [(entry.record, {"iteration": iteration, "role": role})
                         for entry, role in zip(paired.entries, roles)]
-        return pending
+            paireds[backend] = paired
+        return pending, paireds
 
-    @staticmethod
     @staticmethod
     def _discard(candidates: list[Candidate]) -> None:
         """Delete the candidates' files and exports (the kept one is saved again as the current)."""
@@ -315,7 +365,7 @@ class Pruner:
         by_name = {c.resolved.name: c for c in candidates}
         records = []
         for record, prune in pending:
-            candidate = by_name.get(record.model) if prune["role"] == "candidate" else None
+            candidate = by_name.get(record.model) if prune["role"] in ("candidate", "stair probe") else None
             if candidate is not None:
                 prune = {**prune, **candidate.step_dict(), "objective": self.config.objective,
                          "criterion": self.config.criterion}
@@ -368,7 +418,7 @@ class Pruner:
         self.keep_records(records)
         report = {
             "objective": config.objective, "budget": config.budget, "max_accuracy_drop": config.max_accuracy_drop,
-            "criterion": config.criterion, "round_to": config.round_to, "step": config.step,
+            "criterion": config.criterion, "round_to": config.round_to, "staircase": config.staircase, "step": config.step,
             "finetune_steps": config.finetune_steps, "final_finetune_steps": config.final_finetune_steps,
             "pairing": dataclasses.asdict(config.pairing), "backends": list(self.backends),
             "task": self.task.name, "model": baseline_model.name, "accuracy_floor": floor,

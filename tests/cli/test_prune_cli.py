@@ -110,3 +110,29 @@ def test_an_onnx_model_cannot_be_pruned(tmp_path):
                      cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
     assert "needs a PyTorch model" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_staircase_probes_wider_widths_against_the_kept_one_and_records_them(tmp_path):
+    out = tmp_path / "stairs"
+    proc = edgebench("prune", "--model", MODEL, "--out", str(out), "--max-iterations", "1", "--staircase",
+                     "--round-to", "16", "--max-accuracy-drop", "1", "--store", "results.db", *QUICK, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["staircase"] is True
+    probes = [step for step in report["steps"] if step["reason"].startswith("stair probe")]
+    first = [step for step in report["steps"] if not step["reason"].startswith("stair probe")]
+    if not any(step["verdict"] == "kept" for step in report["steps"]):
+        pytest.skip("no candidate measured faster on this busy machine: nothing to probe")
+    assert probes, report["steps"]
+    chosen_width = next(s for s in first if s["verdict"] == "kept" or "widened" in s["reason"])["channels"][1]
+    for probe in probes:
+        assert chosen_width < probe["channels"][1] < chosen_width + 32
+        assert probe["ratio_to_current"]["eager"] is not None
+    records = prune_records(tmp_path / "results.db")
+    assert sum(r["env"]["prune"]["role"] == "stair probe" for r in records) == len(probes) + 1
+
+
+def test_staircase_needs_the_latency_objective(tmp_path):
+    proc = edgebench("prune", "--model", MODEL, "--out", str(tmp_path / "o"), "--objective", "flops", "--staircase",
+                     cwd=tmp_path)
+    assert proc.returncode == 2 and "--staircase needs --objective latency" in proc.stderr

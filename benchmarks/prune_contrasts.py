@@ -1,0 +1,113 @@
+"""What `edgebench prune --objective latency` is measured against, on the digits.
+
+Usage: python benchmarks/prune_contrasts.py PRUNED_DIR [--ratios 0.2,0.3,0.4,0.5,0.6] [--rounds 20]
+
+PRUNED_DIR is the output of `edgebench prune --model torchvision:resnet18?num_classes=10 --task digits`.
+Built here, from the same trained baseline (the pruner's cache):
+
+- Torch-Pruning's uniform L1 pruning with ``round_to=16`` at several pruning ratios, each one-shot
+  then fine-tuned for as many steps as the pruned model got in total (steps per kept candidate x
+  kept steps + the final fine-tune): careful users' aligned FLOPs pruning.
+- The same channels as the pruned model, masked with ``torch.nn.utils.prune`` on the full-size
+  baseline instead of removed: the contrast that shows why masks do not speed anything up.
+
+Then one paired eager measurement (the pruner's own: every model alternating in blocks in one
+worker) of the baseline, the pruned model, the masked model and every uniform variant, with
+each model's held-out accuracy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import tempfile
+from pathlib import Path
+
+import torch
+import torch_pruning as tp
+from torch.nn.utils import prune as torch_prune
+
+from edgebench.models import resolve_model
+from edgebench.prune.loop import PruneConfig, Pruner, prunable_model
+from edgebench.prune.outputs import load_pruned
+from edgebench.prune.paired import Pairing, measure_paired
+from edgebench.prune.surgery import build_graph, macs_and_params, output_layer
+from edgebench.prune.tasks import load_task
+from edgebench.results.record import Settings
+from edgebench.sweep.execute import Sweep, SweepConfig
+from edgebench.targets import resolve_target
+
+
+def uniform_l1(model, example, ratio, round_to):
+    pruned = copy.deepcopy(model)
+    pruner = tp.pruner.MagnitudePruner(pruned, example, importance=tp.importance.GroupMagnitudeImportance(p=1),
+                                       pruning_ratio=ratio, round_to=round_to, ignored_layers=[output_layer(pruned)])
+    pruner.step()
+    return pruned
+
+
+def masked_like(baseline, example, history):
+    """The baseline with the channels the history removed zeroed by prune masks instead."""
+    survivors = {}  # group root -> original channel indices still present
+    graph = build_graph(baseline, example)
+    for root, _, idxs in history:
+        alive = survivors.setdefault(root, list(range(graph.width(root))))
+        for index in sorted(idxs, reverse=True):
+            del alive[index]
+    masked = copy.deepcopy(baseline)
+    modules = dict(masked.named_modules())
+    names = {module: name for name, module in baseline.named_modules()}
+    for root, alive in survivors.items():
+        for dep, _ in graph.groups[root]:
+            if dep.handler is tp.prune_conv_out_channels:
+                conv = modules[names[dep.target.module]]
+                mask = torch.zeros_like(conv.weight)
+                mask[alive] = 1
+                torch_prune.custom_from_mask(conv, "weight", mask)
+    return masked
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("pruned", type=Path)
+    parser.add_argument("--ratios", default="0.2,0.3,0.4,0.5,0.6")
+    parser.add_argument("--round-to", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=20)
+    args = parser.parse_args()
+    report = json.loads((args.pruned / "report.json").read_text())
+    history = json.loads((args.pruned / "pruning.json").read_text())["history"]
+    task = load_task(report["task"])
+    example = task.example_input
+    settings = Settings(min_time_s=0, max_time_s=0, min_iterations=1, warmup_s=0.3, target_ci=0, timeout_s=900)
+    config = SweepConfig(settings=settings, target=resolve_target("local").definition, mode="default", device="cpu",
+                         allow_hooks=True)
+    sweep = Sweep(config, "prune-contrasts", {})
+    finetune_steps = report["finetune_steps"] * report["kept_steps"] + report["final_finetune_steps"]
+    with tempfile.TemporaryDirectory() as scratch:
+        pruner = Pruner(task, sweep, ["eager"], PruneConfig(), Path(scratch), keep_records=lambda records: None)
+        baseline, _, _ = pruner.baseline(prunable_model(report["model"].split(" [")[0], task))
+        models = {"baseline": baseline, "edgebench prune (latency)": load_pruned(args.pruned),
+                  "masked, same channels": masked_like(baseline, example, history)}
+        for ratio in (float(r) for r in args.ratios.split(",")):
+            variant = uniform_l1(baseline, example, ratio, args.round_to)
+            task.finetune(variant, finetune_steps)
+            models[f"uniform L1 {ratio:g}, round_to={args.round_to}"] = variant
+        resolved, rows = [], []
+        for index, (label, module) in enumerate(models.items()):
+            path = Path(scratch) / f"m{index}.pt"
+            torch.save(module, path)
+            resolved.append(resolve_model(str(path), ["x".join(map(str, example.shape[1:]))]))
+            macs, params = macs_and_params(module, example)
+            rows.append((label, task.evaluate(module), macs, params))
+        paired = measure_paired(sweep, resolved, "eager", Pairing(rounds=args.rounds))
+    print(f"one paired eager run, {args.rounds} rounds; uniform variants fine-tuned {finetune_steps} steps")
+    print(f"{'model':34} {'accuracy':>9} {'MACs M':>8} {'params M':>9} {'p50 ms':>8}  latency / baseline [95% CI]")
+    for index, (label, accuracy, macs, params) in enumerate(rows):
+        entry = paired.entries[index]
+        ratio = paired.ratio(index, 0)
+        print(f"{label:34} {accuracy:9.2%} {macs / 1e6:8.1f} {params / 1e6:9.2f} {entry.p50_ms:8.3f}  {ratio}")
+
+
+if __name__ == "__main__":
+    main()
