@@ -43,6 +43,10 @@ OBJECTIVES = ("latency", "flops")
 UNTRAINED_BELOW = 0.5
 # --staircase: a wider width counts as no slower when its interval ends at most this far above 1.
 STAIR_TOLERANCE = 0.02
+# An iteration where no candidate cleared the noise, but some measured faster, is measured once
+# more with this many times the rounds before the loop gives up.
+RETRY_ROUNDS_FACTOR = 2
+NOT_FASTER = "not significantly faster than the current model"
 # The last comparison of the final model with the baseline gets this many times the rounds.
 FINAL_ROUNDS_FACTOR = 2
 
@@ -196,9 +200,22 @@ class Pruner:
                      f"{', '.join(self.backends)}")
             pending, _ = self._measure(iteration, current_model, baseline_model, candidates, baseline_latency,
                                        ratio_to_baseline)
+            chosen = self._judge(candidates, accuracy, macs, floor)
+            undecided = [c for c in candidates if c.reason.startswith(NOT_FASTER) and
+                         all(r is not None and r.ratio < 1 for r in c.ratio_to_current.values())]
+            if chosen is None and undecided:
+                # A burst of interference can widen every interval past the gains; look again, longer.
+                self.log(f"iteration {iteration}: {len(undecided)} candidate(s) measured faster but not "
+                         f"significantly; measuring them again with {RETRY_ROUNDS_FACTOR}x the rounds")
+                for candidate in undecided:
+                    candidate.reason = ""
+                retry = dataclasses.replace(config.pairing, rounds=config.pairing.rounds * RETRY_ROUNDS_FACTOR)
+                again, _ = self._measure(iteration, current_model, baseline_model, undecided, baseline_latency,
+                                         ratio_to_baseline, pairing=retry)
+                pending += again
+                chosen = self._judge(undecided, accuracy, macs, floor)
             for candidate in candidates:
                 rates.update(self._rate(candidate))
-            chosen = self._judge(candidates, accuracy, macs, floor)
             if chosen is not None and config.staircase:
                 chosen, probes, probe_records = self._snap(iteration, graph, chosen, scores[chosen.proposal.group],
                                                            current_model, baseline_model, baseline_latency, floor)
@@ -277,13 +294,13 @@ class Pruner:
     def _measure(self, iteration: int, current: ResolvedModel, baseline: ResolvedModel,
                  candidates: list[Candidate], baseline_latency: dict[str, float],
                  ratio_to_baseline: dict[str, Optional[Ratio]], role: str = "candidate",
-                 ) -> tuple[list[tuple[Record, dict]], dict[str, PairedMeasurement]]:
+                 pairing: Optional[Pairing] = None) -> tuple[list[tuple[Record, dict]], dict[str, PairedMeasurement]]:
         """One paired run per backend: the current model, the baseline, then every candidate."""
         models = [current, baseline] + [c.resolved for c in candidates]
         roles = ["current", "baseline"] + [role] * len(candidates)
         pending, paireds = [], {}
         for backend in self.backends:
-            paired = measure_paired(self.sweep, models, backend, self.config.pairing, roles=roles)
+            paired = measure_paired(self.sweep, models, backend, pairing or self.config.pairing, roles=roles)
             self._check_reference(paired, backend)
             baseline_latency.setdefault(backend, paired.entries[1].p50_ms)
             ratio_to_baseline[backend] = paired.ratio(0, 1)
@@ -355,7 +372,7 @@ class Pruner:
         slower = [f"{backend} {ratio}" for backend, ratio in candidate.ratio_to_current.items()
                   if ratio is None or not ratio.faster]
         if slower:
-            candidate.reason = "not significantly faster than the current model: " + "; ".join(slower)
+            candidate.reason = f"{NOT_FASTER}: " + "; ".join(slower)
             return None
         return 1.0 - max(ratio.ratio for ratio in candidate.ratio_to_current.values())
 

@@ -70,7 +70,8 @@ def test_latency_pruning_keeps_only_measured_gains_and_writes_models_that_load(t
     roles = {record["env"]["prune"]["role"] for record in records}
     assert roles == {"current", "baseline", "candidate", "final"}
     candidates = [r for r in records if r["env"]["prune"]["role"] == "candidate"]
-    assert len(candidates) == len(report["steps"])
+    # One record per candidate, two for one measured again after an undecided iteration.
+    assert len(report["steps"]) <= len(candidates) <= 2 * len(report["steps"])
     assert {r["env"]["pairing"]["rounds"] for r in records if r["env"]["prune"]["role"] in ("current", "candidate")} == {6}
     assert {r["env"]["pairing"]["rounds"] for r in records if r["env"]["prune"]["role"] == "final"} == {12}
     assert {r["env"]["prune"]["verdict"] for r in candidates} <= {"kept", "rejected"}
