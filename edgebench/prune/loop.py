@@ -14,6 +14,7 @@ the gain, measuring and recording every candidate all the same.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -407,10 +408,22 @@ class Pruner:
     def _finish(self, model, history, steps, stop_reason, started, baseline_model, baseline_accuracy,
                 baseline_macs, baseline_params, baseline_latency, training, floor) -> Outcome:
         config = self.config
+        accuracy = self.task.evaluate(model)
+        notes = []
         if history and config.final_finetune_steps:
             self.log(f"final fine-tune: {config.final_finetune_steps} steps")
+            before = copy.deepcopy(model.state_dict())
             self.task.finetune(model, config.final_finetune_steps)
-        accuracy = self.task.evaluate(model)
+            tuned = self.task.evaluate(model)
+            if tuned < accuracy:
+                # SGD can end on a worse point than it started from; never hand back the worse one.
+                model.load_state_dict(before)
+                notes.append(f"the final fine-tune lowered accuracy from {accuracy:.2%} to {tuned:.2%}; the "
+                             "weights from before it are kept")
+            else:
+                accuracy = tuned
+        if accuracy < floor:
+            notes.append(f"final accuracy {accuracy:.2%} is under the floor {floor:.2%}")
         macs, params = macs_and_params(model, self.example_input)
         final_model = self.materialize(model, "final", f"{baseline_model.name} [pruned, final]")
         final: dict[str, Any] = {"accuracy": accuracy, "macs": macs, "params": params, "latency_ms": {},
@@ -418,7 +431,7 @@ class Pruner:
         baseline: dict[str, Any] = {"accuracy": baseline_accuracy, "macs": baseline_macs, "params": baseline_params,
                                     "latency_ms": {}, "training": training}
         pairing = dataclasses.replace(config.pairing, rounds=config.pairing.rounds * FINAL_ROUNDS_FACTOR)
-        records, warnings = [], []
+        records, warnings = [], notes
         for backend in self.backends:
             paired = measure_paired(self.sweep, [baseline_model, final_model], backend, pairing,
                                     roles=["baseline", "final"])

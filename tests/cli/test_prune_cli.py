@@ -137,3 +137,21 @@ def test_staircase_needs_the_latency_objective(tmp_path):
     proc = edgebench("prune", "--model", MODEL, "--out", str(tmp_path / "o"), "--objective", "flops", "--staircase",
                      cwd=tmp_path)
     assert proc.returncode == 2 and "--staircase needs --objective latency" in proc.stderr
+
+
+def test_a_user_task_drives_the_loop_and_a_final_fine_tune_that_hurts_is_undone(tmp_path):
+    out = tmp_path / "user-task"
+    # A baseline trained well above chance, so wrecking it shows; a final fine-tune long enough to wreck.
+    quick = ["--task", "prune_tasks:final_finetune_hurts", "--train-steps", "150", "--finetune-steps", "5",
+             "--final-finetune-steps", "100", "--rounds", "6", "--block-time", "0.04", "--threads", "1"]
+    proc = edgebench("prune", "--model", MODEL, "--out", str(out), "--max-iterations", "1", "--max-accuracy-drop", "1",
+                     "--store", "results.db", *quick, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["task"] == "prune_tasks:final_finetune_hurts?wreck_from=100"
+    kept = [step for step in report["steps"] if step["verdict"] == "kept"]
+    if not kept:
+        pytest.skip("no candidate measured faster on this busy machine: no final fine-tune to undo")
+    assert any("lowered accuracy" in warning for warning in report["warnings"]), report["warnings"]
+    assert report["final"]["accuracy"] == kept[-1]["accuracy"]
+    assert any(p.abs().sum() > 0 for p in load_pruned(out).parameters())
