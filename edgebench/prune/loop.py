@@ -201,27 +201,34 @@ class Pruner:
                      f"{', '.join(self.backends)}")
             pending, _ = self._measure(iteration, current_model, baseline_model, candidates, baseline_latency,
                                        ratio_to_baseline)
-            chosen = self._judge(candidates, accuracy, macs, floor)
-            undecided = [c for c in candidates if c.reason.startswith(NOT_FASTER) and
-                         all(r is not None and r.ratio < 1 for r in c.ratio_to_current.values())]
-            if chosen is None and undecided:
-                # A burst of interference can widen every interval past the gains; look again, longer.
-                self.log(f"iteration {iteration}: {len(undecided)} candidate(s) measured faster but not "
-                         f"significantly; measuring them again with {RETRY_ROUNDS_FACTOR}x the rounds")
-                for candidate in undecided:
-                    candidate.reason = ""
-                retry = dataclasses.replace(config.pairing, rounds=config.pairing.rounds * RETRY_ROUNDS_FACTOR)
-                again, _ = self._measure(iteration, current_model, baseline_model, undecided, baseline_latency,
-                                         ratio_to_baseline, pairing=retry)
-                pending += again
-                chosen = self._judge(undecided, accuracy, macs, floor)
-            for candidate in candidates:
-                rates.update(self._rate(candidate))
-            if chosen is not None and config.staircase:
-                chosen, probes, probe_records = self._snap(iteration, graph, chosen, scores[chosen.proposal.group],
-                                                           current_model, baseline_model, baseline_latency, floor)
-                pending += probe_records
-                candidates += probes
+            try:
+                chosen = self._judge(candidates, accuracy, macs, floor)
+                undecided = [c for c in candidates if c.reason.startswith(NOT_FASTER) and
+                             all(r is not None and r.ratio < 1 for r in c.ratio_to_current.values())]
+                if chosen is None and undecided:
+                    # A burst of interference can widen every interval past the gains; look again, longer.
+                    self.log(f"iteration {iteration}: {len(undecided)} candidate(s) measured faster but not "
+                             f"significantly; measuring them again with {RETRY_ROUNDS_FACTOR}x the rounds")
+                    for candidate in undecided:
+                        candidate.reason = ""
+                    retry = dataclasses.replace(config.pairing, rounds=config.pairing.rounds * RETRY_ROUNDS_FACTOR)
+                    again, _ = self._measure(iteration, current_model, baseline_model, undecided, baseline_latency,
+                                             ratio_to_baseline, pairing=retry)
+                    pending += again
+                    chosen = self._judge(undecided, accuracy, macs, floor)
+                for candidate in candidates:
+                    rates.update(self._rate(candidate))
+                if chosen is not None and config.staircase:
+                    chosen, probes, probe_records = self._snap(iteration, graph, chosen, scores[chosen.proposal.group],
+                                                               current_model, baseline_model, baseline_latency, floor)
+                    pending += probe_records
+                    candidates += probes
+            except KeyboardInterrupt:
+                # What was measured stays: the records go to the store, without a verdict.
+                for candidate in candidates:
+                    candidate.reason = candidate.reason or "interrupted before a verdict"
+                self.keep_records(self._annotate(pending, candidates, None))
+                raise
             self.keep_records(self._annotate(pending, candidates, chosen))
             steps += [candidate.step_dict() for candidate in candidates]
             self._discard(candidates)
