@@ -33,7 +33,7 @@ PAIRED_TIMEOUT_S = 600.0
 @app.command("prune")
 def prune_command(
     model: str = typer.Option(..., "--model", "-m", help="The PyTorch model to prune: torchvision:NAME[?k=v], "
-                              "package.module:callable or a .pt/.pt2 file. Its classifier must fit the task "
+                              "package.module:callable or a full-module .pt file. Its classifier must fit the task "
                               "(e.g. torchvision:resnet18?num_classes=10 for digits)."),
     task: str = typer.Option("digits", "--task", help="'digits' (scikit-learn's bundled digits; digits?size=64 "
                              "for another input size) or package.module:callable returning a task object."),

@@ -57,6 +57,9 @@ def prunable_model(spec: str, task) -> ResolvedModel:
     parsed = parse_spec(spec)
     if parsed.onnx_path is not None:
         raise UsageError(f"edgebench prune needs a PyTorch model; {parsed.name} is ONNX")
+    if parsed.recipe and parsed.recipe["format"] == "torch-export":
+        raise UsageError(f"edgebench prune needs a trainable nn.Module; {parsed.name} is a torch.export program "
+                         "(give the .pt module or the callable that builds it)")
     return resolve_model(spec, ["x".join(str(d) for d in task.example_input.shape[1:])])
 
 

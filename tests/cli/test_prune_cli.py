@@ -105,12 +105,16 @@ def test_bad_options_are_one_line_and_exit_2(tmp_path, args, message):
     assert not (tmp_path / "o").exists()
 
 
-def test_an_onnx_model_cannot_be_pruned(tmp_path):
+def test_an_onnx_model_or_an_exported_program_cannot_be_pruned(tmp_path):
     path = matmul_relu(str(tmp_path / "m.onnx"))
-    proc = edgebench("prune", "--model", path, "--out", str(tmp_path / "o"), "--store", "results.db", *QUICK,
-                     cwd=tmp_path)
-    assert proc.returncode == 2, proc.stderr
-    assert "needs a PyTorch model" in proc.stderr and "Traceback" not in proc.stderr
+    program = tmp_path / "m.pt2"
+    torch.export.save(torch.export.export(torch.nn.Linear(4, 2), (torch.randn(1, 4),)), str(program))
+    for model, message in ((path, "needs a PyTorch model"), (str(program), "is a torch.export program")):
+        proc = edgebench("prune", "--model", model, "--out", str(tmp_path / "o"), "--store", "results.db", *QUICK,
+                         cwd=tmp_path)
+        assert proc.returncode == 2, proc.stderr
+        assert message in proc.stderr and "Traceback" not in proc.stderr
+        assert not (tmp_path / "results.db").exists()
 
 
 def test_staircase_probes_wider_widths_against_the_kept_one_and_records_them(tmp_path):

@@ -95,7 +95,9 @@ json.dump(state, open(state_file, "w"))
 
 # Prints the captured load line while the process that started it (the worker) is busy running
 # a model, and the idle line otherwise, so emulated power follows the measurement itself and
-# not whatever else the machine is doing.
+# not whatever else the machine is doing. "Busy" is most of a core: a model's loop keeps the
+# worker near 100%, while with 30% the worker's own bookkeeping in the idle window (parsing its
+# first tegrastats lines) sometimes counted as load and made the idle baseline flaky.
 TEGRASTATS = r'''
 import os, signal, sys, time
 signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
@@ -103,6 +105,7 @@ idle = open({idle!r}).read().strip().splitlines()[-1]
 load = open({load!r}).read().strip().splitlines()[-1]
 interval = float(sys.argv[sys.argv.index("--interval") + 1]) / 1000 if "--interval" in sys.argv else 1.0
 ticks_per_s = os.sysconf("SC_CLK_TCK")
+BUSY = 0.7
 parent = os.getppid()
 
 def parent_cpu_s():
@@ -115,7 +118,7 @@ while True:
     now, now_time = parent_cpu_s(), time.monotonic()
     busy = (now - last) / (now_time - last_time)
     last, last_time = now, now_time
-    print(load if busy > 0.3 else idle, flush=True)
+    print(load if busy > BUSY else idle, flush=True)
 '''
 
 
