@@ -29,7 +29,7 @@ import torch_pruning as tp
 from torch.nn.utils import prune as torch_prune
 
 from edgebench.models import resolve_model
-from edgebench.prune.loop import PruneConfig, Pruner, prunable_model
+from edgebench.prune.baseline import prunable_model, trained_baseline
 from edgebench.prune.outputs import load_pruned
 from edgebench.prune.paired import Pairing, measure_paired
 from edgebench.prune.surgery import build_graph, macs_and_params, output_layer
@@ -85,8 +85,8 @@ def main() -> None:
     sweep = Sweep(config, "prune-contrasts", {})
     finetune_steps = report["finetune_steps"] * report["kept_steps"] + report["final_finetune_steps"]
     with tempfile.TemporaryDirectory() as scratch:
-        pruner = Pruner(task, sweep, ["eager"], PruneConfig(), Path(scratch), keep_records=lambda records: None)
-        baseline, _, _ = pruner.baseline(prunable_model(report["model"].split(" [")[0], task))
+        resolved_baseline = prunable_model(report["model"], task)
+        baseline, _ = trained_baseline(resolved_baseline, task, report["baseline"]["training"]["steps"], print)
         models = {"baseline": baseline, "edgebench prune (latency)": load_pruned(args.pruned),
                   "masked, same channels": masked_like(baseline, example, history)}
         for ratio in (float(r) for r in args.ratios.split(",")):

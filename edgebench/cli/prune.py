@@ -72,7 +72,8 @@ def prune_command(
 ) -> None:
     """Prune channels with Torch-Pruning, keeping a step only when the target measured it faster."""
     from edgebench.prune.importance import CRITERIA
-    from edgebench.prune.loop import OBJECTIVES, PruneConfig, Pruner, prunable_model
+    from edgebench.prune.baseline import prunable_model
+    from edgebench.prune.loop import OBJECTIVES, PruneConfig, Pruner
     from edgebench.prune.outputs import export_checked_onnx, save_pruned, write_report
     from edgebench.prune.paired import Pairing
     from edgebench.prune.plots import plot_steps

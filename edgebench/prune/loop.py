@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import hashlib
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,10 +25,10 @@ from typing import Any, Optional
 import torch
 
 from edgebench.errors import UsageError
-from edgebench.models import default_cache_dir, resolve_model
+from edgebench.models import resolve_model
 from edgebench.models.export import forget_exports
 from edgebench.models.resolve import ResolvedModel
-from edgebench.models.spec import parse_spec
+from edgebench.prune.baseline import trained_baseline
 from edgebench.prune.importance import channel_scores
 from edgebench.prune.paired import Pairing, PairedMeasurement, Ratio, measure_paired
 from edgebench.prune.proposals import Proposal, propose
@@ -39,9 +37,6 @@ from edgebench.results.record import Record
 from edgebench.sweep.execute import Sweep
 
 OBJECTIVES = ("latency", "flops")
-# A model scoring under this share of the task's accuracy scale is taken as untrained (random
-# torchvision weights score about 1/classes) and is trained before pruning starts.
-UNTRAINED_BELOW = 0.5
 # --staircase: a wider width counts as no slower when its interval ends at most this far above 1.
 STAIR_TOLERANCE = 0.02
 # An iteration where no candidate cleared the noise, but some measured faster, is measured once
@@ -50,17 +45,6 @@ RETRY_ROUNDS_FACTOR = 2
 NOT_FASTER = "not significantly faster than the current model"
 # The last comparison of the final model with the baseline gets this many times the rounds.
 FINAL_ROUNDS_FACTOR = 2
-
-
-def prunable_model(spec: str, task) -> ResolvedModel:
-    """The model spec resolved at the task's input shape; UsageError unless it is PyTorch."""
-    parsed = parse_spec(spec)
-    if parsed.onnx_path is not None:
-        raise UsageError(f"edgebench prune needs a PyTorch model; {parsed.name} is ONNX")
-    if parsed.recipe and parsed.recipe["format"] == "torch-export":
-        raise UsageError(f"edgebench prune needs a trainable nn.Module; {parsed.name} is a torch.export program "
-                         "(give the .pt module or the callable that builds it)")
-    return resolve_model(spec, ["x".join(str(d) for d in task.example_input.shape[1:])])
 
 
 @dataclass(frozen=True)
@@ -138,33 +122,10 @@ class Pruner:
     # -- the baseline ---------------------------------------------------------------------
 
     def baseline(self, resolved: ResolvedModel) -> tuple[torch.nn.Module, ResolvedModel, dict]:
-        """The model to prune, trained on the task when it is untrained (cached by content)."""
-        from edgebench.measure.torch_models import build_module
-
+        """The model to prune, trained when untrained, and its file for the worker."""
         self.recipe = resolved.recipe  # what rebuilds the architecture the pruning history replays on
-        module = build_module(resolved.recipe)
-        accuracy = self.task.evaluate(module)
-        training = {"trained_here": False, "steps": 0}
-        if accuracy < UNTRAINED_BELOW:
-            cached = default_cache_dir() / "prune" / "baselines" / f"{self._baseline_key(resolved)}.pt"
-            if cached.is_file():
-                module.load_state_dict(torch.load(cached, weights_only=True))
-                training = {"trained_here": True, "steps": self.config.train_steps, "cached": str(cached)}
-                self.log(f"baseline: untrained ({accuracy:.1%}); trained weights from the cache {cached}")
-            else:
-                self.log(f"baseline: untrained ({accuracy:.1%}); training {self.config.train_steps} steps on "
-                         f"{self.task.name}")
-                started = time.perf_counter()
-                self.task.finetune(module, self.config.train_steps)
-                training = {"trained_here": True, "steps": self.config.train_steps,
-                            "seconds": round(time.perf_counter() - started, 1)}
-                cached.parent.mkdir(parents=True, exist_ok=True)
-                torch.save(module.state_dict(), cached)
+        module, training = trained_baseline(resolved, self.task, self.config.train_steps, self.log)
         return module, self.materialize(module, "baseline", resolved.name), training
-
-    def _baseline_key(self, resolved: ResolvedModel) -> str:
-        key = [resolved.fingerprint, self.task.name, self.config.train_steps, torch.__version__]
-        return hashlib.sha256(json.dumps(key).encode()).hexdigest()[:24]
 
     def materialize(self, module: torch.nn.Module, stem: str, name: str) -> ResolvedModel:
         """``module`` as a file the worker loads, resolved like any model spec, shown as ``name``."""
@@ -175,7 +136,7 @@ class Pruner:
     # -- the loop ---------------------------------------------------------------------------
 
     def run(self, resolved: ResolvedModel) -> Outcome:
-        """Prune ``resolved`` (from ``prunable_model``)."""
+        """Prune ``resolved`` (from ``edgebench.prune.baseline.prunable_model``)."""
         config = self.config
         started = time.perf_counter()
         current, baseline_model, training = self.baseline(resolved)
