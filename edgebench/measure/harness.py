@@ -49,6 +49,32 @@ def measure(runner, inputs, settings, clock=time.perf_counter, on_window=None):
 
     ``on_window("start")`` and ``on_window("end")`` are called just outside the timed loop,
     for readings of the machine's state that must not disturb it."""
+    result = prepare(runner, inputs, clock)
+    warmup_iterations = warm_up(runner, settings.warmup_s, clock)
+    device_timer = runner.device_timer() if hasattr(runner, "device_timer") else None
+    device_samples = [] if device_timer is not None else None
+    if on_window is not None:
+        on_window("start")
+    window_start = clock()
+    samples, stop_reason = timed_loop(runner.infer, runner.synchronize, settings, clock,
+                                      device_timer=device_timer, device_samples=device_samples)
+    window_end = clock()
+    if on_window is not None:
+        on_window("end")
+    result.update({
+        "warmup_iterations": warmup_iterations,
+        "samples_ms": samples,
+        "stop_reason": stop_reason,
+        "window": [window_start, window_end],
+    })
+    if device_samples is not None:
+        result["device_samples_ms"] = device_samples
+    return result
+
+
+def prepare(runner, inputs, clock=time.perf_counter):
+    """Import the backend, load the model, bind the inputs and run the first (cold) inference;
+    ``{import_s, build_s, first_inference_ms}``. FirstInferenceError if that first call fails."""
     start = clock()
     runner.import_backend()
     import_s = clock() - start
@@ -64,31 +90,7 @@ def measure(runner, inputs, settings, clock=time.perf_counter, on_window=None):
         runner.synchronize()
     except Exception as exc:
         raise FirstInferenceError(exc)
-    first_inference_ms = (clock() - start) * 1e3
-
-    warmup_iterations = warm_up(runner, settings.warmup_s, clock)
-    device_timer = runner.device_timer() if hasattr(runner, "device_timer") else None
-    device_samples = [] if device_timer is not None else None
-    if on_window is not None:
-        on_window("start")
-    window_start = clock()
-    samples, stop_reason = timed_loop(runner.infer, runner.synchronize, settings, clock,
-                                      device_timer=device_timer, device_samples=device_samples)
-    window_end = clock()
-    if on_window is not None:
-        on_window("end")
-    result = {
-        "import_s": import_s,
-        "build_s": build_s,
-        "first_inference_ms": first_inference_ms,
-        "warmup_iterations": warmup_iterations,
-        "samples_ms": samples,
-        "stop_reason": stop_reason,
-        "window": [window_start, window_end],
-    }
-    if device_samples is not None:
-        result["device_samples_ms"] = device_samples
-    return result
+    return {"import_s": import_s, "build_s": build_s, "first_inference_ms": (clock() - start) * 1e3}
 
 
 def timed_loop(infer, synchronize, settings, clock=time.perf_counter, device_timer=None, device_samples=None):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 
-from edgebench.measure.harness import FirstInferenceError, Settings, timed_loop, warm_up
+from edgebench.measure.harness import Settings, prepare, timed_loop, warm_up
 
 # Large enough that the block's stopping rule is time alone.
 _UNBOUNDED_ITERATIONS = 10 ** 9
@@ -41,23 +41,11 @@ def load_all(runners, inputs, on_failure, clock=time.perf_counter):
     entries = []
     for runner in runners:
         try:
-            start = clock()
-            runner.import_backend()
-            runner.load()
-            build_s = clock() - start
-            runner.bind(inputs)
-            start = clock()
-            try:
-                runner.infer()
-                runner.synchronize()
-            except Exception as exc:
-                raise FirstInferenceError(exc)
-            first_inference_ms = (clock() - start) * 1e3
+            entry = prepare(runner, inputs, clock)
         except Exception as exc:  # classified by the worker, like a single measurement's
             entries.append(on_failure(exc))
             continue
-        entries.append({"status": "ok", "build_s": build_s, "first_inference_ms": first_inference_ms,
-                        "blocks": []})
+        entries.append(dict(entry, status="ok", blocks=[]))
     return entries
 
 

@@ -18,7 +18,7 @@ warmup_iterations, samples_ms, stop_reason, window, system {start, end}, power, 
 ``environment`` describes the machine: ``environment {host, os, cpu_model, python, packages, jetson, ...}``.
 ``paired`` takes what ``measure`` takes, with ``models`` (a list of model fields, the first the
 reference) in place of ``model`` and ``pairing {rounds, block_s, warmup_s}`` in place of
-``settings``, and times the models in alternating blocks: ``models [{status, error, build_s,
+``settings``, and times the models in alternating blocks: ``models [{status, error, import_s, build_s,
 first_inference_ms, warmup_iterations, blocks [[ms, ...] per round], backend, warnings}]``.
 """
 

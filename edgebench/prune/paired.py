@@ -115,17 +115,17 @@ def measure_paired(sweep: Sweep, models: list[ResolvedModel], backend: str, pair
 
     ``roles`` label each model in its record's ``env.pairing.role``."""
     measurements = [Measurement(model, backend, 1, precision) for model in models]
-    fields, failures = [], {}
+    requests, failures = [], {}
     for index, measurement in enumerate(measurements):
         try:
-            fields.append(sweep.request(measurement)["model"])
+            requests.append(sweep.request(measurement))
         except (ExportError, TransportError, ValueError) as exc:
             failures[index] = f"cannot prepare the model: {exc}"
-            fields.append(None)
+            requests.append(None)
     if 0 in failures:
         results = [{"status": "error", "error": failures[0], "warnings": []}] * len(models)
     else:
-        results = _run(sweep, measurements, fields, failures, pairing)
+        results = _run(sweep, requests, failures, pairing)
     description = pairing.describe(backend, len(models))
     entries = []
     for index, (measurement, result) in enumerate(zip(measurements, results)):
@@ -138,20 +138,21 @@ def measure_paired(sweep: Sweep, models: list[ResolvedModel], backend: str, pair
     return PairedMeasurement(backend, entries)
 
 
-def _run(sweep: Sweep, measurements: list[Measurement], fields: list, failures: dict[int, str],
-         pairing: Pairing) -> list[dict]:
-    live = [i for i in range(len(measurements)) if i not in failures]
-    request = sweep.request(measurements[0])
+def _run(sweep: Sweep, requests: list[dict | None], failures: dict[int, str], pairing: Pairing) -> list[dict]:
+    """One ``paired`` worker request from the reference's ``measure`` request, with every model
+    that could be prepared."""
+    live = [i for i in range(len(requests)) if i not in failures]
+    request = dict(requests[0])
     for key in ("model", "settings", "power", "profile_layers", "gpu_state"):
         request.pop(key, None)
-    if measurements[0].backend == "onnxruntime":
+    if request["backend"] == "onnxruntime":
         # An idle session's spinning threads would slow the running one down.
         request["backend_options"] = {**request["backend_options"], "allow_spinning": False}
-    request.update(task="paired", models=[fields[i] for i in live],
+    request.update(task="paired", models=[requests[i]["model"] for i in live],
                    pairing={"rounds": pairing.rounds, "block_s": pairing.block_s, "warmup_s": pairing.warmup_s})
     timeout_s = sweep.config.settings.timeout_s + len(live) * pairing.rounds * pairing.block_s
     outcome = sweep.worker.run(request, timeout_s=timeout_s)
-    results: list[dict] = [{"status": "error", "error": failures.get(i), "warnings": []} for i in range(len(measurements))]
+    results: list[dict] = [{"status": "error", "error": failures.get(i), "warnings": []} for i in range(len(requests))]
     if outcome["status"] != "ok":
         for i in live:
             results[i] = {**outcome, "warnings": list(outcome.get("warnings") or [])}
