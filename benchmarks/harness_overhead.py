@@ -17,10 +17,10 @@ import argparse
 import statistics
 import time
 
-from edgebench.measure.harness import Settings, timed_loop
-from edgebench.measure.inputs import make_inputs
+from edgebench.board.harness import LoopSettings, timed_loop
+from edgebench.board.synthetic_inputs import make_inputs
 from edgebench.models import onnx_for, resolve_model
-from edgebench.runners.onnxruntime import OnnxRuntimeRunner
+from edgebench.board.runners.onnxruntime import OnnxRuntimeRunner
 
 
 def bare_loop(session, outputs, feeds, seconds):
@@ -50,7 +50,7 @@ def main() -> None:
     runner.import_backend()
     runner.load()
     runner.bind(make_inputs(inputs))
-    settings = Settings(min_time_s=args.seconds, max_time_s=args.seconds, min_iterations=1, warmup_s=0,
+    settings = LoopSettings(min_time_s=args.seconds, max_time_s=args.seconds, min_iterations=1, warmup_s=0,
                         target_ci=0.0)
 
     def edgebench_block():

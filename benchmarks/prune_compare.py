@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 from edgebench.models import resolve_model
-from edgebench.prune.paired import Pairing, measure_paired
+from edgebench.sweep.paired import Pairing, measure_paired
 from edgebench.results.record import Settings
 from edgebench.sweep.execute import Sweep, SweepConfig
 from edgebench.targets import resolve_target

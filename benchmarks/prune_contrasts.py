@@ -31,7 +31,7 @@ from torch.nn.utils import prune as torch_prune
 from edgebench.models import resolve_model
 from edgebench.prune.baseline import prunable_model, trained_baseline
 from edgebench.prune.outputs import load_pruned
-from edgebench.prune.paired import Pairing, measure_paired
+from edgebench.sweep.paired import Pairing, measure_paired
 from edgebench.prune.surgery import build_graph, macs_and_params, output_layer
 from edgebench.prune.tasks import load_task
 from edgebench.results.record import Settings

@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats as scipy_stats
 
-from edgebench.measure import stats
+from edgebench.board import stats
 from edgebench.results.compare import key_text
 from edgebench.results.record import Latency, Record
 from edgebench.results.regress import ALPHA, DEFAULT_THRESHOLD, HISTORY_RUNS, MIN_HISTORY, Verdict, judge

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from edgebench.errors import UsageError
-from edgebench.runners import runner_class, runner_names
+from edgebench.board.runners import runner_class, runner_names
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}

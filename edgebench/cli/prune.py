@@ -16,7 +16,7 @@ from edgebench.cli import parsing, render
 from edgebench.cli.app import app
 from edgebench.cli.options import StoreOption
 from edgebench.cli.run import available_definition, device_of
-from edgebench.environment import git_commit
+from edgebench.vcs import git_commit
 from edgebench.errors import UsageError
 from edgebench.models import ExportError
 from edgebench.results.record import Settings
@@ -75,7 +75,7 @@ def prune_command(
     from edgebench.prune.baseline import prunable_model
     from edgebench.prune.loop import OBJECTIVES, PruneConfig, Pruner
     from edgebench.prune.outputs import export_checked_onnx, save_pruned, write_report
-    from edgebench.prune.paired import Pairing
+    from edgebench.sweep.paired import Pairing
     from edgebench.prune.plots import plot_steps
     from edgebench.prune.tasks import load_task, require_batches
 

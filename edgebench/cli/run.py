@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from edgebench.cli import parsing, render
 from edgebench.cli.app import app
 from edgebench.cli.options import StoreOption
-from edgebench.environment import git_commit
+from edgebench.vcs import git_commit
 from edgebench.errors import UsageError
 from edgebench.models import resolve_model
 from edgebench.results.record import Record, Settings

@@ -10,7 +10,7 @@ from rich.text import Text
 
 from edgebench.cli import render
 from edgebench.cli.app import app
-from edgebench.runners import is_installed, runner_class, runner_names
+from edgebench.board.runners import is_installed, runner_class, runner_names
 from edgebench.errors import UsageError
 from edgebench.targets import LOCAL, Target, all_targets, resolve_target
 

@@ -14,7 +14,8 @@ from rich.text import Text
 
 from edgebench.cli import render
 from edgebench.cli.app import app
-from edgebench.power.tegrastats_log import summarize_log
+from edgebench.board.tegrastats_summary import LogError, summarize_log
+from edgebench.errors import UsageError
 
 
 @app.command("tegrastats")
@@ -27,7 +28,10 @@ def tegrastats_command(
 ) -> None:
     """Summarize a tegrastats log: power per rail, total power and energy, RAM, temperatures, GPU and EMC load,
     signs of throttling. Lines that cannot be read are reported and skipped."""
-    summary = summarize_log(logfile, interval_ms)
+    try:
+        summary = summarize_log(logfile, interval_ms)
+    except LogError as exc:
+        raise UsageError(str(exc)) from None
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
         return

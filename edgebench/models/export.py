@@ -21,11 +21,11 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Iterator
 
-from edgebench.measure.inputs import make_inputs
-from edgebench.measure.torch_models import build_module
+from edgebench.board.synthetic_inputs import make_inputs
+from edgebench.board.torch_models import build_module
 from edgebench.models.onnx_graph import graph_inputs, load_onnx_graph
 from edgebench.models.resolve import ResolvedModel
-from edgebench.runners.base import first_line
+from edgebench.board.runners.base import first_line
 
 # The legacy TorchScript exporter is the fallback for models torch.export cannot capture.
 LEGACY_OPSET = 17

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgebench.errors import UsageError
-from edgebench.models.inputs import InputSpec
-from edgebench.runners.base import first_line
+from edgebench.models.input_specs import InputSpec
+from edgebench.board.runners.base import first_line
 
 
 def load_onnx_graph(path: Path):

@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from edgebench.errors import UsageError
-from edgebench.measure.torch_models import ModelBuildError, build_module
+from edgebench.board.torch_models import ModelBuildError, build_module
 from edgebench.models.fingerprint import files_fingerprint, module_fingerprint
-from edgebench.models.inputs import BATCH_DIM, InputSpec, apply_input_shapes, inputs_from_shapes
+from edgebench.models.input_specs import BATCH_DIM, InputSpec, apply_input_shapes, inputs_from_shapes
 from edgebench.models.onnx_graph import external_data_files, graph_inputs, load_onnx_graph
 from edgebench.models.spec import ParsedSpec, parse_spec
-from edgebench.runners.base import first_line
+from edgebench.board.runners.base import first_line
 
 # Used when torchvision's weights do not say what image size the model expects.
 DEFAULT_IMAGE_SIZE = 224

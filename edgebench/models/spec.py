@@ -2,7 +2,7 @@
 
 Accepted forms: ``torchvision:NAME[?k=v&...]``, ``package.module:callable[?k=v&...]`` and a model
 file (``.onnx``, ``.pt2`` from ``torch.export.save``, ``.pt``/``.pth`` pickled module or
-TorchScript). Torch forms become a ``build_module`` recipe (see ``edgebench.measure.torch_models``).
+TorchScript). Torch forms become a ``build_module`` recipe (see ``edgebench.board.torch_models``).
 """
 
 from __future__ import annotations

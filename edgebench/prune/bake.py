@@ -39,18 +39,18 @@ from torch import nn
 from torch.nn.utils import prune as torch_prune
 
 from edgebench.errors import UsageError
-from edgebench.measure.inputs import make_inputs
-from edgebench.measure.torch_models import ModelBuildError, build_module
+from edgebench.board.synthetic_inputs import make_inputs
+from edgebench.board.torch_models import ModelBuildError, build_module
 from edgebench.models import resolve_model
 from edgebench.models.export import atomic_target
-from edgebench.models.inputs import format_shape
+from edgebench.models.input_specs import format_shape
 from edgebench.models.resolve import ResolvedModel
 from edgebench.models.spec import FILE_FORMATS, parse_spec
-from edgebench.prune.paired import Pairing, measure_paired
+from edgebench.sweep.paired import Pairing, measure_paired
 from edgebench.prune.surgery import PRUNABLE_TYPES, Graph, build_graph, macs_and_params, output_layer
 from edgebench.results.record import Settings
-from edgebench.runners.base import first_line
-from edgebench.runners.eager import find_hooks
+from edgebench.board.runners.base import first_line
+from edgebench.board.runners.eager import find_hooks
 from edgebench.sweep.execute import Sweep, SweepConfig
 from edgebench.targets import LOCAL, resolve_target
 from edgebench.targets.definition import DEFAULT_MODE

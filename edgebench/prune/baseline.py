@@ -10,7 +10,7 @@ from collections.abc import Callable
 import torch
 
 from edgebench.errors import UsageError
-from edgebench.measure.torch_models import build_module
+from edgebench.board.torch_models import build_module
 from edgebench.models import default_cache_dir, resolve_model
 from edgebench.models.resolve import ResolvedModel
 from edgebench.models.spec import parse_spec

@@ -30,7 +30,7 @@ from edgebench.models.export import forget_exports
 from edgebench.models.resolve import ResolvedModel
 from edgebench.prune.baseline import trained_baseline
 from edgebench.prune.importance import channel_scores
-from edgebench.prune.paired import Pairing, PairedMeasurement, Ratio, measure_paired
+from edgebench.sweep.paired import Pairing, PairedMeasurement, Ratio, measure_paired
 from edgebench.prune.proposals import Proposal, propose
 from edgebench.prune.surgery import build_graph, macs_and_params, pruned_copy
 from edgebench.results.record import Record

@@ -27,10 +27,10 @@ import torch_pruning as tp
 from torch import nn
 
 from edgebench.errors import UsageError
-from edgebench.measure.torch_models import build_module
+from edgebench.board.torch_models import build_module
 from edgebench.models import ExportError, onnx_for, resolve_model
 from edgebench.models.export import atomic_target
-from edgebench.runners.base import first_line
+from edgebench.board.runners.base import first_line
 
 FORMAT_VERSION = 1
 STATE_DICT = "state_dict.pt"

@@ -27,9 +27,9 @@ from typing import Any, Protocol
 import torch
 
 from edgebench.errors import UsageError
-from edgebench.measure.torch_models import ModelBuildError, _callable
+from edgebench.board.torch_models import ModelBuildError, _callable
 from edgebench.models.spec import _CALLABLE_TARGET, parse_kwargs
-from edgebench.runners.base import first_line
+from edgebench.board.runners.base import first_line
 
 BUILTIN_TASKS = ("digits",)
 TASK_FORMS = "digits[?key=value&...] or package.module:callable[?key=value&...]"

@@ -17,14 +17,14 @@ from edgebench.remote.ssh import SshConnection, home_relative
 
 PACKAGE = Path(edgebench.__file__).parent
 # The board-side packages (Python 3.8, numpy and the backend only); see docs/architecture.md.
-BOARD_SIDE = ("__init__.py", "measure", "runners")
+BOARD_SIDE = ("__init__.py", "board")
 
 
 def board_side_files() -> list[Path]:
     files = []
     for entry in BOARD_SIDE:
         path = PACKAGE / entry
-        files += sorted(path.glob("*.py")) if path.is_dir() else [path]
+        files += sorted(path.rglob("*.py")) if path.is_dir() else [path]
     return files
 
 

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Optional
 
 from edgebench.errors import UsageError
-from edgebench.sweep.client import TransportError
+from edgebench.sweep.local_worker import TransportError
 from edgebench.targets.shell import CommandResult
 
 # ssh's own failures exit 255; the remote command's status is passed through otherwise.

@@ -26,7 +26,7 @@ from typing import Any, Literal
 import numpy as np
 
 from edgebench.errors import UsageError
-from edgebench.measure import stats
+from edgebench.board import stats
 from edgebench.results.record import Record
 from edgebench.results.select import SELECTABLE_FIELDS, Selector
 

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Optional
 
-from edgebench.measure.worker import PROTOCOL_VERSION
-from edgebench.sweep.client import LocalWorker
+from edgebench.board.worker import PROTOCOL_VERSION
+from edgebench.sweep.local_worker import LocalWorker
 from edgebench.targets.definition import TargetDefinition
 from edgebench.targets.jetson import PreparedTarget, power_mode
 from edgebench.targets.shell import LocalShell

@@ -7,11 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Optional
 
-from edgebench.measure.worker import PROTOCOL_VERSION
+from edgebench.board.worker import PROTOCOL_VERSION
 from edgebench.models import ExportError, onnx_for, torchscript_for
 from edgebench.results.record import Record, Settings
-from edgebench.runners import runner_class
-from edgebench.sweep.client import LocalWorker, TransportError
+from edgebench.board.runners import runner_class
+from edgebench.sweep.local_worker import LocalWorker, TransportError
 from edgebench.sweep.plan import Measurement
 from edgebench.sweep.processes import per_process_settings, run_processes
 from edgebench.sweep.records import make_record

@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from edgebench.errors import UsageError
-from edgebench.measure.worker import PROTOCOL_VERSION
-from edgebench.sweep.client import LocalWorker, TransportError
+from edgebench.board.worker import PROTOCOL_VERSION
+from edgebench.sweep.local_worker import LocalWorker, TransportError
 from edgebench.targets.definition import TargetDefinition
 from edgebench.targets.shell import LocalShell
 
@@ -35,7 +35,7 @@ def board_link(definition: TargetDefinition, log: Callable[[str], None]) -> Iter
         return
     from edgebench.remote.lock import BoardLock
     from edgebench.remote.ssh import RemoteShell, SshConnection
-    from edgebench.remote.worker import RemoteWorker
+    from edgebench.remote.ssh_worker import RemoteWorker
 
     remote = definition.remote
     connection = SshConnection(remote.host, remote.port, remote.user, remote.ssh_options, remote.env)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from edgebench.errors import UsageError
 from edgebench.models import ResolvedModel
-from edgebench.runners import is_installed, runner_class, runner_names
+from edgebench.board.runners import is_installed, runner_class, runner_names
 
 DEFAULT_MODELS = ("torchvision:mobilenet_v2", "torchvision:resnet18")
 PRECISIONS = ("fp32", "fp16", "int8")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from edgebench.measure import stats
+from edgebench.board import stats
 from edgebench.results.record import Latency, Memory, Record, Stability
 from edgebench.sweep import energy, throttling
 from edgebench.sweep.plan import Measurement

@@ -42,7 +42,7 @@ from edgebench.errors import UsageError
 from edgebench.models import parse_input_shape
 from edgebench.results.compare import METRICS
 from edgebench.results.regress import DEFAULT_THRESHOLD
-from edgebench.runners import runner_names
+from edgebench.board.runners import runner_names
 from edgebench.targets import LOCAL, builtin_definitions
 from edgebench.tomlfile import load_toml
 

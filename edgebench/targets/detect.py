@@ -12,7 +12,7 @@ import shutil
 from dataclasses import dataclass
 from typing import Optional
 
-from edgebench.measure import system
+from edgebench.board import system
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch.nn.utils import prune
 
-from edgebench.runners.eager import find_hooks
+from edgebench.board.runners.eager import find_hooks
 from onnx_models import matmul_relu
 from worker_models import TinyConvNet
 

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import onnx_builders
-from edgebench.measure.inputs import make_inputs
-from edgebench.measure.torch_models import build_module
+from edgebench.board.synthetic_inputs import make_inputs
+from edgebench.board.torch_models import build_module
 from edgebench.models import ExportError, default_cache_dir, onnx_for, resolve_model
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.*` is deprecated:FutureWarning")

@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 
-from edgebench.measure.torch_models import build_module
+from edgebench.board.torch_models import build_module
 from edgebench.models import resolve_model
 from edgebench.models.fingerprint import module_fingerprint
 

@@ -12,7 +12,7 @@ from torch.nn.utils import prune
 from edgebench.errors import UsageError
 from edgebench.prune.bake import bake, check_outputs
 from edgebench.prune.surgery import build_graph
-from edgebench.runners.eager import find_hooks
+from edgebench.board.runners.eager import find_hooks
 
 SHAPE = (1, 3, 32, 32)
 

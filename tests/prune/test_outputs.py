@@ -10,7 +10,7 @@ import torch
 import torch_pruning as tp
 
 from edgebench.errors import UsageError
-from edgebench.measure.torch_models import build_module
+from edgebench.board.torch_models import build_module
 from edgebench.models import ExportError
 from edgebench.prune import outputs
 from edgebench.prune.outputs import export_checked_onnx, load_pruned, save_pruned, write_report

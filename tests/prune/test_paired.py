@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from edgebench.models import InputSpec, ResolvedModel
-from edgebench.prune.paired import Pairing, measure_paired, ratio_of
+from edgebench.sweep.paired import Pairing, measure_paired, ratio_of
 from edgebench.results.record import Settings
 from edgebench.sweep.execute import Sweep, SweepConfig
 from edgebench.targets import builtin_definitions

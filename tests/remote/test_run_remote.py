@@ -113,5 +113,5 @@ def wait_for_line(proc, start: str) -> None:
 
 def worker_running() -> bool:
     """A worker process runs on the 'board' (this machine) now."""
-    out = subprocess.run(["pgrep", "-f", "edgebench.measure.worker"], capture_output=True, text=True).stdout
+    out = subprocess.run(["pgrep", "-f", "edgebench.board.worker"], capture_output=True, text=True).stdout
     return bool(out.split())

@@ -10,7 +10,7 @@ from edgebench.errors import UsageError
 from edgebench.remote import deploy
 from edgebench.remote.lock import BoardLock
 from edgebench.remote.ssh import SshConnection
-from edgebench.remote.worker import RemoteWorker
+from edgebench.remote.ssh_worker import RemoteWorker
 from onnx_models import matmul_relu
 from sshd import HOST_ALIAS
 

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from edgebench.errors import UsageError
-from edgebench.measure import stats
+from edgebench.board import stats
 from edgebench.results.compare import (
     KEY_FIELDS,
     compare,

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from edgebench.measure import stats
+from edgebench.board import stats
 from edgebench.results.record import Latency, Record, Settings, Stability
 from edgebench.results.store import RunInfo, Store
 

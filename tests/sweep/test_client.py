@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from edgebench.sweep.client import LocalWorker, interpret
+from edgebench.sweep.local_worker import LocalWorker, interpret
 
 FAST = {"min_time_s": 0.2, "max_time_s": 1.0, "min_iterations": 5, "warmup_s": 0.0, "target_ci": 0.01}
 IMAGE = [{"name": "x", "shape": [1, 3, 8, 8], "dtype": "float32"}]

@@ -1,6 +1,6 @@
 import pytest
 
-from edgebench.measure import stats
+from edgebench.board import stats
 from edgebench.sweep.processes import per_process_settings, pool, run_processes
 
 

@@ -1,0 +1,53 @@
+"""The environment fingerprint of the machine a measurement runs on, so results stay comparable.
+
+Board-side (Python 3.8, standard library): on a remote board the worker reports its own
+machine, which is what the records must carry.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+from importlib import metadata
+
+import edgebench
+from edgebench.board import system
+
+# Libraries whose version changes what a measurement means.
+TRACKED_PACKAGES = ("torch", "torchvision", "onnxruntime", "onnxruntime-gpu", "onnx", "numpy", "tensorrt",
+                    "cuda-python", "nvidia-ml-py", "jetson-stats")
+
+
+def machine_environment():
+    """CPU, OS, Python, library versions and, on a Jetson, its release and model."""
+    return {
+        "host": socket.gethostname(),
+        "os": "%s %s" % (platform.system(), platform.release()),
+        "machine": platform.machine(),
+        "cpu_model": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "python": platform.python_version(),
+        "edgebench": edgebench.__version__,
+        "packages": package_versions(),
+        "jetson": {"release": system.jetson_release(), "model": system.device_tree_model()}
+        if system.jetson_release() else None,
+    }
+
+
+def package_versions():
+    versions = {}
+    for name in TRACKED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def cpu_model():
+    for line in (system.read_text("/proc/cpuinfo") or "").splitlines():
+        if line.lower().startswith(("model name", "hardware")):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"

@@ -1,6 +1,0 @@
-"""The measuring side: the worker process, the timing harness, statistics and inputs.
-
-Everything here and in ``edgebench.runners`` runs on the board, so it stays importable on
-Python 3.8 with only the standard library, numpy and the backend being measured
-(``tests/measure/test_board_side.py`` checks both).
-"""

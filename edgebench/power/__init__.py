@@ -1,1 +1,0 @@
-"""Workstation side of power measurement: summaries of logs captured on a board."""
