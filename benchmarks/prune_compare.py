@@ -16,7 +16,8 @@ from pathlib import Path
 from edgebench.models import resolve_model
 from edgebench.sweep.paired import Pairing, measure_paired
 from edgebench.results.record import Settings
-from edgebench.sweep.execute import Sweep, SweepConfig
+from edgebench.sweep.config import SweepConfig
+from edgebench.sweep.execute import Sweep
 from edgebench.targets import resolve_target
 
 

@@ -35,7 +35,8 @@ from edgebench.sweep.paired import Pairing, measure_paired
 from edgebench.prune.surgery import build_graph, macs_and_params, output_layer
 from edgebench.prune.tasks import load_task
 from edgebench.results.record import Settings
-from edgebench.sweep.execute import Sweep, SweepConfig
+from edgebench.sweep.config import SweepConfig
+from edgebench.sweep.execute import Sweep
 from edgebench.targets import resolve_target
 
 

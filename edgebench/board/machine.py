@@ -11,6 +11,8 @@ import platform
 import socket
 from importlib import metadata
 
+import hashlib
+
 import edgebench
 from edgebench.board import system
 
@@ -20,8 +22,9 @@ TRACKED_PACKAGES = ("torch", "torchvision", "onnxruntime", "onnxruntime-gpu", "o
 
 
 def machine_environment():
-    """CPU, OS, Python, library versions and, on a Jetson, its release and model."""
-    return {
+    """CPU, OS, Python, library versions and, on a Jetson, its release and model; with the
+    machine's identity (``machine_id``) computed from them."""
+    environment = {
         "host": socket.gethostname(),
         "os": "%s %s" % (platform.system(), platform.release()),
         "machine": platform.machine(),
@@ -34,6 +37,19 @@ def machine_environment():
         "jetson": {"release": system.jetson_release(), "model": system.device_tree_model()}
         if system.jetson_release() else None,
     }
+    environment["machine_id"] = machine_identity(environment)
+    return environment
+
+
+def machine_identity(environment):
+    """A short stable id of the measured machine: host, CPU model, GPU model and the board's
+    serial number where there is one. Two hosts that share a target name (x86-cpu) get two
+    histories; the same board keeps its id across library upgrades and reboots."""
+    jetson = environment.get("jetson") or {}
+    parts = [environment.get("host"), environment.get("cpu_model"), environment.get("gpu_model"),
+             jetson.get("serial")]
+    text = "\0".join("" if part is None else str(part) for part in parts)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def package_versions():

@@ -22,7 +22,8 @@ from edgebench.models import ExportError
 from edgebench.results.record import Settings
 from edgebench.results.store import Store, store_path
 from edgebench.sweep.board import board_session
-from edgebench.sweep.execute import Sweep, SweepConfig
+from edgebench.sweep.config import SweepConfig
+from edgebench.sweep.execute import Sweep
 from edgebench.sweep.link import board_link
 from edgebench.sweep.plan import choose_backends
 

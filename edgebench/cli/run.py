@@ -22,7 +22,8 @@ from edgebench.models import resolve_model
 from edgebench.results.record import Record, Settings
 from edgebench.results.store import Store, store_path
 from edgebench.sweep.board import BoardSession, board_session
-from edgebench.sweep.execute import Sweep, SweepConfig
+from edgebench.sweep.config import SweepConfig
+from edgebench.sweep.execute import Sweep
 from edgebench.sweep.link import board_link
 from edgebench.sweep.plan import DEFAULT_MODELS, Measurement, check_precisions, choose_backends, plan
 from edgebench.sweep.suite import Suite, load_suite

@@ -51,7 +51,8 @@ from edgebench.prune.surgery import PRUNABLE_TYPES, Graph, build_graph, macs_and
 from edgebench.results.record import Settings
 from edgebench.board.runners.base import first_line
 from edgebench.board.runners.eager import find_hooks
-from edgebench.sweep.execute import Sweep, SweepConfig
+from edgebench.sweep.config import SweepConfig
+from edgebench.sweep.execute import Sweep
 from edgebench.targets import LOCAL, resolve_target
 from edgebench.targets.definition import DEFAULT_MODE
 

@@ -4,44 +4,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Optional
 
 from edgebench.board.worker import PROTOCOL_VERSION
 from edgebench.models import ExportError, onnx_for, torchscript_for
-from edgebench.results.record import Record, Settings
+from edgebench.results.record import Record
 from edgebench.board.runners import runner_class
 from edgebench.sweep.local_worker import LocalWorker, TransportError
+from edgebench.sweep.config import SweepConfig
 from edgebench.sweep.plan import Measurement
 from edgebench.sweep.processes import per_process_settings, run_processes
 from edgebench.sweep.records import make_record
-from edgebench.targets.definition import TargetDefinition
 
 COOLDOWN_POLL_S = 2.0
 COOLDOWN_MAX_S = 600.0
-
-
-@dataclass(frozen=True)
-class SweepConfig:
-    settings: Settings
-    target: TargetDefinition
-    mode: str
-    device: str
-    threads: Optional[int] = None
-    #: backend name -> {option: value}, already validated against the runner's option types.
-    backend_options: dict[str, dict] = field(default_factory=dict)
-    allow_hooks: bool = False
-    #: ``{"source", "interval_ms"}`` when power is sampled alongside each window.
-    power: Optional[dict] = None
-    #: The idle baseline: ``{"source", "samples", "avg_power_w", "ram_used_mb"}``.
-    idle: Optional[dict] = None
-    #: What the records say about the board beyond the host: Jetson release, nvpmodel, clocks.
-    board: dict = field(default_factory=dict)
-    cooldown: bool = False
-    #: GPU devices: whether each timed inference includes its input and output copies.
-    include_copies: bool = False
-    cuda_graphs: bool = False
-    profile_layers: bool = False
 
 
 class Sweep:

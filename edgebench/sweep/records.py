@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
 
 from edgebench.board import stats
 from edgebench.results.record import Latency, Memory, Record, Stability
 from edgebench.sweep import energy, throttling
+from edgebench.sweep.config import SweepConfig
 from edgebench.sweep.plan import Measurement
 
-if TYPE_CHECKING:
-    from edgebench.sweep.execute import SweepConfig
 
 # What the record takes up from the runner's description; the rest goes to env["backend"].
 _BACKEND_FIELDS = ("options", "hooks", "include_copies", "deserialize_s", "device_peak_mb")

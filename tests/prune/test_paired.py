@@ -8,7 +8,8 @@ import pytest
 from edgebench.models import InputSpec, ResolvedModel
 from edgebench.sweep.paired import Pairing, measure_paired, ratio_of
 from edgebench.results.record import Settings
-from edgebench.sweep.execute import Sweep, SweepConfig
+from edgebench.sweep.config import SweepConfig
+from edgebench.sweep.execute import Sweep
 from edgebench.targets import builtin_definitions
 
 SUPPORT = Path(__file__).resolve().parents[1] / "support"

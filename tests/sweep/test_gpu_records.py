@@ -8,7 +8,8 @@ import pytest
 from edgebench.errors import UsageError
 from edgebench.models import InputSpec, ResolvedModel
 from edgebench.results.record import Record, Settings
-from edgebench.sweep.execute import Sweep, SweepConfig
+from edgebench.sweep.config import SweepConfig
+from edgebench.sweep.execute import Sweep
 from edgebench.sweep.plan import check_precisions, choose_backends, plan
 from edgebench.sweep.records import make_record
 from edgebench.targets import builtin_definitions
