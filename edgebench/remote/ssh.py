@@ -17,8 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Optional
 
 from edgebench.errors import UsageError
-from edgebench.sweep.local_worker import TransportError
-from edgebench.targets.shell import CommandResult
+from edgebench.sweep.transport import CommandResult, TransportError
 
 # ssh's own failures exit 255; the remote command's status is passed through otherwise.
 SSH_FAILURE = 255
@@ -106,8 +105,8 @@ def last_line(text: str) -> str:
     return lines[-1] if lines else ""
 
 
-class RemoteShell:
-    """The board's tools (nvpmodel, jetson_clocks) over the connection, stdin closed."""
+class SshShell:
+    """The board's tools (nvpmodel, jetson_clocks) over the connection, stdin closed (a ``Shell``)."""
 
     def __init__(self, connection: SshConnection, sudo: bool = False):
         self.connection = connection

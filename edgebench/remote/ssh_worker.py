@@ -7,19 +7,20 @@ from pathlib import Path
 
 from edgebench.remote import deploy
 from edgebench.remote.ssh import SSH_FAILURE, SshConnection, describe_ssh_failure, home_relative
-from edgebench.sweep.local_worker import WORKER_MODULE, LocalWorker, interpret
+from edgebench.sweep.local_worker import WORKER_MODULE, error_result, interpret, run_worker_process, timed_out
 
 # coreutils' timeout exits 124 when it had to stop the command.
 TIMEOUT_EXIT = 124
+# The board enforces the timeout itself (killing the local ssh client does not stop a hung
+# worker there); the local side waits this much longer for the board's answer.
+TRANSPORT_MARGIN_S = 30.0
 
 
-class RemoteWorker(LocalWorker):
-    """Runs ``python -m edgebench.board.worker`` on the board with the board's Python."""
+class SshWorker:
+    """Runs ``python -m edgebench.board.worker`` on the board with the board's Python (a
+    ``WorkerTransport``); the worker's code is deployed once when this is made."""
 
     remote = True
-    # The board enforces the timeout itself (killing the local ssh client does not stop a hung
-    # worker there); the local side waits a little longer for the board's answer.
-    transport_margin_s = 30.0
 
     def __init__(self, connection: SshConnection, python: str, workdir: str):
         self.connection = connection
@@ -27,7 +28,19 @@ class RemoteWorker(LocalWorker):
         self.workdir = resolve_workdir(connection, workdir)
         self.code_path = deploy.deploy_code(connection, self.workdir)
 
+    def run(self, request: dict, timeout_s: float) -> dict:
+        finished = run_worker_process(self.command(timeout_s), request, timeout_s + TRANSPORT_MARGIN_S)
+        if finished is None:
+            return timed_out(timeout_s)
+        if finished.returncode == SSH_FAILURE and not finished.stdout.strip():
+            message = describe_ssh_failure(self.connection.host, finished.stderr_tail)
+            return error_result(f"connection lost during the measurement: {message}")
+        if finished.returncode == TIMEOUT_EXIT and not finished.stdout.strip():
+            return error_result(f"timed out on the board after {timeout_s:g} s (hung, or needs a larger --timeout)")
+        return interpret(finished.returncode, finished.stdout, finished.stderr_tail)
+
     def command(self, timeout_s: float) -> list[str]:
+        """The local ssh argv that starts a worker on the board, bounded there by ``timeout``."""
         argv = ["timeout", "-k", "10", f"{timeout_s:g}", self.python, "-m", WORKER_MODULE]
         remote = (f"cd {shlex.quote(self.workdir)} && PYTHONPATH={shlex.quote(self.code_path)} "
                   + self.connection.shell_command(argv))
@@ -39,15 +52,6 @@ class RemoteWorker(LocalWorker):
     @property
     def engine_cache_dir(self) -> str:
         return f"{self.workdir}/tensorrt"
-
-    def interpret(self, returncode: int, stdout: str, stderr_tail: str, timeout_s: float) -> dict:
-        if returncode == SSH_FAILURE and not stdout.strip():
-            message = describe_ssh_failure(self.connection.host, stderr_tail)
-            return {"status": "error", "error": f"connection lost during the measurement: {message}", "warnings": []}
-        if returncode == TIMEOUT_EXIT and not stdout.strip():
-            return {"status": "error", "warnings": [],
-                    "error": f"timed out on the board after {timeout_s:g} s (hung, or needs a larger --timeout)"}
-        return interpret(returncode, stdout, stderr_tail)
 
 
 def resolve_workdir(connection: SshConnection, workdir: str) -> str:

@@ -8,10 +8,9 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from edgebench.board.worker import PROTOCOL_VERSION
-from edgebench.sweep.local_worker import LocalWorker
+from edgebench.sweep.transport import Shell, WorkerTransport
 from edgebench.targets.definition import TargetDefinition
 from edgebench.targets.jetson import PreparedTarget, power_mode
-from edgebench.targets.shell import LocalShell
 
 IDLE_SECONDS = 2.0
 
@@ -44,7 +43,7 @@ class BoardSession:
 
 @contextlib.contextmanager
 def board_session(definition: TargetDefinition, mode: Optional[str], lock_clocks: bool, power_interval_ms: int,
-                  worker: LocalWorker, shell: LocalShell, measure_power: bool = True) -> Iterator[BoardSession]:
+                  worker: WorkerTransport, shell: Shell, measure_power: bool = True) -> Iterator[BoardSession]:
     with power_mode(definition, mode, lock_clocks, shell) as prepared:
         power, idle, problems = (idle_baseline(definition, power_interval_ms, worker) if measure_power
                                  else (None, None, ["power measurement turned off (--no-power)"]))
@@ -52,7 +51,7 @@ def board_session(definition: TargetDefinition, mode: Optional[str], lock_clocks
 
 
 def idle_baseline(definition: TargetDefinition, interval_ms: int,
-                  worker: LocalWorker) -> tuple[Optional[dict], Optional[dict], list[str]]:
+                  worker: WorkerTransport) -> tuple[Optional[dict], Optional[dict], list[str]]:
     """The first of the target's power sources that reads, with the idle machine's power."""
     problems = []
     for source in definition.power_sources:

@@ -9,7 +9,8 @@ from edgebench.board.worker import PROTOCOL_VERSION
 from edgebench.models import ExportError, onnx_for, torchscript_for
 from edgebench.results.record import Record
 from edgebench.board.runners import runner_class
-from edgebench.sweep.local_worker import LocalWorker, TransportError
+from edgebench.sweep.local_worker import LocalWorker
+from edgebench.sweep.transport import TransportError, WorkerTransport
 from edgebench.sweep.config import SweepConfig
 from edgebench.sweep.plan import Measurement
 from edgebench.sweep.processes import per_process_settings, run_processes
@@ -23,7 +24,7 @@ class Sweep:
     """Measures each planned combination and hands every record to ``on_record`` at once."""
 
     def __init__(self, config: SweepConfig, run_id: str, host_env: dict,
-                 worker: LocalWorker | None = None, log: Callable[[str], None] = lambda message: None):
+                 worker: WorkerTransport | None = None, log: Callable[[str], None] = lambda message: None):
         self.config = config
         self.run_id = run_id
         self.host_env = host_env

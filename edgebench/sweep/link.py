@@ -12,15 +12,16 @@ from dataclasses import dataclass
 
 from edgebench.errors import UsageError
 from edgebench.board.worker import PROTOCOL_VERSION
-from edgebench.sweep.local_worker import LocalWorker, TransportError
+from edgebench.sweep.local_worker import LocalWorker
+from edgebench.sweep.transport import Shell, TransportError, WorkerTransport
 from edgebench.targets.definition import TargetDefinition
 from edgebench.targets.shell import LocalShell
 
 
 @dataclass(frozen=True)
 class BoardLink:
-    worker: LocalWorker
-    shell: LocalShell
+    worker: WorkerTransport
+    shell: Shell
     #: The measured machine's fingerprint, reported by its own worker.
     environment: dict
 
@@ -34,8 +35,8 @@ def board_link(definition: TargetDefinition, log: Callable[[str], None]) -> Iter
         yield BoardLink(worker, LocalShell(), environment(worker))
         return
     from edgebench.remote.lock import BoardLock
-    from edgebench.remote.ssh import RemoteShell, SshConnection
-    from edgebench.remote.ssh_worker import RemoteWorker
+    from edgebench.remote.ssh import SshConnection, SshShell
+    from edgebench.remote.ssh_worker import SshWorker
 
     remote = definition.remote
     connection = SshConnection(remote.host, remote.port, remote.user, remote.ssh_options, remote.env)
@@ -43,16 +44,16 @@ def board_link(definition: TargetDefinition, log: Callable[[str], None]) -> Iter
         version = connection.check(remote.python)
         log(f"connected to {remote.host} (Python {version})")
         try:
-            worker = RemoteWorker(connection, remote.python, remote.workdir)
+            worker = SshWorker(connection, remote.python, remote.workdir)
         except (TransportError, RuntimeError) as exc:
             raise UsageError(f"{remote.host}: cannot set up the worker: {exc}") from None
         with BoardLock(connection, worker.workdir, remote.lock_timeout_s, log):
-            yield BoardLink(worker, RemoteShell(connection, remote.sudo), environment(worker))
+            yield BoardLink(worker, SshShell(connection, remote.sudo), environment(worker))
     finally:
         connection.close()
 
 
-def environment(worker: LocalWorker) -> dict:
+def environment(worker: WorkerTransport) -> dict:
     result = worker.run({"protocol": PROTOCOL_VERSION, "task": "environment"}, timeout_s=120)
     if result["status"] != "ok":
         raise UsageError(f"cannot read the target's environment: {result['error']}")

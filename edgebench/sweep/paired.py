@@ -3,7 +3,7 @@
 The worker side is ``edgebench.board.paired_blocks``. Here: the request (built from the same
 ``Sweep.request`` as ``edgebench run``, so exports, uploads to a board and backend options are
 the run's), the per-round latency ratios with their confidence interval, and a ``Record`` per
-model that says how the pair was measured.
+model that says how the pair was measured (``method`` "paired", the details in ``env.pairing``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from scipy import stats as scipy_stats
 from edgebench.models import ExportError
 from edgebench.models.resolve import ResolvedModel
 from edgebench.results.record import Record
-from edgebench.sweep.local_worker import TransportError
+from edgebench.sweep.transport import TransportError
 from edgebench.sweep.execute import Sweep
 from edgebench.sweep.plan import Measurement
 from edgebench.sweep.records import make_record
@@ -130,7 +130,7 @@ def measure_paired(sweep: Sweep, models: list[ResolvedModel], backend: str, pair
     entries = []
     for index, (measurement, result) in enumerate(zip(measurements, results)):
         record = make_record(measurement, _as_measure_result(result), run_id=sweep.run_id, config=sweep.config,
-                             host_env=sweep.host_env)
+                             host_env=sweep.host_env, method="paired")
         role = roles[index] if roles else ("reference" if index == 0 else "candidate")
         record = record.model_copy(update={"env": {**record.env, "pairing": {**description, "role": role}}})
         entries.append(PairedEntry(measurement.model, result["status"], result.get("error"),

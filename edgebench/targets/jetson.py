@@ -16,7 +16,8 @@ from typing import Optional
 
 from edgebench.errors import UsageError
 from edgebench.targets.definition import PowerMode, TargetDefinition
-from edgebench.targets.shell import CommandResult, LocalShell
+from edgebench.sweep.transport import CommandResult, Shell
+from edgebench.targets.shell import LocalShell
 
 _MODE_LINE = re.compile(r"NV Power Mode:\s*(\S+)")
 _PERMISSION = re.compile(r"permission denied|operation not permitted|must be run as root|are you root", re.I)
@@ -43,7 +44,7 @@ class PreparedTarget:
     notes: list[str] = field(default_factory=list)
 
 
-def query_mode(shell: LocalShell) -> ModeState:
+def query_mode(shell: Shell) -> ModeState:
     """``nvpmodel -q``: the mode name line, then the id (a warning line may come first)."""
     result = shell.run(["nvpmodel", "-q"])
     names = _MODE_LINE.findall(result.stdout)
@@ -53,7 +54,7 @@ def query_mode(shell: LocalShell) -> ModeState:
     return ModeState(int(ids[-1]), names[-1])
 
 
-def set_mode(shell: LocalShell, mode: PowerMode) -> ModeState:
+def set_mode(shell: Shell, mode: PowerMode) -> ModeState:
     """``nvpmodel -m ID`` with stdin closed, then confirm with ``nvpmodel -q``.
 
     A mode that needs a reboot makes nvpmodel ask on stdin; with stdin closed it changes
@@ -79,7 +80,7 @@ def set_mode(shell: LocalShell, mode: PowerMode) -> ModeState:
 
 @contextlib.contextmanager
 def power_mode(definition: TargetDefinition, mode_name: Optional[str], lock_clocks: bool,
-               shell: Optional[LocalShell] = None) -> Iterator[PreparedTarget]:
+               shell: Optional[Shell] = None) -> Iterator[PreparedTarget]:
     shell = shell or LocalShell()
     mode = definition.mode(mode_name) if mode_name else None
     if definition.kind != "jetson":
@@ -103,7 +104,7 @@ def power_mode(definition: TargetDefinition, mode_name: Optional[str], lock_cloc
         _restore(shell, definition, prepared, previous, clock_file)
 
 
-def _lock_clocks(shell: LocalShell) -> str:
+def _lock_clocks(shell: Shell) -> str:
     clock_file = shell.temp_path("edgebench-clocks-")
     stored = shell.run(["jetson_clocks", "--store", clock_file])
     if stored.returncode != 0:
@@ -117,7 +118,7 @@ def _lock_clocks(shell: LocalShell) -> str:
     return clock_file
 
 
-def _restore(shell: LocalShell, definition: TargetDefinition, prepared: PreparedTarget, previous: ModeState,
+def _restore(shell: Shell, definition: TargetDefinition, prepared: PreparedTarget, previous: ModeState,
              clock_file: Optional[str]) -> None:
     """Clocks first (they were locked within the mode), then the mode. Failures are reported,
     never raised over the error that may be on its way out."""

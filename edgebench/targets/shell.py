@@ -1,4 +1,4 @@
-"""Runs the board's tools (nvpmodel, jetson_clocks): locally now, over SSH once remote targets exist."""
+"""Runs this machine's board tools (nvpmodel, jetson_clocks); a board over SSH has ``remote.ssh.SshShell``."""
 
 from __future__ import annotations
 
@@ -6,24 +6,13 @@ import os
 import subprocess
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from edgebench.errors import UsageError
-
-
-@dataclass(frozen=True)
-class CommandResult:
-    returncode: int
-    stdout: str
-    stderr: str
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
+from edgebench.sweep.transport import CommandResult
 
 
 class LocalShell:
-    """Runs commands on this machine with stdin closed, so no tool can wait for an answer."""
+    """Runs commands on this machine with stdin closed, so no tool can wait for an answer (a ``Shell``)."""
 
     def run(self, argv: Sequence[str], timeout_s: float = 60.0) -> CommandResult:
         try:
@@ -36,7 +25,6 @@ class LocalShell:
         return CommandResult(proc.returncode, proc.stdout, proc.stderr)
 
     def temp_path(self, prefix: str) -> str:
-        """A fresh file name for a tool to write (jetson_clocks --store)."""
         handle, path = tempfile.mkstemp(prefix=prefix)
         os.close(handle)
         return path

@@ -10,7 +10,7 @@ from edgebench.errors import UsageError
 from edgebench.remote import deploy
 from edgebench.remote.lock import BoardLock
 from edgebench.remote.ssh import SshConnection
-from edgebench.remote.ssh_worker import RemoteWorker
+from edgebench.remote.ssh_worker import SshWorker
 from onnx_models import matmul_relu
 from sshd import HOST_ALIAS
 
@@ -67,7 +67,7 @@ def test_code_and_artifacts_are_sent_once(connection, tmp_path):
 
 
 def test_worker_runs_on_the_board_with_its_python(connection, tmp_path):
-    worker = RemoteWorker(connection, sys.executable, str(tmp_path / "board"))
+    worker = SshWorker(connection, sys.executable, str(tmp_path / "board"))
     model = tmp_path / "m.onnx"
     matmul_relu(str(model))
     request = {"protocol": 1, "backend": "onnxruntime", "device": "cpu",
