@@ -4,6 +4,10 @@ A sampler runs in a background thread from before the timed loop to after it and
 ``(time, watts, ram_used_mb)`` readings on the ``time.perf_counter`` clock, the harness's clock,
 so the readings inside the window can be picked out exactly. Board-side: Python 3.8, standard
 library; each source's library (jtop, pynvml) is imported only when that source is used.
+
+Stopping is ordered so the thread never reads a closed source: ask the thread to stop, wake it
+where it blocks (tegrastats: end the process, whose pipe the thread reads), join it, and only
+then release the source (NVML shutdown, jtop close, the pipe closed).
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from edgebench.board import gpu_state, system
 from edgebench.board.tegrastats import TegrastatsParseError, parse_line, total_power_mw
 
 SOURCES = ("tegrastats", "jtop", "rapl", "nvml")
+# A read blocked longer than this (a hung driver) leaves the source open rather than closed under it.
+JOIN_TIMEOUT_S = 5.0
 
 
 class PowerUnavailable(Exception):
@@ -50,16 +56,25 @@ class Sampler:
         self._thread.start()
 
     def stop(self):
+        """Stop and join the thread, then release the source; readings stay in ``readings``."""
         self._stop.set()
-        self._close()
+        self._wake()
         if self._thread is not None:
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=JOIN_TIMEOUT_S)
+            if self._thread.is_alive():
+                self.problems.append("the %s thread did not stop within %g s; its source was left open"
+                                     % (self.source, JOIN_TIMEOUT_S))
+                return
+        self._close()
 
     def _open(self):
         """Check the source can be read; raise PowerUnavailable with the reason if not."""
 
+    def _wake(self):
+        """Unblock a thread waiting on the source; the stop event wakes the polling ones."""
+
     def _close(self):
-        pass
+        """Release the source; called once the thread has ended."""
 
     def _run(self):
         while not self._stop.wait(self.interval_s):
@@ -85,12 +100,17 @@ class TegrastatsSampler(Sampler):
         except OSError as exc:
             raise PowerUnavailable("tegrastats cannot be started: %s" % exc)
 
-    def _close(self):
+    def _wake(self):
+        # The thread blocks reading tegrastats' pipe: ending the process ends the pipe.
         self._process.terminate()
         try:
-            self._process.wait(timeout=5)
+            self._process.wait(timeout=JOIN_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             self._process.kill()
+            self._process.wait()
+
+    def _close(self):
+        self._process.stdout.close()
 
     def _run(self):
         for line in self._process.stdout:

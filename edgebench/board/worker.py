@@ -24,6 +24,7 @@ first_inference_ms, warmup_iterations, blocks [[ms, ...] per round], backend, wa
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -38,8 +39,6 @@ PROTOCOL_VERSION = 1
 def handle(request):
     """Measure what ``request`` asks for; every failure becomes a result, never an exception."""
     from edgebench.board import system
-    from edgebench.board.harness import LoopSettings, measure
-    from edgebench.board.synthetic_inputs import make_inputs
     from edgebench.board.runners import runner_class
 
     if request.get("protocol") != PROTOCOL_VERSION:
@@ -56,9 +55,22 @@ def handle(request):
 
         return {"status": "ok", "error": None, "warnings": [], "environment": machine_environment()}
     try:
-        runner = runner_class(request["backend"])(request)
+        runner_type = runner_class(request["backend"])
     except KeyError:
         return _failure("unavailable", "no runner named %r here" % request["backend"])
+    runner = runner_type(request)
+    try:
+        return _measure(runner, request)
+    finally:  # on every path: a result, an exception, an interrupt
+        runner.close()
+
+
+def _measure(runner, request):
+    """The ``measure`` task on a constructed runner, which the caller closes."""
+    from edgebench.board import system
+    from edgebench.board.harness import LoopSettings, measure
+    from edgebench.board.synthetic_inputs import make_inputs
+
     snapshots, gpu_readings = {}, {}
     gpu, gpu_problem = _open_gpu_state(request.get("gpu_state"))
 
@@ -67,8 +79,9 @@ def handle(request):
         if gpu is not None:
             gpu_readings[edge] = gpu.read()
 
-    sampler, power_problem = _start_power(request.get("power"))
+    sampler, power_problem = None, None
     try:
+        sampler, power_problem = _start_power(request.get("power"))
         result = measure(runner, make_inputs(request["inputs"]),
                          LoopSettings.from_dict(request["settings"]), on_window=on_window)
         layer_profile, profile_problem = _layer_profile(runner, request)
@@ -92,7 +105,6 @@ def handle(request):
         result["layer_profile"] = layer_profile
     if request.get("gpu_state"):
         result["gpu_state"] = gpu_readings if gpu is not None else {"unavailable": gpu_problem}
-    runner.close()
     return result
 
 
@@ -131,20 +143,22 @@ def handle_paired(request):
         runner_type = runner_class(request["backend"])
     except KeyError:
         return _failure("unavailable", "no runner named %r here" % request["backend"])
-    runners = [runner_type(dict(request, model=model)) for model in request["models"]]
-
-    entries = load_all(runners, make_inputs(request["inputs"]), lambda exc: failure_for(exc, request))
-    if entries[0]["status"] != "ok":
-        return dict(entries[0], error="the reference model: %s" % entries[0]["error"])
-    try:
-        alternate(runners, entries, PairingSettings.from_dict(request["pairing"]))
-    except Exception as exc:
-        return failure_for(exc, request)
-    for runner, entry in zip(runners, entries):
-        if entry["status"] == "ok":
-            entry["backend"] = runner.describe()
-            entry["warnings"] = list(runner.warnings)
-            runner.close()
+    with contextlib.ExitStack() as closing:  # every runner closed, whatever happens
+        runners = []
+        for model in request["models"]:
+            runners.append(runner_type(dict(request, model=model)))
+            closing.callback(runners[-1].close)
+        entries = load_all(runners, make_inputs(request["inputs"]), lambda exc: failure_for(exc, request))
+        if entries[0]["status"] != "ok":
+            return dict(entries[0], error="the reference model: %s" % entries[0]["error"])
+        try:
+            alternate(runners, entries, PairingSettings.from_dict(request["pairing"]))
+        except Exception as exc:
+            return failure_for(exc, request)
+        for runner, entry in zip(runners, entries):
+            if entry["status"] == "ok":
+                entry["backend"] = runner.describe()
+                entry["warnings"] = list(runner.warnings)
     return {"status": "ok", "error": None, "warnings": [], "models": entries}
 
 
@@ -189,10 +203,12 @@ def sample_idle(request):
     sampler, problem = _start_power(request.get("power"))
     if sampler is None:
         return _failure("unavailable", problem)
-    start = time.perf_counter()
-    time.sleep(request.get("idle_s", 2.0))
-    end = time.perf_counter()
-    sampler.stop()
+    try:
+        start = time.perf_counter()
+        time.sleep(request.get("idle_s", 2.0))
+        end = time.perf_counter()
+    finally:
+        sampler.stop()
     summary = samplers.window_summary(sampler.readings, start, end)
     if not summary["samples"]:
         return _failure("unavailable", "no %s readings in %.1f s of idle sampling%s" % (

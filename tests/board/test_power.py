@@ -95,6 +95,70 @@ def test_nvml_power_samples(monkeypatch):
     assert fake.shut_down
 
 
+class BlockingNvml(FakeNvml):
+    """Reads from the sampler's thread last until NVML is shut down (or a second has passed), so a
+    shutdown that does not wait for the thread lands in the middle of a read."""
+
+    def __init__(self, read_s=1.0):
+        super().__init__(milliwatts=100_000)
+        self.read_s = read_s
+        self.reading = threading.Event()
+        self.shut = threading.Event()
+        self.reads_in_progress = 0
+        self.reads_at_shutdown = None
+
+    def nvmlDeviceGetPowerUsage(self, handle):
+        if threading.current_thread() is not threading.main_thread():  # not the check in _open
+            self.reads_in_progress += 1
+            self.reading.set()
+            self.shut.wait(timeout=self.read_s)
+            self.reads_in_progress -= 1
+        return self.milliwatts
+
+    def nvmlShutdown(self):
+        self.reads_at_shutdown = self.reads_in_progress
+        self.shut.set()
+        super().nvmlShutdown()
+
+
+def test_nvml_shuts_down_only_after_the_thread_has_stopped(monkeypatch):
+    fake = BlockingNvml()
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    sampler = samplers.open_sampler("nvml", interval_ms=10)
+    assert fake.reading.wait(timeout=30)
+    sampler.stop()
+    assert fake.reads_at_shutdown == 0
+    assert not sampler._thread.is_alive() and fake.shut_down
+
+
+def test_a_thread_that_does_not_stop_leaves_nvml_open(monkeypatch):
+    fake = BlockingNvml(read_s=60)
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    monkeypatch.setattr(samplers, "JOIN_TIMEOUT_S", 0.05)
+    sampler = samplers.open_sampler("nvml", interval_ms=10)
+    assert fake.reading.wait(timeout=30)
+    sampler.stop()
+    assert not fake.shut_down
+    assert sampler.problems == ["the nvml thread did not stop within 0.05 s; its source was left open"]
+    fake.shut.set()  # let the read end
+    sampler._thread.join()
+
+
+def test_tegrastats_ends_the_process_then_joins_and_closes_the_pipe(tmp_path, monkeypatch):
+    from fake_jetson import make_emulated_jetson
+
+    for key, value in make_emulated_jetson(tmp_path).env.items():
+        monkeypatch.setenv(key, value)
+    sampler = samplers.open_sampler("tegrastats", interval_ms=20)
+    deadline = time.monotonic() + 60
+    while len(sampler.readings) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    sampler.stop()
+    assert len(sampler.readings) >= 2 and sampler.readings[0].watts > 0
+    assert not sampler._thread.is_alive()
+    assert sampler._process.returncode is not None and sampler._process.stdout.closed
+
+
 def test_nvml_without_a_driver_is_a_reason(monkeypatch):
     monkeypatch.setitem(sys.modules, "pynvml", FakeNvml(milliwatts=None))
     with pytest.raises(samplers.PowerUnavailable, match="NVML: Driver Not Loaded"):

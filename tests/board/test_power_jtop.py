@@ -2,6 +2,7 @@
 jtop service exists only on a Jetson."""
 
 import sys
+import threading
 import time
 import types
 
@@ -56,3 +57,37 @@ def test_jtop_not_installed_is_a_reason(monkeypatch):
     monkeypatch.setitem(sys.modules, "jtop", None)  # import fails as if absent
     with pytest.raises(samplers.PowerUnavailable, match="jetson-stats \\(jtop\\) is not installed"):
         samplers.open_sampler("jtop", 100)
+
+
+def test_jtop_is_closed_only_after_the_thread_has_stopped(monkeypatch):
+    module = fake_jtop_module()
+    reading, closed = threading.Event(), threading.Event()
+    reads = {"in_progress": 0, "at_close": None}
+
+    class SlowJtop(module.jtop):
+        """A read from the sampler's thread lasts until close (or a second)."""
+
+        @property
+        def power(self):
+            reads["in_progress"] += 1
+            reading.set()
+            closed.wait(timeout=1.0)
+            reads["in_progress"] -= 1
+            return {"tot": {"power": 5000}}
+
+        @power.setter
+        def power(self, value):
+            pass
+
+        def close(self):
+            reads["at_close"] = reads["in_progress"]
+            closed.set()
+            super().close()
+
+    module.jtop = SlowJtop
+    monkeypatch.setitem(sys.modules, "jtop", module)
+    sampler = samplers.open_sampler("jtop", interval_ms=10)
+    assert reading.wait(timeout=30)
+    sampler.stop()
+    assert reads["at_close"] == 0 and sampler._jtop.closed
+    assert not sampler._thread.is_alive()

@@ -153,7 +153,8 @@ class TensorRTRunner(Runner):
         }
 
     def close(self):
-        if self.graph is not None:
+        # Called on every path, also when import_backend or load stopped half-way.
+        if getattr(self, "graph", None) is not None:
             self.cuda.free("cudaGraphExecDestroy", self.graph)
         for tensor in getattr(self, "tensors", []):
             self.cuda.free("cudaFree", tensor.device)
