@@ -56,7 +56,7 @@ class Registry:
 
     def unknown(self, name):
         """The one-line message for a name nobody registered, listing the known ones."""
-        return "unknown %s %r; known: %s" % (self.kind, name, ", ".join(self.names()))
+        return "unknown %s %r; choose one of %s" % (self.kind, name, ", ".join(self.names()))
 
 
 class NameList:

@@ -13,26 +13,32 @@ A task is any object with:
 - optional ``sample_batch(size: int) -> tuple[Tensor, Tensor]``: inputs and labels from the
   training split; the ``hrank`` and ``taylor`` criteria need it.
 
-Specs: ``digits[?k=v&...]`` is the built-in task (``edgebench.prune.digits``);
-``package.module:callable[?k=v&...]`` imports the callable (from the current directory too, as a
-model spec does), calls it with the arguments and checks what it returns.
+Specs: ``NAME[?k=v&...]`` names a task factory in the ``TASKS`` registry: the built-in ``digits``
+(``edgebench.prune.digits``) or one a package registers under the ``edgebench.tasks`` entry-point
+group (``edgebench.board.registry``); ``package.module:callable[?k=v&...]`` imports the callable
+(from the current directory too, as a model spec does). Either is called with the arguments and
+what it returns is checked.
 """
 
 from __future__ import annotations
 
 import difflib
 import os
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import torch
 
+from edgebench.board.registry import Registry
 from edgebench.errors import UsageError
 from edgebench.board.torch_models import ModelBuildError, _callable
 from edgebench.models.spec import _CALLABLE_TARGET, parse_kwargs
 from edgebench.board.runners.base import first_line
 
-BUILTIN_TASKS = ("digits",)
-TASK_FORMS = "digits[?key=value&...] or package.module:callable[?key=value&...]"
+TASKS = Registry("task", "edgebench.tasks")
+# A string: the module is imported when the task is first asked for (it imports this one).
+TASKS.add("digits", "edgebench.prune.digits:digits_task")
+TASK_FORMS = "NAME[?key=value&...] or package.module:callable[?key=value&...]"
 
 
 class Task(Protocol):
@@ -53,26 +59,32 @@ def load_task(spec: str) -> Task:
         kwargs = parse_kwargs(query)
     except UsageError as exc:
         raise UsageError(f"task {spec}: {exc}") from None
-    if target in BUILTIN_TASKS:
-        from edgebench.prune.digits import digits_task  # here: digits imports this module
-
+    if target in TASKS:
         try:
-            return check_task(digits_task(**kwargs), spec)
-        except UsageError as exc:
-            raise UsageError(f"task {spec}: {exc}") from None
+            factory = TASKS.load(target)
+        except Exception as exc:  # a plugin's import may raise anything
+            raise UsageError(f"cannot load task {spec}: {type(exc).__name__}: {first_line(exc)}") from None
+        return check_task(_made(lambda: factory(**kwargs), spec), spec)
     if not _CALLABLE_TARGET.fullmatch(target):
-        close = difflib.get_close_matches(target, BUILTIN_TASKS, n=3)
+        known = TASKS.names()
+        close = difflib.get_close_matches(target, known, n=3)
         hint = f"did you mean {', '.join(close)}? " if close else ""
-        raise UsageError(f"unknown task {spec!r}; {hint}use {TASK_FORMS}")
+        raise UsageError(f"unknown task {spec!r}; {hint}known tasks: {', '.join(known)}; use {TASK_FORMS}")
     # The same import rules as a model spec's callable: the current directory comes first.
     recipe = {"target": target, "kwargs": kwargs, "sys_path": [os.getcwd()]}
+    return check_task(_made(lambda: _callable(recipe), spec), spec)
+
+
+def _made(make: Callable[[], Any], spec: str) -> Any:
+    """What ``make()`` returns; whatever it raises, as one line naming the spec."""
     try:
-        task = _callable(recipe)
-    except ModelBuildError as exc:
+        return make()
+    except ModelBuildError as exc:  # the callable cannot be imported
         raise UsageError(f"cannot load task {spec}: {exc}") from None
+    except UsageError as exc:  # the task's own words on its arguments
+        raise UsageError(f"task {spec}: {exc}") from None
     except Exception as exc:  # the user's code may raise anything, wrong arguments included
         raise UsageError(f"task {spec} failed: {type(exc).__name__}: {first_line(exc)}") from None
-    return check_task(task, spec)
 
 
 def check_task(task: Any, spec: str) -> Task:

@@ -68,7 +68,8 @@ def test_digits_forms():
 def test_unknown_name_suggests_the_builtin():
     with pytest.raises(UsageError, match="unknown task 'digit'; did you mean digits\\?"):
         load_task("digit")
-    with pytest.raises(UsageError, match="use digits\\[\\?key=value&...\\] or package.module:callable"):
+    with pytest.raises(UsageError, match="known tasks: digits; use NAME\\[\\?key=value&...\\] or "
+                                         "package.module:callable"):
         load_task("cifar-10")
 
 
