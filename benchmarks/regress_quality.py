@@ -59,7 +59,7 @@ def main() -> None:
             _measure_once(args, store_path)
             print(f"run {index + 1}/{args.runs} measured ({time.monotonic() - started:.0f} s)", flush=True)
         with Store.open(store_path, create=False) as store:
-            records = [r for r in store.records() if r.status == "ok"]
+            records = [r for r in store.records(method="sweep") if r.status == "ok"]
     for key, runs in _runs_by_key(records).items():
         _report(key, runs, args)
     print(f"\nreproduce: {_command(args)}")

@@ -20,6 +20,7 @@ from edgebench.cli.compare import SELECTOR_HELP, markdown_cell
 from edgebench.cli.options import StoreOption
 from edgebench.results.compare import METRICS, key_text
 from edgebench.results.regress import DEFAULT_THRESHOLD, OUTCOMES, RegressReport, Verdict, regress
+from edgebench.results.select import DEFAULT_METHOD, METHODS
 from edgebench.results.store import Store
 
 OUTCOME_STYLES = {"regression": "red", "failed": "red", "improvement": "green", "unchanged": "", "new": "cyan"}
@@ -31,7 +32,11 @@ def regress_command(
         None, "--baseline", help=f"Baseline records: {SELECTOR_HELP} Default: for each key, the most recent "
         "earlier run that measured it."),
     contender: Optional[str] = typer.Option(
-        None, "--contender", help="The run to judge (id or unique prefix). Default: the latest run."),
+        None, "--contender", help="The run to judge (id or unique prefix). Default: the latest run with records "
+        "of the method judged."),
+    method: Optional[str] = typer.Option(
+        None, "--method", help=f"Records to judge: {', '.join(METHODS)} (paired: `edgebench prune`'s). Default: "
+        f"the method the --baseline selector names, else {DEFAULT_METHOD}."),
     metric: str = typer.Option("p50", "--metric", help=f"One of: {', '.join(METRICS)}."),
     threshold: float = typer.Option(
         DEFAULT_THRESHOLD, "--threshold", help="Relative change that counts, as a fraction (0.05 = 5%)."),
@@ -45,7 +50,7 @@ def regress_command(
 
     Exit status: 1 when a key regressed or its measurement failed, 0 otherwise, 2 on bad input."""
     with Store.open(store, create=False) as opened:
-        report = regress(opened, contender, baseline, metric, threshold)
+        report = regress(opened, contender, baseline, metric, threshold, method=method)
     if junit is not None:
         _write(junit, junit_xml(report))
     if markdown is not None:
@@ -60,8 +65,8 @@ def regress_command(
 def summary_line(report: RegressReport) -> str:
     counts = report.counts()
     figures = ", ".join(f"{counts[outcome]} {outcome}" for outcome in OUTCOMES)
-    return (f"{figures} ({report.metric}, threshold {report.threshold:.0%}, alpha {report.alpha:g}; "
-            f"contender run {report.contender_run.id})")
+    return (f"{figures} ({report.method} records, {report.metric}, threshold {report.threshold:.0%}, "
+            f"alpha {report.alpha:g}; contender run {report.contender_run.id})")
 
 
 def junit_xml(report: RegressReport) -> str:
@@ -75,7 +80,8 @@ def junit_xml(report: RegressReport) -> str:
     suite = ET.SubElement(suites, "testsuite", name=f"edgebench regress {report.metric}", **totals,
                           timestamp=run.started_at[:19], hostname=run.host)
     properties = ET.SubElement(suite, "properties")
-    for name, value in (("contender_run", run.id), ("git_commit", run.git_commit or ""), ("metric", report.metric),
+    for name, value in (("contender_run", run.id), ("git_commit", run.git_commit or ""), ("method", report.method),
+                        ("metric", report.metric),
                         ("threshold", report.threshold), ("alpha", report.alpha)):
         ET.SubElement(properties, "property", name=name, value=str(value))
     for verdict in report.verdicts:

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from edgebench.results.key import key_fields, key_values
 from edgebench.results.record import Record
 
 BASELINE_BACKEND = "eager"
@@ -32,10 +33,13 @@ def summary_line(record: Record) -> Text:
 
 
 def speedups(records: Sequence[Record], baseline: str = BASELINE_BACKEND) -> dict[int, float]:
-    """Baseline p50 / record p50 for every ok record whose model and batch have an ok baseline,
-    keyed by ``id(record)``. A plain ratio of medians; ``edgebench compare`` gives intervals."""
+    """Baseline p50 / record p50 for every ok record whose comparison key less the backend has an
+    ok baseline, keyed by ``id(record)``. A plain ratio of medians; ``edgebench compare`` gives
+    intervals."""
+    fields = key_fields(("backend",))
+
     def key(r: Record) -> tuple:
-        return (r.model, r.model_fingerprint, r.batch, r.device, r.target, r.mode)
+        return key_values(r, fields)
 
     base = {key(r): r.latency_ms.p50 for r in records if r.backend == baseline and r.latency_ms}
     return {id(r): base[key(r)] / r.latency_ms.p50 for r in records if r.latency_ms and key(r) in base}

@@ -9,6 +9,7 @@ import typer
 
 from edgebench.cli.app import app
 from edgebench.cli.options import StoreOption
+from edgebench.results.select import DEFAULT_METHOD, METHODS
 from edgebench.results.store import Store
 
 
@@ -16,7 +17,10 @@ from edgebench.results.store import Store
 def report_command(
     out: Path = typer.Option(..., "--out", help="Directory for index.html and its figures; created when missing."),
     run_id: Optional[str] = typer.Option(
-        None, "--run", help="Run id or unique prefix. Default: the latest run."),
+        None, "--run", help="Run id or unique prefix. Default: the latest run with records of the method."),
+    method: Optional[str] = typer.Option(
+        None, "--method", help=f"Records to report and whose history to draw: {', '.join(METHODS)}. "
+        f"Default: {DEFAULT_METHOD}."),
     store: str = StoreOption,
 ) -> None:
     """Latency distributions, speedups with intervals, power and energy, p50 history with regressions marked,
@@ -25,5 +29,5 @@ def report_command(
     from edgebench.report import write_report
 
     with Store.open(store, create=False) as opened:
-        index = write_report(opened, out, run_id)
+        index = write_report(opened, out, run_id, method)
     typer.echo(f"wrote {index}; open it in a browser: {index.resolve().as_uri()}", err=True)

@@ -14,6 +14,7 @@ from edgebench.cli import render
 from edgebench.cli.app import app
 from edgebench.cli.options import StoreOption
 from edgebench.results.export import FORMATS, export_records
+from edgebench.results.key import short_machine_id
 from edgebench.results.store import RunInfo, Store
 
 RESULTS_HELP = "List stored runs, show a run's records, export records."
@@ -89,7 +90,9 @@ def _runs_table(runs: list[RunInfo]) -> Table:
     table.add_column("run id", no_wrap=True)
     table.add_column("status", no_wrap=True)
     table.add_column("records", justify="right")
+    table.add_column("method")
     table.add_column("host")
+    table.add_column("machine")
     table.add_column("git", no_wrap=True)
     table.add_column("tags")
     for run in runs:
@@ -97,7 +100,9 @@ def _runs_table(runs: list[RunInfo]) -> Table:
             run.id,
             run.status,
             str(run.record_count),
+            ", ".join(run.methods) or "-",
             Text(run.host),
+            ", ".join(short_machine_id(machine) for machine in run.machine_ids) or "-",
             (run.git_commit or "-")[:10],
             Text(run.tags_text),
         )

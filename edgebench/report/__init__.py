@@ -15,6 +15,7 @@ from edgebench.results.store import Store
 __all__ = ["write_report"]
 
 
-def write_report(store: Store, out_dir: Path, run_id: str | None = None) -> Path:
-    """Write the report of ``run_id`` (the latest run by default) into ``out_dir``; returns index.html."""
-    return write_page(build_report(store, out_dir, run_id), out_dir)
+def write_report(store: Store, out_dir: Path, run_id: str | None = None, method: str | None = None) -> Path:
+    """Write the report of ``run_id``'s records of ``method`` (by default the latest run's sweep
+    records) into ``out_dir``; returns index.html."""
+    return write_page(build_report(store, out_dir, run_id, method), out_dir)

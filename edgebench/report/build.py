@@ -14,10 +14,11 @@ from matplotlib.figure import Figure
 
 from edgebench.errors import UsageError
 from edgebench.report import plots
-from edgebench.results.compare import KEY_FIELDS, Pair, Unpaired, compare, latest_per_key
+from edgebench.results.compare import Pair, Unpaired, compare, latest_per_key
+from edgebench.results.key import KEY_FIELDS
 from edgebench.results.record import Record
 from edgebench.results.regress import DEFAULT_THRESHOLD, HISTORY_RUNS, Verdict, judge
-from edgebench.results.select import stored_runs
+from edgebench.results.select import judged_method, latest_run_of, records_wanted, stored_runs
 from edgebench.results.store import RunInfo, Store
 
 BASELINE_BACKEND = "eager"  # as in `edgebench run`'s table; else the run's first backend
@@ -107,15 +108,18 @@ class Labels:
         return " ".join(parts)
 
 
-def build_report(store: Store, out_dir: Path, run_id: str | None = None) -> ReportData:
-    """Gather the report of ``run_id`` (the latest run by default) and draw its figures into ``out_dir``."""
+def build_report(store: Store, out_dir: Path, run_id: str | None = None, method: str | None = None
+                 ) -> ReportData:
+    """Gather the report of ``run_id``'s records of ``method`` (sweep unless told; by default the
+    latest run holding such records) and draw its figures into ``out_dir``."""
+    method = judged_method(method)
     runs = stored_runs(store)
-    run = store.get_run(run_id) if run_id is not None else runs[0]
-    records = store.records(run.id)
+    run = store.get_run(run_id) if run_id is not None else latest_run_of(runs, method)
+    records = store.records(run.id, method=method)
     if not records:
-        raise UsageError(f"run {run.id} has no records to report")
+        raise UsageError(f"run {run.id} has no {records_wanted(run, method)} to report")
     label = Labels(records)
-    histories, history_runs = key_histories(store, runs, run, records)
+    histories, history_runs = key_histories(store, runs, run, records, method)
     baseline, pairs, unpaired = speedup_pairs(records)
     pair_of = {id(pair.contender): pair for pair in pairs}
     rows = [Row(r, label(r), pair_of.get(id(r)), histories[r.key][-1] if r.status == "ok" else None)
@@ -154,18 +158,20 @@ def speedup_pairs(records: Sequence[Record]) -> tuple[str | None, list[Pair], li
     return baseline, pairs, list(unpaired.values())
 
 
-def key_histories(store: Store, runs: Sequence[RunInfo], run: RunInfo, records: Sequence[Record]
+def key_histories(store: Store, runs: Sequence[RunInfo], run: RunInfo, records: Sequence[Record], method: str
                   ) -> tuple[dict[tuple, list[Step]], list[RunInfo]]:
-    """For each key the run measured, its steps over the last ``HISTORY_SHOWN`` runs up to this one
-    (oldest first), each judged against the run before as ``edgebench regress`` judges it: with
-    the key's up to ``HISTORY_RUNS`` earlier records as its noise history. Also the runs shown.
+    """For each key the run measured, its steps over the last ``HISTORY_SHOWN`` runs with records of
+    ``method`` up to this one (oldest first), each judged against the run before as ``edgebench
+    regress`` judges it: with the key's up to ``HISTORY_RUNS`` earlier records as its noise history.
+    Also the runs shown.
 
     ``runs``: newest first, as ``Store.runs`` gives them."""
     series: dict[tuple, list[Record]] = {r.key: [] for r in records if r.status == "ok"}  # in the run's order
-    upto = [past for past in runs if (past.started_at, past.id) <= (run.started_at, run.id)]
+    upto = [past for past in runs
+            if (past.started_at, past.id) <= (run.started_at, run.id) and (past.id == run.id or method in past.methods)]
     shown: list[RunInfo] = []
     for past in reversed(upto[:HISTORY_SHOWN + HISTORY_RUNS]):
-        measured = latest_per_key((r for r in (records if past.id == run.id else store.records(past.id))
+        measured = latest_per_key((r for r in (records if past.id == run.id else store.records(past.id, method=method))
                                    if r.status == "ok"), KEY_FIELDS)
         common = series.keys() & measured.keys()
         for key in common:

@@ -1,8 +1,8 @@
 """Pairing records and the statistics of their ratio.
 
-``compare`` pairs baseline and contender records that agree on the comparison key (model,
-fingerprint, batch, precision, and whichever of target, mode, backend and device the two
-selectors do not vary) and gives each pair's speedup, baseline p50 / contender p50, with a
+``compare`` pairs baseline and contender records that agree on the comparison key
+(``results.key``: model, fingerprint, machine, batch, precision, method, and whichever of
+target, mode, backend and device the two selectors do not vary) and gives each pair's speedup, baseline p50 / contender p50, with a
 bootstrap 95% interval, plus the energy ratio where both records measured energy.
 
 The interval resamples each side's raw samples. It covers the noise of the samples only: on a
@@ -27,11 +27,10 @@ import numpy as np
 
 from edgebench.errors import UsageError
 from edgebench.board import stats
+from edgebench.results.key import key_fields, key_values
 from edgebench.results.record import Record
 from edgebench.results.select import SELECTABLE_FIELDS, Selector
 
-# In the order of ``Record.key``.
-KEY_FIELDS = ("model", "model_fingerprint", "target", "mode", "backend", "device", "precision", "batch")
 METRICS = ("p50", "p90", "p99", "mean")
 RESAMPLES = 2000
 SAMPLE_CAP = 2000
@@ -95,10 +94,6 @@ def varied_fields(baseline: Selector, contender: Selector) -> tuple[str, ...]:
     )
 
 
-def key_values(record: Record, fields: Sequence[str]) -> tuple:
-    return tuple(getattr(record, name) for name in fields)
-
-
 def latest_per_key(records: Iterable[Record], fields: Sequence[str]) -> dict[tuple, Record]:
     """For each key, the most recently measured record (ties: the later run id, then stored order)."""
     latest: dict[tuple, Record] = {}
@@ -112,7 +107,7 @@ def latest_per_key(records: Iterable[Record], fields: Sequence[str]) -> dict[tup
 
 def compare(baseline: Sequence[Record], contender: Sequence[Record], varied: Sequence[str]) -> Comparison:
     """Pair the latest baseline and contender record of each key (``KEY_FIELDS`` minus ``varied``)."""
-    fields = tuple(name for name in KEY_FIELDS if name not in varied)
+    fields = key_fields(varied)
     base_by_key = latest_per_key(baseline, fields)
     cont_by_key = latest_per_key(contender, fields)
     pairs: list[Pair] = []
@@ -189,9 +184,11 @@ def ratio_interval(
 
 
 def key_text(record: Record) -> str:
-    """The record's key in words (the fingerprint left out: the model name stands for it)."""
+    """The record's key in words (the fingerprint left out: the model name stands for it; the
+    machine too: the target names it in words). The method only when it is not the usual sweep."""
+    method = "" if record.method == "sweep" else f" ({record.method})"
     return (f"{record.model} b{record.batch} {record.backend} {record.precision} "
-            f"{record.target}/{record.mode}/{record.device}")
+            f"{record.target}/{record.mode}/{record.device}{method}")
 
 
 def describe(record: Record) -> str:

@@ -5,24 +5,27 @@ applies the registered steps one at a time, in one transaction, so a store is ei
 fully upgraded or left as it was. Version 0 is an empty database; the first step
 creates the version 1 schema, so new and old stores go through the same path.
 
-To change the schema: write a step from the current version, append it to ``STEPS``,
-bump ``SCHEMA_VERSION``, and keep a store written by the old version under
-``tests/data`` (see ``store-v1.db``) so the upgrade stays tested.
+Steps are named as asv names them, ``_update_to_N``: one function per version. To change the
+schema: write a store written by the current version under ``tests/data`` first (see
+``make_store_v1_last.py``), then write the step, append it to ``STEPS`` and bump
+``SCHEMA_VERSION``, so the upgrade from every past version stays tested.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from typing import Callable
 
 from edgebench.errors import UsageError
+from edgebench.results.record_versions import refuse_newer, upgrade_record
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 MigrationStep = Callable[[sqlite3.Connection], None]
 
 
-def _create_schema_v1(conn: sqlite3.Connection) -> None:
+def _update_to_1(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
     conn.execute(
         """
@@ -60,7 +63,7 @@ def _create_schema_v1(conn: sqlite3.Connection) -> None:
         )
         """
     )
-    # Comparisons look records up by the same fields as Record.key.
+    # Comparisons look records up by the fields of the comparison key (results.key).
     conn.execute(
         "CREATE INDEX results_by_key ON results "
         "(model, model_fingerprint, target, mode, backend, device, precision, batch)"
@@ -68,9 +71,30 @@ def _create_schema_v1(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX results_by_run ON results (run_id)")
 
 
+def _update_to_2(conn: sqlite3.Connection) -> None:
+    """Records say how they were measured (``method``) and on which machine (``machine_id``); both
+    are columns of the comparison key. Each stored record is rewritten as a version 2 record."""
+    conn.execute("ALTER TABLE results ADD COLUMN method TEXT NOT NULL DEFAULT 'sweep'")
+    conn.execute("ALTER TABLE results ADD COLUMN machine_id TEXT NULL")
+    rows = conn.execute(
+        "SELECT results.id, results.record, runs.host, runs.env FROM results JOIN runs ON runs.id = results.run_id"
+    ).fetchall()
+    for row_id, record_json, host, run_env in rows:
+        # The run's environment and host stand in where an old record's own env says less.
+        fields = upgrade_record(json.loads(record_json), stored_env={**json.loads(run_env), "host": host})
+        conn.execute("UPDATE results SET method = ?, machine_id = ?, record = ? WHERE id = ?",
+                     (fields["method"], fields["machine_id"], json.dumps(fields), row_id))
+    conn.execute("DROP INDEX results_by_key")
+    conn.execute(
+        "CREATE INDEX results_by_key ON results "
+        "(model, model_fingerprint, machine_id, target, mode, backend, device, precision, batch, method)"
+    )
+
+
 # (from_version, step): each step turns a store of from_version into from_version + 1.
 STEPS: list[tuple[int, MigrationStep]] = [
-    (0, _create_schema_v1),
+    (0, _update_to_1),
+    (1, _update_to_2),
 ]
 
 
@@ -111,11 +135,7 @@ def upgrade(conn: sqlite3.Connection) -> None:
 
 
 def _refuse_newer(version: int) -> None:
-    if version > SCHEMA_VERSION:
-        raise UsageError(
-            f"results store schema version {version} was written by a newer edgebench "
-            f"(this one reads up to version {SCHEMA_VERSION}); upgrade edgebench"
-        )
+    refuse_newer("the store", version, SCHEMA_VERSION)
 
 
 def _apply_steps(conn: sqlite3.Connection, version: int) -> None:

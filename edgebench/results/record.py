@@ -1,18 +1,22 @@
 """The measurement record: values plus everything that makes them comparable.
 
 A record is immutable once made. Field names are part of the public JSON output
-(``edgebench run --json``) and of the store, so renaming one needs a schema migration.
+(``edgebench run --json``) and of the store, so adding or renaming one bumps
+``RECORD_SCHEMA_VERSION`` with an upgrade step in ``record_versions``.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-RECORD_SCHEMA_VERSION = 1
+from edgebench.results.key import key_values
+from edgebench.results.record_versions import RECORD_SCHEMA_VERSION, upgrade_record
 
 Status = Literal["ok", "error", "unavailable"]
+# How a record was measured; a new method (a search, a confirmation run) is added here.
+Method = Literal["sweep", "paired"]
 
 
 class _Frozen(BaseModel):
@@ -77,6 +81,11 @@ class Record(_Frozen):
     device: str
     precision: str
     batch: int
+    method: Method = Field(description="sweep: `edgebench run`'s timed loop; paired: models alternating in "
+                           "short blocks in one process (`edgebench prune`, `bake`), see env.pairing")
+    machine_id: Optional[str] = Field(
+        default=None, description="the measured machine (host, CPU and GPU model, board serial); null when "
+        "the run reported no environment")
     input_shapes: dict[str, list[int]] = Field(default_factory=dict)
     status: Status
     error: Optional[str] = None
@@ -109,19 +118,18 @@ class Record(_Frozen):
     env: dict[str, Any] = Field(default_factory=dict)
     samples_ms: list[float] = Field(default_factory=list, repr=False)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _upgraded(cls, data: Any) -> Any:
+        # Stored and exported records carry their version; records made in code are current.
+        if isinstance(data, dict) and "schema_version" in data:
+            return upgrade_record(data)
+        return data
+
     @property
     def key(self) -> tuple:
-        """What must match for two records to be compared."""
-        return (
-            self.model,
-            self.model_fingerprint,
-            self.target,
-            self.mode,
-            self.backend,
-            self.device,
-            self.precision,
-            self.batch,
-        )
+        """What must match for two records to be compared (``results.key``)."""
+        return key_values(self)
 
     def to_json_dict(self, with_samples: bool = True) -> dict[str, Any]:
         exclude = None if with_samples else {"samples_ms"}

@@ -1,9 +1,11 @@
 """Regression detection: a run's records against earlier records of the same keys.
 
-The contender is one run (the latest by default). Each of its records is judged against a
-baseline record of the same key (``Record.key``): by default the record from the most recent
-earlier run that measured that key, or the latest record a baseline selector picks
-(``run=ID``, ``tag:nightly=2026-11-20``).
+The contender is one run (by default the latest run holding records of the judged method,
+sweep unless told). Each of its records of that method is judged against a baseline record of
+the same key (``results.key``: machine and method included, so two hosts sharing a target name
+keep two histories, and a prune run's paired records never judge or get judged by sweep
+records): by default the record from the most recent earlier run that measured that key, or the
+latest record a baseline selector picks (``run=ID``, ``tag:nightly=2026-11-20``).
 
 The rule
 --------
@@ -62,15 +64,19 @@ import numpy as np
 from scipy import stats as scipy_stats
 
 from edgebench.errors import UsageError
-from edgebench.results.compare import (
-    KEY_FIELDS,
-    METRICS,
-    SEED,
-    latest_per_key,
-    log_metric_deviations,
-)
+from edgebench.results.compare import METRICS, SEED, latest_per_key, log_metric_deviations
+from edgebench.results.key import KEY_FIELDS
 from edgebench.results.record import Record
-from edgebench.results.select import parse_selector, runs_matching, select, stored_runs
+from edgebench.results.select import (
+    Selector,
+    judged_method,
+    latest_run_of,
+    parse_selector,
+    records_wanted,
+    runs_matching,
+    select,
+    stored_runs,
+)
 from edgebench.results.store import RunInfo, Store
 
 DEFAULT_THRESHOLD = 0.05
@@ -125,6 +131,7 @@ class Verdict:
 @dataclass(frozen=True)
 class RegressReport:
     contender_run: RunInfo
+    method: str  # of the records judged
     runs: Mapping[str, RunInfo]  # every run in the store, by id, for commits and hosts
     metric: str
     threshold: float
@@ -143,6 +150,7 @@ class RegressReport:
         return {
             "contender_run": self.contender_run.id,
             "git_commit": self.contender_run.git_commit,
+            "method": self.method,
             "metric": self.metric,
             "threshold": self.threshold,
             "alpha": self.alpha,
@@ -159,35 +167,41 @@ def regress(
     metric: str = "p50",
     threshold: float = DEFAULT_THRESHOLD,
     alpha: float = ALPHA,
+    method: str | None = None,
 ) -> RegressReport:
-    """Judge every key of the contender run (default: the latest) against its baseline."""
+    """Judge every key of the contender run (default: the latest with records of ``method``)
+    against its baseline. ``method``: sweep unless the baseline selector names another."""
     _check_arguments(metric, threshold, alpha)
+    selector = parse_selector(baseline) if baseline is not None else None
+    method = judged_method(method, selector)
     runs = stored_runs(store)
-    contender = store.get_run(contender_run) if contender_run else runs[0]
-    records = latest_per_key(store.records(contender.id), KEY_FIELDS)
+    contender = store.get_run(contender_run) if contender_run else latest_run_of(runs, method)
+    records = latest_per_key(store.records(contender.id, method=method), KEY_FIELDS)
     if not records:
-        raise UsageError(f"run {contender.id} has no records to judge")
-    history = earlier_records(store, runs, contender, set(records))
-    if baseline is None:
+        raise UsageError(f"run {contender.id} has no {records_wanted(contender, method)} to judge")
+    history = earlier_records(store, runs, contender, set(records), method)
+    if selector is None:
         baselines = {key: earlier[0] for key, earlier in history.items()}
     else:
-        baselines = selected_baselines(store, runs, contender, baseline)
+        baselines = selected_baselines(store, runs, contender, selector, method)
     verdicts = [judge(baselines.get(key), record, metric, threshold, alpha, history.get(key, []))
                 for key, record in records.items()]
-    return RegressReport(contender, {run.id: run for run in runs}, metric, threshold, alpha, verdicts)
+    return RegressReport(contender, method, {run.id: run for run in runs}, metric, threshold, alpha, verdicts)
 
 
 def earlier_records(
-    store: Store, runs: Sequence[RunInfo], contender: RunInfo, keys: set[tuple]
+    store: Store, runs: Sequence[RunInfo], contender: RunInfo, keys: set[tuple], method: str
 ) -> dict[tuple, list[Record]]:
-    """For each key, its ok records from runs started before the contender, newest first, at
-    most ``HISTORY_RUNS``, searched in the ``HISTORY_SCAN_LIMIT`` most recent earlier runs.
+    """For each key, its ok records of ``method`` from runs started before the contender, newest
+    first, at most ``HISTORY_RUNS``, searched in the ``HISTORY_SCAN_LIMIT`` most recent earlier
+    runs that hold records of ``method``.
 
     ``runs`` newest first, as ``Store.runs`` gives them."""
     found: dict[tuple, list[Record]] = {}
-    earlier = [run for run in runs if (run.started_at, run.id) < (contender.started_at, contender.id)]
+    earlier = [run for run in runs
+               if (run.started_at, run.id) < (contender.started_at, contender.id) and method in run.methods]
     for run in earlier[:HISTORY_SCAN_LIMIT]:
-        measured = latest_per_key((r for r in store.records(run.id) if r.status == "ok"), KEY_FIELDS)
+        measured = latest_per_key((r for r in store.records(run.id, method=method) if r.status == "ok"), KEY_FIELDS)
         for key in keys & measured.keys():
             if len(found.setdefault(key, [])) < HISTORY_RUNS:
                 found[key].append(measured[key])
@@ -196,13 +210,13 @@ def earlier_records(
     return found
 
 
-def selected_baselines(store: Store, runs: Sequence[RunInfo], contender: RunInfo, selector_text: str
-                       ) -> dict[tuple, Record]:
-    """The latest ok record of each key among the selector's records outside the contender run."""
-    selector = parse_selector(selector_text)
+def selected_baselines(store: Store, runs: Sequence[RunInfo], contender: RunInfo, selector: Selector,
+                       method: str) -> dict[tuple, Record]:
+    """The latest ok record of each key among the selector's records of ``method`` outside the
+    contender run."""
     # Load only the runs the selector can match: a store may hold years of nightly runs.
-    candidates = [run for run in runs_matching(runs, selector) if run.id != contender.id]
-    records = [record for run in candidates for record in store.records(run.id)]
+    candidates = [run for run in runs_matching(runs, selector) if run.id != contender.id and method in run.methods]
+    records = [record for run in candidates for record in store.records(run.id, method=method)]
     chosen = select(records, selector, runs)
     return latest_per_key((r for r in chosen if r.status == "ok"), KEY_FIELDS)
 

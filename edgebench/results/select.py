@@ -2,6 +2,8 @@
 
     eager                     backend eager (a bare word names a backend)
     backend=onnxruntime       the same, spelled out; also target=, mode= and device=
+    method=paired             how the records were measured: sweep or paired
+    machine_id=5f1c0a9e       one machine, by its id or a prefix of it (as tables show it)
     run=20240501-1203         one run, by id or by a prefix that matches only it
     tag:nightly=2026-11-20    the runs carrying this tag
     tensorrt,mode=15w         conditions joined by commas: all must hold
@@ -13,16 +15,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import get_args
 
 from edgebench.errors import UsageError
-from edgebench.results.record import Record
+from edgebench.results.record import Method, Record
 from edgebench.results.store import RunInfo, Store, pick_run
 
 # Record fields a selector may name; the comparison key's other fields are never varied.
-SELECTABLE_FIELDS = ("target", "mode", "backend", "device")
+SELECTABLE_FIELDS = ("target", "mode", "backend", "device", "method", "machine_id")
+_PREFIX_FIELDS = ("machine_id",)  # matched by prefix: tables show machine ids shortened
 _RUN = "run"
 _TAG_PREFIX = "tag:"
 _RUNS_LISTED = 5
+METHODS: tuple[str, ...] = get_args(Method)
+# What regress and the report's history judge unless told: a paired run (prune) measures a pair
+# under other conditions than a sweep, and is no sweep's baseline or successor.
+DEFAULT_METHOD = "sweep"
 _FORMS = "BACKEND, FIELD=VALUE (FIELD: " + ", ".join(SELECTABLE_FIELDS) + "), run=ID or tag:KEY=VALUE"
 
 
@@ -42,6 +50,32 @@ def stored_runs(store: Store) -> list[RunInfo]:
     if not runs:
         raise UsageError(f"the store {store.path} has no runs (`edgebench run` adds them)")
     return runs
+
+
+def judged_method(method: str | None, selector: Selector | None = None) -> str:
+    """The method a judgement takes: ``method`` when given, else the one ``selector`` names, else
+    ``DEFAULT_METHOD``."""
+    named = selector.fields.get("method") if selector is not None else None
+    if method is not None and named is not None and method != named:
+        raise UsageError(f"--method {method} and selector {selector.text!r} name two methods; give one")
+    chosen = method or named or DEFAULT_METHOD
+    if chosen not in METHODS:
+        raise UsageError(f"unknown method {chosen!r}; use one of {', '.join(METHODS)}")
+    return chosen
+
+
+def latest_run_of(runs: Sequence[RunInfo], method: str) -> RunInfo:
+    """The newest run holding records of ``method`` (a prune run is not the latest sweep run); the
+    newest run when none does, for the caller to say what it holds. ``runs``: newest first, not
+    empty, as ``stored_runs`` gives them."""
+    return next((run for run in runs if method in run.methods), runs[0])
+
+
+def records_wanted(run: RunInfo, method: str) -> str:
+    """``"records"`` for a run without any, else what it lacks and what it holds, for messages."""
+    if not run.methods:
+        return "records"
+    return f"{method} records (it holds {', '.join(run.methods)} records; --method chooses)"
 
 
 def parse_selector(text: str) -> Selector:
@@ -72,11 +106,17 @@ def select(records: Sequence[Record], selector: str | Selector, runs: Sequence[R
     matches = [
         record for record in records
         if record.run_id in run_ids
-        and all(getattr(record, name) == value for name, value in chosen.fields.items())
+        and all(_matches(getattr(record, name), name, value) for name, value in chosen.fields.items())
     ]
     if not matches:
         raise UsageError(f"selector {chosen.text!r} matches no record; {available(records, runs)}")
     return matches
+
+
+def _matches(actual: object, name: str, wanted: str) -> bool:
+    if name in _PREFIX_FIELDS:
+        return actual is not None and str(actual).startswith(wanted)
+    return actual == wanted
 
 
 def runs_matching(runs: Sequence[RunInfo], selector: Selector) -> list[RunInfo]:

@@ -22,7 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from edgebench.errors import UsageError
 from edgebench.results import migrations
+from edgebench.results.key import short_machine_id
 from edgebench.results.record import Record
+from edgebench.results.record_versions import upgrade_record
 
 RunStatus = Literal["running", "finished", "interrupted", "failed"]
 FinalRunStatus = Literal["finished", "interrupted", "failed"]
@@ -35,7 +37,9 @@ _CANDIDATES_SHOWN = 5
 
 _RUN_SELECT = (
     "SELECT id, started_at, finished_at, status, host, git_commit, command, tags, env, "
-    "(SELECT COUNT(*) FROM results WHERE results.run_id = runs.id) FROM runs"
+    "(SELECT COUNT(*) FROM results WHERE results.run_id = runs.id), "
+    "(SELECT group_concat(DISTINCT method) FROM results WHERE results.run_id = runs.id), "
+    "(SELECT group_concat(DISTINCT machine_id) FROM results WHERE results.run_id = runs.id) FROM runs"
 )
 _NEWEST_FIRST = " ORDER BY started_at DESC, id DESC"
 
@@ -55,6 +59,8 @@ class RunInfo(BaseModel):
     tags: dict[str, str] = Field(default_factory=dict)
     env: dict[str, Any] = Field(default_factory=dict)
     record_count: int = 0
+    methods: list[str] = Field(default_factory=list, description="how its records were measured")
+    machine_ids: list[str] = Field(default_factory=list, description="the machines its records measured")
 
     @property
     def tags_text(self) -> str:
@@ -71,6 +77,8 @@ class RunInfo(BaseModel):
             ("git commit", self.git_commit or "-"),
             ("command", " ".join(self.command)),
             ("tags", self.tags_text),
+            ("method", ", ".join(self.methods) or "-"),
+            ("machine", ", ".join(short_machine_id(machine) for machine in self.machine_ids) or "-"),
         ]
 
 
@@ -235,8 +243,8 @@ class Store:
         try:
             self._conn.execute(
                 "INSERT INTO results (run_id, created_at, model, model_fingerprint, backend, "
-                "target, mode, device, precision, batch, status, p50_ms, record, samples) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "target, mode, device, precision, batch, method, machine_id, status, p50_ms, record, samples) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.run_id,
                     record.created_at,
@@ -248,6 +256,8 @@ class Store:
                     record.device,
                     record.precision,
                     record.batch,
+                    record.method,
+                    record.machine_id,
                     record.status,
                     record.latency_ms.p50 if record.latency_ms else None,
                     json.dumps(record.to_json_dict(with_samples=False)),
@@ -259,19 +269,29 @@ class Store:
                 f"cannot store a record of run {record.run_id!r}: no such run in {self.path}"
             ) from exc
 
-    def records(self, run_id: str | None = None) -> list[Record]:
-        """Records in the order they were stored, samples included; one run's, or all."""
-        query = "SELECT record, samples FROM results"
-        params: tuple[str, ...] = ()
+    def records(self, run_id: str | None = None, *, method: str | None = None) -> list[Record]:
+        """Records in the order they were stored, samples included; one run's, or all; of one
+        measuring method, or of every method."""
+        conditions, params = [], []
         if run_id is not None:
-            query += " WHERE run_id = ?"
-            params = (self.get_run(run_id).id,)
-        rows = self._conn.execute(query + " ORDER BY id", params).fetchall()
-        return [_record_from_row(record_json, samples) for record_json, samples in rows]
+            conditions.append("run_id = ?")
+            params.append(self.get_run(run_id).id)
+        if method is not None:
+            conditions.append("method = ?")
+            params.append(method)
+        where = " WHERE " + " AND ".join(conditions) if conditions else ""
+        rows = self._conn.execute("SELECT record, samples FROM results" + where + " ORDER BY id", params).fetchall()
+        return [self._record_from_row(record_json, samples) for record_json, samples in rows]
+
+    def _record_from_row(self, record_json: str, samples: bytes | None) -> Record:
+        # Upgraded here, not by the validator alone, so a refusal names this file.
+        fields = upgrade_record(json.loads(record_json), source=f"a record in {self.path}")
+        fields["samples_ms"] = _unpack_samples(samples)
+        return Record.model_validate(fields)
 
 
 def _run_from_row(row: tuple) -> RunInfo:
-    run_id, started_at, finished_at, status, host, git_commit, command, tags, env, count = row
+    run_id, started_at, finished_at, status, host, git_commit, command, tags, env, count, methods, machines = row
     return RunInfo(
         id=run_id,
         started_at=started_at,
@@ -283,13 +303,9 @@ def _run_from_row(row: tuple) -> RunInfo:
         tags=json.loads(tags),
         env=json.loads(env),
         record_count=count,
+        methods=sorted(methods.split(",")) if methods else [],
+        machine_ids=sorted(machines.split(",")) if machines else [],
     )
-
-
-def _record_from_row(record_json: str, samples: bytes | None) -> Record:
-    fields = json.loads(record_json)
-    fields["samples_ms"] = _unpack_samples(samples)
-    return Record.model_validate(fields)
 
 
 # Raw samples are kept compact: little-endian float64, zlib-compressed.

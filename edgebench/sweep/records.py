@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from edgebench.board import stats
-from edgebench.results.record import Latency, Memory, Record, Stability
+from edgebench.results.record import Latency, Memory, Method, Record, Stability
+from edgebench.results.record_versions import machine_id_of
 from edgebench.sweep import energy, throttling
 from edgebench.sweep.config import SweepConfig
 from edgebench.sweep.plan import Measurement
@@ -16,7 +17,8 @@ _BACKEND_FIELDS = ("options", "hooks", "include_copies", "deserialize_s", "devic
 
 
 def make_record(measurement: Measurement, result: dict, *, run_id: str, config: SweepConfig,
-                host_env: dict) -> Record:
+                host_env: dict, method: Method = "sweep") -> Record:
+    """``host_env``: the measured machine's environment (the worker's ``environment`` answer)."""
     model = measurement.model
     settings = config.settings
     samples = [float(s) for s in result.get("samples_ms") or []]
@@ -54,6 +56,8 @@ def make_record(measurement: Measurement, result: dict, *, run_id: str, config: 
         device=config.device,
         precision=measurement.precision,
         batch=measurement.batch,
+        method=method,
+        machine_id=machine_id_of(host_env),
         input_shapes=model.input_shapes(measurement.batch),
         status=result["status"],
         error=result.get("error"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -35,6 +36,17 @@ def test_list_shows_runs_as_a_table(store_path, run_id):
     assert run_id in result.stdout
     assert "finished" in result.stdout and "bench-host" in result.stdout
     assert "purpose=fixture" in result.stdout
+
+
+def test_list_and_show_say_how_and_on_which_machine_a_run_measured(store_path, run_id):
+    with Store.open(store_path, create=False) as store:
+        (machine,) = store.get_run(run_id).machine_ids
+    listed = invoke("list", "--store", str(store_path))
+    assert listed.exit_code == 0, listed.output
+    row = next(line for line in listed.stdout.splitlines() if run_id in line)
+    assert "sweep" in row and machine[:8] in row and machine not in row  # shortened
+    shown = invoke("show", run_id, "--store", str(store_path))
+    assert re.search(rf"machine\s+{machine[:8]} *\n", shown.stdout) and re.search(r"method\s+sweep", shown.stdout)
 
 
 def test_list_json_gives_run_infos_with_record_counts(store_path, run_id):

@@ -10,13 +10,13 @@ import pytest
 from edgebench.errors import UsageError
 from edgebench.board import stats
 from edgebench.results.compare import (
-    KEY_FIELDS,
     compare,
     energy_ratio,
     latest_per_key,
     ratio_interval,
     varied_fields,
 )
+from edgebench.results.key import KEY_FIELDS
 from edgebench.results.select import parse_selector
 
 from records import synthetic_record

@@ -171,21 +171,22 @@ def test_environment_differences_name_what_changed():
 # The store side
 
 
-def fill_store(path, runs_spec):
-    """``runs_spec``: per run, (tags, [(backend, p50) or (backend, None) for a failed record]).
-    Returns the run ids, oldest first."""
+def fill_store(path, runs_spec, fields=None):
+    """``runs_spec``: per run, (tags, [(backend, p50) or (backend, None) for a failed record]);
+    ``fields``: per run, record fields to set (method, machine_id). Returns the run ids, oldest first."""
     ids = []
     with Store.open(path) as store:
         for index, (tags, records) in enumerate(runs_spec):
             run = store.create_run(host="bench-a", git_commit=f"c{index}", command=["edgebench", "run"], tags=tags)
+            overrides = fields[index] if fields else {}
             for backend, p50 in records:
                 if p50 is None:
                     record = synthetic_record(run.id, backend=backend, status="error", error="worker crashed",
                                               latency_ms=None, stability=None, samples_ms=[],
-                                              created_at=run.started_at)
+                                              created_at=run.started_at, **overrides)
                 else:
                     record = synthetic_record(run.id, p50=p50, backend=backend, seed=index, **STEADY,
-                                              created_at=run.started_at)
+                                              created_at=run.started_at, **overrides)
                 store.add_record(record)
             store.finish_run(run.id, "finished")
             ids.append(run.id)
@@ -243,6 +244,44 @@ def test_a_baseline_selector_picks_a_tagged_or_named_run(tmp_path):
             regress(store, baseline="tag:nightly=2026-11-21")
         with pytest.raises(UsageError, match="matches no record"):  # the contender is never its own baseline
             regress(store, baseline=f"run={contender}")
+
+
+PAIRED = {"method": "paired"}
+SWEEP = {"method": "sweep"}
+
+
+def test_a_paired_run_newer_than_a_sweep_run_is_not_judged_by_default(tmp_path):
+    path = tmp_path / "s.db"
+    first, first_prune, second, prune = fill_store(path, [
+        ({}, [("eager", 10.0)]),
+        ({}, [("eager", 20.0)]),  # a prune run between the sweeps: never a sweep's baseline
+        ({}, [("eager", 10.0)]),
+        ({}, [("eager", 20.0)]),  # the newest run, but a paired one
+    ], fields=[SWEEP, PAIRED, SWEEP, PAIRED])
+    with Store.open(path, create=False) as store:
+        report = regress(store)
+        assert (report.contender_run.id, report.method) == (second, "sweep")
+        assert outcomes(report) == {"eager": ("unchanged", first)}
+        assert report.verdicts[0].significance.history_runs == 1
+        paired = regress(store, method="paired")
+        assert paired.contender_run.id == prune
+        assert outcomes(paired) == {"eager": ("unchanged", first_prune)}
+        with pytest.raises(UsageError, match=f"run {prune} has no sweep records .*holds paired records"):
+            regress(store, contender_run=prune)
+        with pytest.raises(UsageError, match="--method sweep and selector 'method=paired' name two methods"):
+            regress(store, baseline="method=paired", method="sweep")
+
+
+def test_two_machines_sharing_a_target_name_keep_separate_histories(tmp_path):
+    path = tmp_path / "s.db"
+    one, two = {"machine_id": "1" * 16, "target": "x86-cpu"}, {"machine_id": "2" * 16, "target": "x86-cpu"}
+    first_one, first_two, second_one, second_two = fill_store(path, [
+        ({}, [("eager", 10.0)]), ({}, [("eager", 20.0)]), ({}, [("eager", 10.0)]), ({}, [("eager", 20.0)]),
+    ], fields=[one, two, one, two])
+    with Store.open(path, create=False) as store:
+        assert outcomes(regress(store, contender_run=second_one)) == {"eager": ("unchanged", first_one)}
+        assert outcomes(regress(store)) == {"eager": ("unchanged", first_two)}
+        assert outcomes(regress(store, contender_run=first_two)) == {"eager": ("new", None)}
 
 
 def test_regress_refuses_bad_input_with_what_exists(tmp_path):

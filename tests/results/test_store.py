@@ -37,6 +37,8 @@ def make_record(run_id: str, model: str = "torchvision:resnet18", **overrides) -
         device="cpu",
         precision="fp32",
         batch=1,
+        method="sweep",
+        machine_id="0123456789abcdef",
         status="ok",
         latency_ms=Latency(
             mean=1.1, std=0.1, min=0.9, p50=1.0, p90=1.2, p95=1.3, p99=1.5, max=2.0,
@@ -71,11 +73,11 @@ def schema_version_in(path: Path) -> str:
 # Locations
 
 
-def test_open_creates_parent_directories_and_a_version_1_schema(tmp_path):
+def test_open_creates_parent_directories_and_the_current_schema(tmp_path):
     path = tmp_path / "nested" / "dir" / "edgebench.db"
     Store.open(path).close()
     assert path.is_file()
-    assert schema_version_in(path) == "1"
+    assert schema_version_in(path) == str(migrations.SCHEMA_VERSION)
     index_rows = sqlite_rows(path, "SELECT name FROM sqlite_master WHERE type = 'index'")
     indexes = {name for (name,) in index_rows}
     assert {"results_by_key", "results_by_run"} <= indexes
@@ -287,7 +289,7 @@ WRITER = textwrap.dedent(
     for index in range(1_000_000):
         store.add_record(Record(
             run_id=run.id, created_at="now", model=f"model-{index}", backend="b",
-            target="local", mode="default", device="cpu", precision="fp32", batch=1,
+            target="local", mode="default", device="cpu", precision="fp32", batch=1, method="sweep",
             status="ok", samples_ms=[float(i) for i in range(5000)],
         ))
         print(index, flush=True)
@@ -360,12 +362,13 @@ def test_an_older_store_is_upgraded_step_by_step(tmp_path, monkeypatch):
     with Store.open(path) as store:
         run = new_run(store)
         store.add_record(make_record(run.id))
-    monkeypatch.setattr(migrations, "STEPS", [*migrations.STEPS, (1, _add_notes_table)])
-    monkeypatch.setattr(migrations, "SCHEMA_VERSION", 2)
+    current = migrations.SCHEMA_VERSION
+    monkeypatch.setattr(migrations, "STEPS", [*migrations.STEPS, (current, _add_notes_table)])
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", current + 1)
 
     with Store.open(path) as store:
         assert [record.run_id for record in store.records()] == [run.id]
-    assert schema_version_in(path) == "2"
+    assert schema_version_in(path) == str(current + 1)
     assert sqlite_rows(path, "SELECT name FROM sqlite_master WHERE name = 'notes'") == [("notes",)]
 
 
@@ -377,19 +380,21 @@ def _half_done_step(conn: sqlite3.Connection) -> None:
 def test_a_failed_upgrade_leaves_the_store_as_it_was(tmp_path, monkeypatch):
     path = tmp_path / "s.db"
     Store.open(path).close()
-    monkeypatch.setattr(migrations, "STEPS", [*migrations.STEPS, (1, _half_done_step)])
-    monkeypatch.setattr(migrations, "SCHEMA_VERSION", 2)
+    current = migrations.SCHEMA_VERSION
+    monkeypatch.setattr(migrations, "STEPS", [*migrations.STEPS, (current, _half_done_step)])
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", current + 1)
     with pytest.raises(RuntimeError, match="step failed"):
         Store.open(path)
-    assert schema_version_in(path) == "1"
+    assert schema_version_in(path) == str(current)
     assert sqlite_rows(path, "SELECT name FROM sqlite_master WHERE name = 'half_done'") == []
 
 
 def test_a_missing_upgrade_step_is_an_error_not_a_silent_skip(tmp_path, monkeypatch):
     path = tmp_path / "s.db"
     Store.open(path).close()
-    monkeypatch.setattr(migrations, "STEPS", [*migrations.STEPS, (1, _add_notes_table)])
-    monkeypatch.setattr(migrations, "SCHEMA_VERSION", 3)
-    with pytest.raises(RuntimeError, match="no migration step from schema version 2"):
+    current = migrations.SCHEMA_VERSION
+    monkeypatch.setattr(migrations, "STEPS", [*migrations.STEPS, (current, _add_notes_table)])
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", current + 2)
+    with pytest.raises(RuntimeError, match=f"no migration step from schema version {current + 1}"):
         Store.open(path)
-    assert schema_version_in(path) == "1"
+    assert schema_version_in(path) == str(current)

@@ -10,7 +10,8 @@ from edgebench.board import stats
 from edgebench.results.record import Latency, Record, Settings, Stability
 from edgebench.results.store import RunInfo, Store
 
-ENV = {"host": "bench-a", "cpu_model": "AMD EPYC", "python": "3.11.7",
+MACHINE_ID = "a1b2c3d4e5f60718"
+ENV = {"host": "bench-a", "cpu_model": "AMD EPYC", "machine_id": MACHINE_ID, "python": "3.11.7",
        "packages": {"onnxruntime": "1.31.1", "torch": "2.14.1"},
        "backend": {"library": "onnxruntime", "version": "1.31.1", "device": "cpu"}}
 
@@ -33,7 +34,7 @@ def synthetic_record(run_id: str = "20240501-120000-aaaaaa", p50: float = 2.0, *
     fields = dict(
         run_id=run_id, created_at=created_at, model="torchvision:resnet18", model_fingerprint="sha256:" + "1" * 64,
         backend="onnxruntime", target="local", mode="default", device="cpu", precision="fp32", batch=1,
-        status="ok", latency_ms=Latency(**stats.summarize(samples)),
+        method="sweep", machine_id=MACHINE_ID, status="ok", latency_ms=Latency(**stats.summarize(samples)),
         stability=Stability(**checks, stop_reason="target_ci"), iterations=len(samples),
         settings=Settings(min_time_s=3, max_time_s=30, min_iterations=30, warmup_s=1, target_ci=0.01, timeout_s=330,
                           threads=2, processes=processes),

@@ -1,0 +1,39 @@
+"""The comparison key: what two records must share for their latencies to be compared.
+
+Defined once here and used by ``compare``, ``regress``, the report and the run table's
+speedup column. A comparison varies some of these fields on purpose (``compare --baseline
+eager --contender onnxruntime`` varies the backend) and holds the rest equal.
+
+- ``machine_id``: two hosts that share a target name (``x86-cpu``) are two machines;
+- ``precision``: an fp16 engine against an fp32 one is a different experiment, not a speedup;
+- ``method``: a paired measurement (models alternating in short blocks in one process) and a
+  sweep measurement of the same model are not samples of the same thing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from edgebench.results.record import Record
+
+KEY_FIELDS = ("model", "model_fingerprint", "machine_id", "target", "mode", "backend", "device", "precision",
+              "batch", "method")
+MACHINE_ID_SHOWN = 8  # hex digits of a machine id in tables: enough to tell a lab's machines apart
+
+
+def key_fields(varied: Sequence[str] = ()) -> tuple[str, ...]:
+    """The key's fields less those a comparison varies."""
+    unknown = set(varied) - set(KEY_FIELDS)
+    if unknown:
+        raise ValueError(f"not comparison key fields: {', '.join(sorted(unknown))}")
+    return tuple(name for name in KEY_FIELDS if name not in varied)
+
+
+def key_values(record: Record, fields: Sequence[str] = KEY_FIELDS) -> tuple:
+    return tuple(getattr(record, name) for name in fields)
+
+
+def short_machine_id(machine_id: str | None) -> str:
+    return "-" if machine_id is None else machine_id[:MACHINE_ID_SHOWN]
