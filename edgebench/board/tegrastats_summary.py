@@ -1,7 +1,8 @@
 """Summary of a whole tegrastats log: power per rail, total power and energy, memory, temperatures,
-GPU and memory-controller load, and simple signs of throttling.
+GPU and memory-controller load, and signs of throttling.
 
-The lines are parsed by the board-side parser (``edgebench.board.tegrastats``); this module only
+The lines are parsed by the board-side parser (``edgebench.board.tegrastats``) and judged by the
+throttling rule a measurement's record uses too (``edgebench.board.throttling``); this module only
 aggregates. What each number means and how it is computed: ``docs/tegrastats.md``.
 """
 
@@ -14,6 +15,7 @@ from pathlib import Path
 from statistics import fmean
 from typing import Any
 
+from edgebench.board import throttling
 from edgebench.board.tegrastats import (
     TegrastatsReader,
     TegrastatsSample,
@@ -22,25 +24,19 @@ from edgebench.board.tegrastats import (
 )
 
 DEFAULT_INTERVAL_MS = 1000.0  # tegrastats' own default sampling interval
-HIGH_LOAD_PCT = 90  # a clock that falls while load stays at or above this looks like throttling
-TEMPERATURE_LIMIT_C = 90.0  # a fixed warning level, not read from the board (trip points vary by module)
-# Thermal zones that are not measurements: the max77620 PMIC driver cannot read the die and reports
-# a fixed 100 °C unless an alarm fires (the captures show PMIC@100C and PMIC@50C).
-UNMEASURED_SENSORS = frozenset({"PMIC"})
 MOST_COMMON_UNKNOWN_TOKENS = 20
-THROTTLING_RULE = (f"throttling: a CPU core or GPU clock that fell from one line to the next while load stayed "
-                   f"at or above {HIGH_LOAD_PCT}%, or a temperature at or above {TEMPERATURE_LIMIT_C:g} °C "
-                   f"({', '.join(sorted(UNMEASURED_SENSORS))} left out: not a measurement)")
 
 
 class LogError(ValueError):
     """The log cannot be summarised (missing, empty, no tegrastats line, a bad interval)."""
 
 
-def summarize_log(path: str | Path, interval_ms: float | None = None) -> dict[str, Any]:
+def summarize_log(path: str | Path, interval_ms: float | None = None,
+                  limit_c: float | None = None) -> dict[str, Any]:
     """Summarize a tegrastats log. ``interval_ms`` is the sampling interval, used for energy only
-    when the lines carry no timestamps. Raises ``LogError`` for a missing or empty file, a file
-    with no tegrastats line, or an interval that is not positive."""
+    when the lines carry no timestamps; ``limit_c`` the board's temperature limit, when known.
+    Raises ``LogError`` for a missing or empty file, a file with no tegrastats line, or an
+    interval that is not positive."""
     if interval_ms is not None and interval_ms <= 0:
         raise LogError(f"--interval-ms must be positive, got {interval_ms:g}")
     lines = _read_lines(Path(path))
@@ -66,13 +62,13 @@ def summarize_log(path: str | Path, interval_ms: float | None = None) -> dict[st
         "offline_sensors": sorted({name for s in samples for name in s.offline_sensors}),
         "gpu_load_pct": _mean_max([_load(s, "GR3D_FREQ") for s in samples]),
         "emc_load_pct": _mean_max([_load(s, "EMC_FREQ") for s in samples]),
-        "throttling": _clock_drops(samples, line_numbers) + _hot_sensors(samples, line_numbers),
+        "throttling": _clock_drops(samples, line_numbers) + _hot_sensors(samples, line_numbers, limit_c),
         "unknown_tokens": dict(Counter(t for s in samples for t in s.unparsed)
                                .most_common(MOST_COMMON_UNKNOWN_TOKENS)),
         "unparsed_lines": [{"line_number": e.line_number, "text": e.line} for e in reader.errors],
         "notes": notes,
     }
-    notes.append(THROTTLING_RULE)
+    notes.append(throttling.describe(limit_c))
     return summary
 
 
@@ -169,25 +165,26 @@ def _clocks(sample: TegrastatsSample) -> dict[str, tuple[int, int]]:
 
 
 def _clock_drops(samples: Sequence[TegrastatsSample], line_numbers: Sequence[int]) -> list[dict[str, Any]]:
-    """Per unit: how often its clock fell from one line to the next with load high on both."""
+    """Per unit: how often its clock fell from one line to the next with the unit loaded on both."""
     drops: dict[str, dict[str, Any]] = {}
     for before, after, line in zip(samples, samples[1:], line_numbers[1:]):
         previous = _clocks(before)
         for unit, (load, mhz) in _clocks(after).items():
             old = previous.get(unit)
-            if old and min(old[0], load) >= HIGH_LOAD_PCT and mhz < old[1]:
+            if old and throttling.loaded(min(old[0], load)) and throttling.clock_fell(old[1], mhz):
                 event = drops.setdefault(unit, {"kind": "clock_drop", "unit": unit, "count": 0, "first_line": line,
                                                 "first": f"{old[1]} -> {mhz} MHz at {load}% load"})
                 event["count"] += 1
     return list(drops.values())
 
 
-def _hot_sensors(samples: Sequence[TegrastatsSample], line_numbers: Sequence[int]) -> list[dict[str, Any]]:
+def _hot_sensors(samples: Sequence[TegrastatsSample], line_numbers: Sequence[int],
+                 limit_c: float | None) -> list[dict[str, Any]]:
     """Per sensor: how many lines read at or above the limit, and the hottest reading."""
     hot: dict[str, dict[str, Any]] = {}
     for sample, line in zip(samples, line_numbers):
         for sensor, celsius in sample.temperatures.items():
-            if sensor in UNMEASURED_SENSORS or celsius < TEMPERATURE_LIMIT_C:
+            if not throttling.too_hot(sensor, celsius, limit_c):
                 continue
             event = hot.setdefault(sensor, {"kind": "temperature", "sensor": sensor, "count": 0,
                                             "first_line": line, "max_c": celsius})

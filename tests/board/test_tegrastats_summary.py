@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from edgebench.board import throttling
 from edgebench.board.tegrastats_summary import LogError, summarize_log
 
 JETSON = Path(__file__).resolve().parents[1] / "data" / "jetson"
@@ -89,6 +90,15 @@ def test_clock_falling_as_load_falls_is_not_throttling(tmp_path):
     assert summarize_log(path)["throttling"] == []
 
 
+def test_a_clock_step_of_at_most_ten_percent_under_load_is_not_throttling(tmp_path):
+    # The rule a record uses: more than 10% (1300 -> 1173 MHz is 9.8% lower).
+    path = write_log(tmp_path, orin_idle_at(24, **{"GR3D_FREQ 0%@0": "GR3D_FREQ 99%@1300"}),
+                     orin_idle_at(25, **{"GR3D_FREQ 0%@0": "GR3D_FREQ 99%@1173"}))
+    summary = summarize_log(path)
+    assert summary["throttling"] == []
+    assert throttling.describe() in summary["notes"]
+
+
 def test_cpu_core_clock_falling_under_full_load_is_flagged(tmp_path):
     path = write_log(tmp_path, ORIN_DLA, ORIN_DLA.replace("[90%@2201,100%@2201,", "[90%@2201,100%@1497,"))
     (event,) = summarize_log(path)["throttling"]
@@ -102,6 +112,16 @@ def test_temperature_at_the_limit_is_flagged_with_its_hottest_reading(tmp_path):
     assert summary["throttling"] == [{"kind": "temperature", "sensor": "tj", "count": 2, "first_line": 1,
                                       "max_c": 96.5}]
     assert summary["temperatures_max_c"]["tj"] == 96.5
+
+
+def test_a_known_limit_replaces_the_default(tmp_path):
+    path = write_log(tmp_path, orin_idle_at(24, **{"tj@42.593C": "tj@86C"}))
+    assert summarize_log(path)["throttling"] == []
+    summary = summarize_log(path, limit_c=85.0)
+    assert summary["throttling"] == [{"kind": "temperature", "sensor": "tj", "count": 1, "first_line": 1,
+                                      "max_c": 86.0}]
+    assert throttling.describe(85.0) in summary["notes"] and "at or above 85 C (the target's limit" in \
+        throttling.describe(85.0)
 
 
 @pytest.mark.parametrize("content, message", [

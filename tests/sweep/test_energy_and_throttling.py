@@ -53,3 +53,18 @@ def test_tegrastats_readings_during_the_window_count():
     throttled, warnings = assess([], [cool, hot], 85.0)
     assert throttled is True
     assert warnings == ["throttled: GPU reached 86.5 C, at or over the 85 C limit"]  # PMIC's fixed 100 C ignored
+
+
+def test_a_clock_step_of_at_most_ten_percent_is_not_throttling():
+    snapshots = [{"start": {"cpu_mhz": [2265.6, 2265.6], "gpu_mhz": 1377.0},
+                  "end": {"cpu_mhz": [2188.8, 2265.6], "gpu_mhz": 1240.0}}]  # 1.7% and 9.9% lower
+    assert assess(snapshots, [], 85.0) == (False, [])
+
+
+def test_without_a_target_limit_the_default_limit_applies():
+    def state(celsius):
+        return {"temperatures_c": {"cpu": celsius, "PMIC": 100.0}, "cpu_mhz": [2000.0], "gpu_mhz": None}
+
+    assert assess([{"start": state(60.0), "end": state(89.5)}], [], None) == (False, [])
+    assert assess([{"start": state(60.0), "end": state(90.0)}], [], None) == (
+        True, ["throttled: cpu reached 90.0 C, at or over the default 90 C limit"])
