@@ -19,11 +19,11 @@ from edgebench.cli.options import StoreOption
 from edgebench.errors import UsageError
 from edgebench.results.compare import Comparison, Pair, compare, describe, varied_fields
 from edgebench.results.record import Record
-from edgebench.results.select import parse_selector, select, stored_runs
+from edgebench.results.select import DEFAULT_METHOD, SELECTABLE_FIELDS, parse_selector, select, stored_runs
 from edgebench.results.store import Store
 
 FORMATS = ("table", "markdown", "csv", "json")
-SELECTOR_HELP = ("BACKEND, FIELD=VALUE (target, mode, backend, device), run=ID or tag:KEY=VALUE; "
+SELECTOR_HELP = (f"BACKEND, FIELD=VALUE ({', '.join(SELECTABLE_FIELDS)}), run=ID or tag:KEY=VALUE; "
                  "conditions joined by commas must all hold.")
 _UNPAIRED_SHOWN = 3
 
@@ -68,6 +68,8 @@ def rows(comparison: Comparison) -> list[dict[str, Any]]:
             "model": p.baseline.model,
             "batch": p.baseline.batch,
             "precision": p.baseline.precision,
+            "method": _sides(p, "method"),
+            "machine_id": _sides(p, "machine_id"),
             "baseline": _label(p.baseline, comparison.varied),
             "contender": _label(p.contender, comparison.varied),
             "baseline_p50_ms": p.baseline.latency_ms.p50,
@@ -82,6 +84,12 @@ def rows(comparison: Comparison) -> list[dict[str, Any]]:
         }
         for p in comparison.pairs
     ]
+
+
+def _sides(pair: Pair, name: str) -> str:
+    """A key field's value, or baseline/contender values when the comparison varies it."""
+    base, cont = str(getattr(pair.baseline, name)), str(getattr(pair.contender, name))
+    return base if base == cont else f"{base}/{cont}"
 
 
 def _label(record: Record, varied: tuple[str, ...]) -> str:
@@ -101,7 +109,8 @@ def _print_table(comparison: Comparison) -> None:
     if with_energy:
         table.add_column("energy", justify="right", no_wrap=True)
     for row in rows(comparison):
-        cells = [Text(f"{row['model']} b{row['batch']} {row['precision']}"), Text(row["baseline"]),
+        method = "" if row["method"] == DEFAULT_METHOD else f" ({row['method']})"
+        cells = [Text(f"{row['model']} b{row['batch']} {row['precision']}{method}"), Text(row["baseline"]),
                  Text(row["contender"]), f"{row['baseline_p50_ms']:.3f}", f"{row['contender_p50_ms']:.3f}",
                  f"{row['speedup']:.2f}x", _interval(row)]
         table.add_row(*cells, *([_ratio(row["energy_ratio"])] if with_energy else []))

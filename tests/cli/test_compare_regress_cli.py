@@ -36,8 +36,9 @@ def measured(run_id: str, created_at: str, backend: str, p50: float, seed: int, 
 
 
 def make_store(path: Path, runs: list[dict[str, float]], tags: list[dict[str, str]] | None = None,
-               envs: list[dict] | None = None) -> list[str]:
-    """One run per ``{backend: p50}``, oldest first; returns the run ids."""
+               envs: list[dict] | None = None, fields: list[dict] | None = None) -> list[str]:
+    """One run per ``{backend: p50}``, oldest first, its records with ``fields`` (method,
+    machine_id) where given; returns the run ids."""
     ids = []
     with Store.open(path) as store:
         for index, p50s in enumerate(runs):
@@ -45,7 +46,7 @@ def make_store(path: Path, runs: list[dict[str, float]], tags: list[dict[str, st
                                    tags=(tags or [{}] * len(runs))[index])
             for backend, p50 in p50s.items():
                 store.add_record(measured(run.id, run.started_at, backend, p50, seed=10 * index + len(backend),
-                                          env=(envs or [ENV] * len(runs))[index]))
+                                          env=(envs or [ENV] * len(runs))[index], **(fields or [{}] * len(runs))[index]))
             store.finish_run(run.id, "finished")
             ids.append(run.id)
     return ids
@@ -119,6 +120,24 @@ def test_compare_latest_record_per_key_unless_a_run_is_named(tmp_path):
     assert named["speedup"] == pytest.approx(5.0, rel=0.02)
 
 
+MACHINE_A, MACHINE_B = "a" * 16, "b" * 16
+
+
+def test_compare_pairs_within_a_machine_and_can_set_two_machines_side_by_side(tmp_path):
+    path = tmp_path / "store.db"
+    make_store(path, [{"eager": 20.0, "onnxruntime": 4.0}, {"eager": 30.0, "onnxruntime": 3.0}],
+               fields=[{"machine_id": MACHINE_A}, {"machine_id": MACHINE_B}])
+    per_machine = invoke("compare", "--store", str(path), "--baseline", "eager", "--contender", "onnxruntime",
+                         "--format", "csv")
+    assert per_machine.exit_code == 0, per_machine.output
+    rows = list(csv.DictReader(io.StringIO(per_machine.stdout)))
+    assert {row["machine_id"]: round(float(row["speedup"])) for row in rows} == {MACHINE_A: 5, MACHINE_B: 10}
+    across = invoke("compare", "--store", str(path), "--baseline", "machine_id=aaaa", "--contender",
+                    "machine_id=bbbb", "--json")
+    pairs = json.loads(across.stdout)["pairs"]
+    assert {p["key"]["backend"]: round(p["speedup"], 1) for p in pairs} == {"eager": 0.7, "onnxruntime": 1.3}
+
+
 def test_compare_refuses_two_formats_and_an_unknown_one(backends_store):
     common = ["compare", "--store", str(backends_store), "--baseline", "eager", "--contender", "onnxruntime"]
     for extra, message in ((["--json", "--format", "csv"], "two formats"), (["--format", "xml"], "--format takes")):
@@ -190,6 +209,19 @@ def test_regress_shows_what_changed_in_the_environment_once_for_all_keys(tmp_pat
     assert [v["environment_changes"] for v in payload["verdicts"]] == [["packages.onnxruntime: 1.31.1 -> 1.32.0"]] * 2
 
 
+def test_regress_judges_the_latest_sweep_run_unless_told_to_judge_paired_records(tmp_path):
+    path = tmp_path / "store.db"
+    _, sweep, prune = make_store(path, [{"eager": 20.0}, {"eager": 20.0}, {"eager": 40.0}],
+                                 fields=[{}, {}, {"method": "paired"}])
+    result = invoke("regress", "--store", str(path), "--json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert (payload["contender_run"], payload["method"], payload["counts"]["unchanged"]) == (sweep, "sweep", 1)
+    paired = json.loads(invoke("regress", "--store", str(path), "--method", "paired", "--json").stdout)
+    assert (paired["contender_run"], paired["verdicts"][0]["outcome"]) == (prune, "new")
+    assert "1 unchanged, 0 new (sweep records, p50" in invoke("regress", "--store", str(path)).stdout
+
+
 # the installed command: exit codes, and errors as one line
 
 
@@ -217,6 +249,8 @@ def test_regress_command_exit_codes(regressed_store, tmp_path):
     empty = tmp_path / "empty.db"
     Store.open(empty).close()
     assert_one_line_error(edgebench("regress", "--store", str(empty)), "has no runs")
+    assert_one_line_error(edgebench("regress", "--store", str(regressed_store), "--method", "search"),
+                          "unknown method 'search'; use one of sweep, paired")
 
 
 def test_compare_command_exit_codes(backends_store):

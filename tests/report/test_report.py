@@ -226,3 +226,19 @@ class _Elements(HTMLParser):
             self.section_ids.append(dict(attrs).get("id") or "")
         elif tag == "img":
             self.images.append(dict(attrs))
+
+
+def test_a_newer_prune_run_is_neither_the_reported_run_nor_a_point_of_the_history(tmp_path):
+    with Store.open(tmp_path / "s.db") as store:
+        add_run(store, nightly(0, last=9), env=BOARD)
+        second = add_run(store, nightly(1, last=9), env=BOARD)
+        prune = add_run(store, lambda run_id, started_at: [
+            synthetic_record(run_id, 5.0, method="paired", created_at=started_at)], env=BOARD)
+        data = build_report(store, tmp_path / "out")
+        assert data.run.id == second.id and data.history_runs == 2
+        assert ("method", "sweep") in data.environment
+        assert ("machine", data.rows[0].record.machine_id[:8]) in data.environment
+        paired = build_report(store, tmp_path / "paired", method="paired")
+        assert (paired.run.id, [r.record.method for r in paired.rows]) == (prune.id, ["paired"])
+        with pytest.raises(UsageError, match=f"run {prune.id} has no sweep records .*holds paired records"):
+            build_report(store, tmp_path / "out", prune.id)
