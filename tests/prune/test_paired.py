@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from edgebench.board.machine import machine_identity
 from edgebench.models import InputSpec, ResolvedModel
 from edgebench.sweep.paired import Pairing, measure_paired, ratio_of
 from edgebench.results.record import Settings
@@ -49,6 +50,7 @@ def test_a_much_narrower_model_measures_significantly_faster_on_both_backends(sw
         assert record.status == "ok" and record.backend == backend and record.run_id == "run-paired"
         assert record.iterations == sum(len(block) for block in narrow_entry.blocks)
         assert record.env["pairing"]["role"] == "candidate" and record.env["pairing"]["rounds"] == FAST.rounds
+        assert record.method == "paired" and record.machine_id == machine_identity({"host": "test"})
         assert record.memory_mb.host_peak is None  # the process held both models
         if backend == "onnxruntime":
             assert record.backend_options.get("allow_spinning") is False

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from edgebench.board.machine import machine_identity
 from edgebench.errors import UsageError
 from edgebench.models import InputSpec, ResolvedModel
 from edgebench.results.record import Record, Settings
@@ -113,6 +114,15 @@ def test_an_unavailable_record_keeps_its_precision_and_reason():
                        precision="int8")
     assert (record.status, record.precision, record.error) == ("unavailable", "int8", "TensorRT is not installed here")
     assert record.latency_ms is None and record.device_latency_ms is None
+
+
+def test_a_sweep_record_says_how_and_on_which_machine_it_was_measured():
+    measurement = plan([MODEL], ["tensorrt"], [1], backends_requested=True, precisions=["fp16"]).measurements[0]
+    reported = make_record(measurement, ok_result(), run_id="run", config=config(),
+                           host_env={"host": "h", "machine_id": "0123456789abcdef"})
+    assert (reported.method, reported.machine_id) == ("sweep", "0123456789abcdef")
+    assert record_of(ok_result()).machine_id == machine_identity({"host": "h"})  # an older worker: computed
+    assert make_record(measurement, ok_result(), run_id="run", config=config(), host_env={}).machine_id is None
 
 
 def test_old_records_without_the_new_fields_still_load():
