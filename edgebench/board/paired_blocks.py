@@ -37,7 +37,8 @@ class PairingSettings:
 
 def load_all(runners, inputs, on_failure, clock=time.perf_counter):
     """Import, load, bind and run each runner once; ``on_failure(exc)`` turns a runner's
-    failure into its entry, so one broken candidate leaves the others measured."""
+    failure into its entry, so one broken candidate leaves the others measured. The caller
+    closes every runner, loaded or not (the worker's ``handle_paired``)."""
     entries = []
     for runner in runners:
         try:
