@@ -1,6 +1,6 @@
 """What `edgebench prune --objective latency` is measured against, on the digits.
 
-Usage: python benchmarks/prune_contrasts.py PRUNED_DIR [--ratios 0.2,0.3,0.4,0.5,0.6] [--rounds 20]
+Usage: python benchmarks/prune_contrasts.py PRUNED_DIR [--ratios 0.2,0.3,0.4,0.5,0.6] [--rounds 20] [--store FILE]
 
 PRUNED_DIR is the output of `edgebench prune --model torchvision:resnet18?num_classes=10 --task digits`.
 Built here, from the same trained baseline (the pruner's cache):
@@ -35,9 +35,7 @@ from edgebench.sweep.paired import Pairing, measure_paired
 from edgebench.prune.surgery import build_graph, macs_and_params, output_layer
 from edgebench.prune.tasks import load_task
 from edgebench.results.record import Settings
-from edgebench.sweep.config import SweepConfig
-from edgebench.sweep.execute import Sweep
-from edgebench.targets import resolve_target
+from edgebench.session import available_definition, run_session
 
 
 def uniform_l1(model, example, ratio, round_to):
@@ -75,15 +73,13 @@ def main() -> None:
     parser.add_argument("--ratios", default="0.2,0.3,0.4,0.5,0.6")
     parser.add_argument("--round-to", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--store", default=":memory:", help="results store for the paired records (default: none kept)")
     args = parser.parse_args()
     report = json.loads((args.pruned / "report.json").read_text())
     history = json.loads((args.pruned / "pruning.json").read_text())["history"]
     task = load_task(report["task"])
     example = task.example_input
     settings = Settings(min_time_s=0, max_time_s=0, min_iterations=1, warmup_s=0.3, target_ci=0, timeout_s=900)
-    config = SweepConfig(settings=settings, target=resolve_target("local").definition, mode="default", device="cpu",
-                         allow_hooks=True)
-    sweep = Sweep(config, "prune-contrasts", {})
     finetune_steps = report["finetune_steps"] * report["kept_steps"] + report["final_finetune_steps"]
     with tempfile.TemporaryDirectory() as scratch:
         resolved_baseline = prunable_model(report["model"], task)
@@ -101,7 +97,11 @@ def main() -> None:
             resolved.append(resolve_model(str(path), ["x".join(map(str, example.shape[1:]))]))
             macs, params = macs_and_params(module, example)
             rows.append((label, task.evaluate(module), macs, params))
-        paired = measure_paired(sweep, resolved, "eager", Pairing(rounds=args.rounds))
+        with run_session(args.store, tags={"command": "prune_contrasts"}, log=print) as session, \
+                session.stage(available_definition("local"), "cpu", measure_power=False) as ready:
+            sweep = ready.sweep(settings, allow_hooks=True)  # the masked model carries its prune hooks
+            paired = measure_paired(sweep, resolved, "eager", Pairing(rounds=args.rounds))
+            session.keep_all(entry.record for entry in paired.entries)
     print(f"one paired eager run, {args.rounds} rounds; uniform variants fine-tuned {finetune_steps} steps")
     print(f"{'model':34} {'accuracy':>9} {'MACs M':>8} {'params M':>9} {'p50 ms':>8}  latency / baseline [95% CI]")
     for index, (label, accuracy, macs, params) in enumerate(rows):

@@ -1,3 +1,3 @@
-from edgebench.cli import main
+from edgebench.cli.main import main
 
 main()

@@ -1,5 +1,1 @@
-"""The ``edgebench`` command: a thin layer over the library."""
-
-from edgebench.cli.app import main
-
-__all__ = ["main"]
+"""The ``edgebench`` command: a thin layer over the library (entry point: ``edgebench.cli.main``)."""

@@ -1,7 +1,13 @@
-"""Entry point: builds the Typer application and turns expected failures into one line."""
+"""The Typer application every sub-command registers on, and how a command's end becomes an
+exit status: a ``UsageError`` is one line and exit 2; Ctrl-C is always honoured.
+
+The sub-commands are imported by the entry point (``cli/main.py``), never from here, so a
+command module may import ``app`` without a cycle.
+"""
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import typer
@@ -17,10 +23,12 @@ app = typer.Typer(
 )
 
 
-def main() -> None:
-    # Sub-commands register themselves on import.
-    from edgebench.cli import bake, compare, prune, regress, report, results, run, targets, tegrastats  # noqa: F401
-
+def run_app() -> None:
+    """Run ``app`` on ``sys.argv``, with the sub-commands already registered."""
+    # A shell without job control starts background commands with SIGINT ignored, and Python
+    # then leaves it ignored: `kill -INT` (or a CI cancel) would never reach the run, which ends
+    # cleanly on it (records kept, the board's mode restored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         # Standalone mode: Typer reports its own usage errors (exit 2) and exits with the code.
         app()

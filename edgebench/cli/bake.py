@@ -48,8 +48,12 @@ def bake_command(
     log(f"written to {out}")
     speedup = None
     if measure:
-        with tempfile.TemporaryDirectory(prefix="edgebench-bake-") as workdir:
-            speedup = measure_speedup(loaded.module, baked.model, loaded, Path(workdir), threads, log=log)
+        try:
+            with tempfile.TemporaryDirectory(prefix="edgebench-bake-") as workdir:
+                speedup = measure_speedup(loaded.module, baked.model, loaded, Path(workdir), threads, log=log)
+        except KeyboardInterrupt:
+            log(f"interrupted: the baked model is written to {out}; the speedup was not measured")
+            raise typer.Exit(130)
     report = {"model": loaded.resolved.name, "out": str(out), "input_shape": list(loaded.example_input.shape),
               **baked.as_dict(), "speedup": speedup}
     if json_output:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shutil
 import sys
@@ -15,16 +14,11 @@ from rich.console import Console
 from edgebench.cli import parsing, render
 from edgebench.cli.app import app
 from edgebench.cli.options import StoreOption
-from edgebench.cli.run import available_definition, device_of
-from edgebench.vcs import git_commit
 from edgebench.errors import UsageError
 from edgebench.models import ExportError
 from edgebench.results.record import Settings
-from edgebench.results.store import Store, store_path
-from edgebench.sweep.board import board_session
-from edgebench.sweep.config import SweepConfig
-from edgebench.sweep.execute import Sweep
-from edgebench.sweep.link import board_link
+from edgebench.results.store import store_path
+from edgebench.session import available_definition, device_of, run_session
 from edgebench.sweep.plan import choose_backends
 
 # Seconds a paired worker gets beyond its blocks: importing, loading every model, exporting.
@@ -75,9 +69,7 @@ def prune_command(
     from edgebench.prune.importance import CRITERIA
     from edgebench.prune.baseline import prunable_model
     from edgebench.prune.loop import OBJECTIVES, PruneConfig, Pruner
-    from edgebench.prune.outputs import export_checked_onnx, save_pruned, write_report
     from edgebench.sweep.paired import Pairing
-    from edgebench.prune.plots import plot_steps
     from edgebench.prune.tasks import load_task, require_batches
 
     store_path(store)
@@ -91,6 +83,7 @@ def prune_command(
     definition = available_definition(target)
     if mode is not None:
         definition.mode(mode)
+    chosen_device = device_of(definition, device)
     backends = choose_backends(parsing.comma_list([backend]), definition.backends)
     chosen_task = load_task(task)
     if criterion != "l1":
@@ -112,55 +105,45 @@ def prune_command(
     out.mkdir(parents=True, exist_ok=True)
     workdir = out / ".candidates"
     workdir.mkdir(exist_ok=True)
-    with contextlib.ExitStack() as stack:
-        link = stack.enter_context(board_link(definition, log))
-        board = stack.enter_context(board_session(definition, mode, False, 100, link.worker, link.shell,
-                                                  measure_power=False))
-        results = stack.enter_context(Store.open(store))
-        run_id = results.create_run(host=link.environment["host"], git_commit=git_commit(Path.cwd()),
-                                    command=sys.argv, tags={"command": "prune", "objective": objective, **tags},
-                                    env=link.environment).id
-        log(f"run {run_id}: pruning {model} on {definition.name} ({', '.join(backends)}), "
-            f"objective {objective}, budget {budget:g}, store {store}")
-        sweep = Sweep(SweepConfig(settings=settings, target=definition, mode=board.mode,
-                                  device=device_of(definition, device), threads=threads,
-                                  board=board.env(definition)), run_id, link.environment, worker=link.worker, log=log)
-
-        def keep_records(records) -> None:
-            for record in records:
-                results.add_record(record)
-
-        pruner = Pruner(chosen_task, sweep, backends, config, workdir, keep_records, log)
-        try:
+    session = None
+    try:
+        with run_session(store, tags={"command": "prune", "objective": objective, **tags}, log=log) as session, \
+                session.stage(definition, chosen_device, mode=mode, measure_power=False) as ready:
+            log(f"run {session.run_id}: pruning {model} on {definition.name} ({', '.join(backends)}), "
+                f"objective {objective}, budget {budget:g}, store {store}")
+            sweep = ready.sweep(settings, threads=threads)
+            pruner = Pruner(chosen_task, sweep, backends, config, workdir, session.keep_all, log)
             outcome = pruner.run(resolved)
-        except KeyboardInterrupt:
-            results.finish_run(run_id, "interrupted")
-            log(f"interrupted: the records measured so far are in {store} under run {run_id}")
-            raise typer.Exit(130)
-        except BaseException:
-            results.finish_run(run_id, "failed")
-            raise
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
-        report = {**outcome.report, "target": definition.name, "run_id": run_id, "store": store}
-        try:
-            save_pruned(out, outcome.model, pruner.recipe, outcome.report["model"], chosen_task.example_input,
-                        outcome.history)
-        except ExportError as exc:  # state_dict.pt and pruning.json are written before the program
-            report["warnings"] = report["warnings"] + [f"model.pt2 not written: {exc}"]
-            report["onnx_check"] = {"ok": False, "error": "no model.pt2 to export from"}
-        else:
-            report["onnx_check"] = export_checked_onnx(out, outcome.model, chosen_task.example_input)
-        if not report["onnx_check"].get("ok"):
-            report["warnings"] = report["warnings"] + [f"model.onnx: {report['onnx_check'].get('error')}"]
-        write_report(out, report)
-        plot_steps(out, report)
-        results.finish_run(run_id, "finished")
+            report = {**outcome.report, "target": definition.name, "run_id": session.run_id, "store": store}
+            _write_outputs(out, report, outcome, pruner.recipe, chosen_task.example_input)
+    except KeyboardInterrupt:
+        log(session.interrupted_line() if session else "interrupted before the run started: nothing stored")
+        raise typer.Exit(130)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
     if json_output:
         json.dump(report, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         _summary(report, out)
+
+
+def _write_outputs(out: Path, report: dict, outcome, recipe, example_input) -> None:
+    """model.pt2, state_dict.pt + pruning.json, model.onnx (checked), report.json and the plots."""
+    from edgebench.prune.outputs import export_checked_onnx, save_pruned, write_report
+    from edgebench.prune.plots import plot_steps
+
+    try:
+        save_pruned(out, outcome.model, recipe, outcome.report["model"], example_input, outcome.history)
+    except ExportError as exc:  # state_dict.pt and pruning.json are written before the program
+        report["warnings"] = report["warnings"] + [f"model.pt2 not written: {exc}"]
+        report["onnx_check"] = {"ok": False, "error": "no model.pt2 to export from"}
+    else:
+        report["onnx_check"] = export_checked_onnx(out, outcome.model, example_input)
+    if not report["onnx_check"].get("ok"):
+        report["warnings"] = report["warnings"] + [f"model.onnx: {report['onnx_check'].get('error')}"]
+    write_report(out, report)
+    plot_steps(out, report)
 
 
 def _summary(report: dict, out: Path) -> None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional
@@ -16,18 +16,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from edgebench.cli import parsing, render
 from edgebench.cli.app import app
 from edgebench.cli.options import StoreOption
-from edgebench.vcs import git_commit
 from edgebench.errors import UsageError
 from edgebench.models import resolve_model
 from edgebench.results.record import Record, Settings
-from edgebench.results.store import Store, store_path
-from edgebench.sweep.board import BoardSession, board_session
-from edgebench.sweep.config import SweepConfig
+from edgebench.results.store import store_path
+from edgebench.session import available_definition, device_of, run_session
 from edgebench.sweep.execute import Sweep
-from edgebench.sweep.link import board_link
-from edgebench.sweep.plan import DEFAULT_MODELS, Measurement, check_precisions, choose_backends, plan
+from edgebench.sweep.plan import DEFAULT_MODELS, Measurement, check_precisions, plan, sweep_backends
 from edgebench.sweep.suite import Suite, load_suite
-from edgebench.targets import LOCAL, resolve_target
+from edgebench.targets import LOCAL
 from edgebench.targets.definition import TargetDefinition
 
 # Time the worker gets beyond the measurement itself: importing, loading, exporting.
@@ -100,23 +97,33 @@ def run_command(
     store_path(store)  # a bad --store is a usage error before anything is measured
     tags = parsing.key_values(tag, "--tag")
     options = parsing.backend_options(backend_option)
-    if suite is not None:
-        given = [name for name, value in (("--model", model), ("--backend", backend), ("--input-shape", input_shape),
-                                          ("--mode", mode)) if value] + (["--target"] if target != LOCAL else [])
-        if given:
-            raise UsageError(f"--suite sets the models, targets, modes and backends; leave out {', '.join(given)}")
-        loaded = load_suite(Path(suite))
-        overrides = loaded.settings
-        min_time = overrides.min_time if overrides.min_time is not None else min_time
-        max_time = overrides.max_time if overrides.max_time is not None else max_time
-        processes = overrides.processes or processes
-        threads = overrides.threads or threads
-        tags = {"suite": loaded.name, **tags}
-        stages = suite_stages(loaded, device)
-    else:
-        stages = [single_stage(model or list(DEFAULT_MODELS), parsing.comma_list(backend),
-                               parsing.positive_ints(batch, "--batch"),
-                               check_precisions(parsing.comma_list(precision)), input_shape, target, mode, device)]
+    err = Console(stderr=True)
+
+    def log(message: str) -> None:
+        err.print(message, highlight=False)
+
+    try:
+        if suite is not None:
+            given = [name for name, value in (("--model", model), ("--backend", backend),
+                                              ("--input-shape", input_shape), ("--mode", mode)) if value] + \
+                (["--target"] if target != LOCAL else [])
+            if given:
+                raise UsageError(f"--suite sets the models, targets, modes and backends; leave out {', '.join(given)}")
+            loaded = load_suite(Path(suite))
+            overrides = loaded.settings
+            min_time = overrides.min_time if overrides.min_time is not None else min_time
+            max_time = overrides.max_time if overrides.max_time is not None else max_time
+            processes = overrides.processes or processes
+            threads = overrides.threads or threads
+            tags = {"suite": loaded.name, **tags}
+            stages = suite_stages(loaded, device)
+        else:
+            stages = [single_stage(model or list(DEFAULT_MODELS), parsing.comma_list(backend),
+                                   parsing.positive_ints(batch, "--batch"),
+                                   check_precisions(parsing.comma_list(precision)), input_shape, target, mode, device)]
+    except KeyboardInterrupt:  # while resolving models: nothing started yet
+        log("interrupted before the run started: nothing stored")
+        raise typer.Exit(130)
     if max_time < min_time:
         raise UsageError(f"--max-time ({max_time:g}) must be at least --min-time ({min_time:g})")
     settings = Settings(
@@ -124,52 +131,28 @@ def run_command(
         target_ci=ci_target, timeout_s=timeout or max_time + warmup + TIMEOUT_MARGIN_S, threads=threads,
         processes=processes,
     )
-    err = Console(stderr=True)
-
-    def log(message: str) -> None:
-        err.print(message, highlight=False)
-
-    def configure(stage: Stage, board: BoardSession) -> SweepConfig:
-        return SweepConfig(settings=settings, target=stage.definition, mode=board.mode, device=stage.device,
-                           threads=threads, backend_options=options, allow_hooks=allow_hooks, power=board.power,
-                           idle=board.idle, board=board.env(stage.definition), cooldown=cooldown,
-                           include_copies=include_copies, cuda_graphs=cuda_graphs, profile_layers=profile_layers)
-
-    records: list[Record] = []
-    with contextlib.ExitStack() as stack:
-        results, run_id = None, None
-        try:
+    progress_lines = not err.is_terminal  # a log or a pipe gets a line per measurement, a terminal the bar
+    session = None
+    try:
+        with run_session(store, tags=tags, log=log) as session:
             for stage in stages:
                 for note in stage.skipped:
                     log(f"skipped: {note}")
-                with board_link(stage.definition, log) as link, \
-                        board_session(stage.definition, stage.mode, lock_clocks, power_interval, link.worker,
-                                      link.shell, measure_power=power) as board:
-                    if board.power is None:
-                        log("power not measured: " + "; ".join(board.power_problems))
-                    if results is None:  # opened only once the board is ready: a refused mode leaves no trace
-                        results = stack.enter_context(Store.open(store))
-                        run_id = results.create_run(host=link.environment["host"], git_commit=git_commit(Path.cwd()),
-                                                    command=sys.argv, tags=tags, env=link.environment).id
-                    log(f"run {run_id}: {len(stage.measurements)} measurement(s) on {stage.definition.name} "
-                        f"(mode {board.mode}, device {stage.device}), store {store}")
-                    sweep = Sweep(configure(stage, board), run_id, link.environment, worker=link.worker, log=log)
-                    _measure_with_progress(sweep, stage.measurements, results, records, err)
-                for note in board.prepared.notes:
-                    log(f"warning: {note}")
-        except UsageError:  # a later stage's target or mode: what was measured stays, marked
-            if results is not None:
-                results.finish_run(run_id, "failed")
-            raise
-        except KeyboardInterrupt:
-            if results is not None:
-                results.finish_run(run_id, "interrupted")
-            log(f"interrupted: {len(records)} record(s) kept in {store} under run {run_id}")
-            _report(records, run_id, json_output)
-            raise typer.Exit(130)
-        results.finish_run(run_id, "finished")
-    _report(records, run_id, json_output)
-    raise typer.Exit(1 if any(r.status == "error" for r in records) else 0)
+                with session.stage(stage.definition, stage.device, mode=stage.mode, lock_clocks=lock_clocks,
+                                   power_interval_ms=power_interval, measure_power=power) as ready:
+                    log(f"run {session.run_id}: {len(stage.measurements)} measurement(s) on {stage.definition.name} "
+                        f"(mode {ready.board.mode}, device {stage.device}), store {store}")
+                    sweep = ready.sweep(settings, threads=threads, backend_options=options, allow_hooks=allow_hooks,
+                                        cooldown=cooldown, include_copies=include_copies, cuda_graphs=cuda_graphs,
+                                        profile_layers=profile_layers)
+                    _measure_with_progress(sweep, stage.measurements, session.keep, err, progress_lines)
+    except KeyboardInterrupt:
+        log(session.interrupted_line() if session else "interrupted before the run started: nothing stored")
+        if session is not None and session.run_id is not None:
+            _report(session.records, session.run_id, json_output)
+        raise typer.Exit(130)
+    _report(session.records, session.run_id, json_output)
+    raise typer.Exit(1 if any(r.status == "error" for r in session.records) else 0)
 
 
 @dataclass(frozen=True)
@@ -189,11 +172,12 @@ def single_stage(specs: list[str], requested_backends: list[str], batches: list[
     definition = available_definition(target)
     if mode is not None:
         definition.mode(mode)  # unknown mode: the valid names, before anything else happens
-    backends = choose_backends(requested_backends, definition.backends)
+    backends, unavailable = sweep_backends(requested_backends, definition.backends)
     if not backends:
         raise UsageError(f"no backend of target {definition.name} ({', '.join(definition.backends)}) is installed here")
     models = [resolve_model(spec, input_shapes) for spec in specs]
-    sweep_plan = plan(models, backends, batches, backends_requested=bool(requested_backends), precisions=precisions)
+    sweep_plan = plan(models, backends, batches, backends_requested=bool(requested_backends), precisions=precisions,
+                      unavailable=unavailable)
     if not sweep_plan.measurements:
         raise UsageError("nothing to measure: " + "; ".join(sweep_plan.skipped))
     return Stage(definition, mode, device_of(definition, device), sweep_plan.measurements, sweep_plan.skipped)
@@ -209,45 +193,35 @@ def suite_stages(suite: Suite, device: Optional[str]) -> list[Stage]:
         definition = available_definition(target)
         if mode is not None:
             definition.mode(mode)
+        # A target file's backends are known only now: one it does not run is recorded unavailable.
+        _, unavailable = sweep_backends(sorted({item.backend for item in items}), definition.backends)
         measurements = []
         for item in items:
             key = (item.model, item.input_shapes)
             if key not in models:
                 models[key] = resolve_model(item.model, list(item.input_shapes))
-            measurements.append(Measurement(models[key], item.backend, item.batch, item.precision))
+            measurements.append(Measurement(models[key], item.backend, item.batch, item.precision,
+                                            unavailable.get(item.backend)))
         stages.append(Stage(definition, mode, device_of(definition, device), measurements, []))
     return stages
 
 
-def available_definition(target: str) -> TargetDefinition:
-    chosen = resolve_target(target)
-    if not chosen.available:
-        raise UsageError(f"target {chosen.name} cannot run here: {chosen.reason}")
-    return chosen.definition
-
-
-def device_of(definition: TargetDefinition, device: Optional[str]) -> str:
-    if device is None:
-        return definition.default_device
-    if device not in definition.devices:
-        raise UsageError(f"target {definition.name} has no device {device!r}; its devices: {', '.join(definition.devices)}")
-    return device
-
-
-def _measure_with_progress(sweep: Sweep, measurements: list[Measurement], store: Store,
-                           records: list[Record], err: Console) -> None:
-    """Runs the sweep; ``records`` fills as each measurement is stored, so it survives Ctrl-C."""
+def _measure_with_progress(sweep: Sweep, measurements: list[Measurement], keep: Callable[[Record], None],
+                           err: Console, progress_lines: bool) -> None:
+    """Runs the sweep; each record is kept (stored) as it is made, so it survives Ctrl-C."""
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
     with Progress(*columns, console=err, transient=True) as progress:
         task = progress.add_task("starting", total=len(measurements))
 
         def on_start(index: int, m: Measurement) -> None:
-            progress.update(task, description=f"{m.model.name} b{m.batch} {m.precision} {m.backend}")
+            description = f"{m.model.name} b{m.batch} {m.precision} {m.backend}"
+            progress.update(task, description=description)
+            if progress_lines:
+                progress.console.print(f"measuring {index + 1}/{len(measurements)}: {description}", highlight=False)
 
         def on_record(record: Record) -> None:
-            store.add_record(record)  # committed now: an interrupted run keeps what it measured
-            records.append(record)
+            keep(record)
             progress.advance(task)
             progress.console.print(render.summary_line(record), highlight=False)
 

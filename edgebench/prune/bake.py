@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import uuid
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,10 +50,8 @@ from edgebench.prune.surgery import PRUNABLE_TYPES, Graph, build_graph, macs_and
 from edgebench.results.record import Settings
 from edgebench.board.runners.base import first_line
 from edgebench.board.runners.eager import find_hooks
-from edgebench.sweep.config import SweepConfig
-from edgebench.sweep.execute import Sweep
-from edgebench.targets import LOCAL, resolve_target
-from edgebench.targets.definition import DEFAULT_MODE
+from edgebench.session import available_definition, run_session
+from edgebench.targets import LOCAL
 
 # The output check: the baked model against the masked one, on the example input and this one.
 RTOL, ATOL = 1e-4, 1e-5
@@ -444,17 +441,20 @@ def save_baked(out: Path, model: nn.Module) -> None:
 def measure_speedup(original: nn.Module, baked: nn.Module, loaded: Loaded, workdir: Path, threads: int | None,
                     pairing: Pairing = Pairing(), log: Callable[[str], None] = lambda line: None) -> dict[str, Any]:
     """The masked model (hooks and all: that is what the user runs now) against the baked one, in
-    one paired eager run in real worker processes on this machine. ``workdir`` holds both files."""
-    definition = resolve_target(LOCAL).definition
+    one paired eager run in real worker processes on this machine. ``workdir`` holds both files.
+    The run is a session like any other, on a store held in memory: bake writes no results."""
+    definition = available_definition(LOCAL)
     settings = Settings(min_time_s=0.0, max_time_s=0.0, min_iterations=1, warmup_s=pairing.warmup_s, target_ci=0.0,
                         timeout_s=600.0, threads=threads, processes=1)
-    config = SweepConfig(settings=settings, target=definition, mode=DEFAULT_MODE, device="cpu", threads=threads,
-                         allow_hooks=True)  # the masked model carries its prune hooks
-    sweep = Sweep(config, f"bake-{uuid.uuid4().hex[:12]}", host_env={}, log=log)
-    models = [_materialize(original, workdir / "masked.pt", loaded, "masked"),
-              _materialize(baked, workdir / "baked.pt", loaded, "baked")]
-    log(f"measuring masked against baked: paired eager run on {definition.name}, {pairing.rounds} rounds")
-    paired = measure_paired(sweep, models, "eager", pairing, roles=["masked", "baked"])
+    with run_session(":memory:", tags={"command": "bake"}, log=log) as session, \
+            session.stage(definition, "cpu", measure_power=False) as ready:
+        # The masked model carries its prune hooks.
+        sweep = ready.sweep(settings, threads=threads, allow_hooks=True)
+        models = [_materialize(original, workdir / "masked.pt", loaded, "masked"),
+                  _materialize(baked, workdir / "baked.pt", loaded, "baked")]
+        log(f"measuring masked against baked: paired eager run on {definition.name}, {pairing.rounds} rounds")
+        paired = measure_paired(sweep, models, "eager", pairing, roles=["masked", "baked"])
+        session.keep_all(entry.record for entry in paired.entries)
     failed = [entry for entry in paired.entries if not entry.ok]
     if failed:
         return {"error": f"{failed[0].record.model}: {failed[0].error}"}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -43,19 +43,21 @@ class BoardSession:
 
 @contextlib.contextmanager
 def board_session(definition: TargetDefinition, mode: Optional[str], lock_clocks: bool, power_interval_ms: int,
-                  worker: WorkerTransport, shell: Shell, measure_power: bool = True) -> Iterator[BoardSession]:
+                  worker: WorkerTransport, shell: Shell, measure_power: bool = True,
+                  log: Callable[[str], None] = lambda line: None) -> Iterator[BoardSession]:
     with power_mode(definition, mode, lock_clocks, shell) as prepared:
-        power, idle, problems = (idle_baseline(definition, power_interval_ms, worker) if measure_power
+        power, idle, problems = (idle_baseline(definition, power_interval_ms, worker, log) if measure_power
                                  else (None, None, ["power measurement turned off (--no-power)"]))
         yield BoardSession(prepared, power, idle, problems)
 
 
-def idle_baseline(definition: TargetDefinition, interval_ms: int,
-                  worker: WorkerTransport) -> tuple[Optional[dict], Optional[dict], list[str]]:
+def idle_baseline(definition: TargetDefinition, interval_ms: int, worker: WorkerTransport,
+                  log: Callable[[str], None] = lambda line: None) -> tuple[Optional[dict], Optional[dict], list[str]]:
     """The first of the target's power sources that reads, with the idle machine's power."""
     problems = []
     for source in definition.power_sources:
         power = {"source": source, "interval_ms": interval_ms}
+        log(f"idle power: sampling {source} for {IDLE_SECONDS:g} s")
         result = worker.run({"protocol": PROTOCOL_VERSION, "task": "idle", "power": power,
                              "idle_s": IDLE_SECONDS}, timeout_s=60)
         if result["status"] == "ok":

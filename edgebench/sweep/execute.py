@@ -42,6 +42,9 @@ class Sweep:
         return records
 
     def measure(self, measurement: Measurement) -> Record:
+        if measurement.unavailable:
+            return make_record(measurement, {"status": "unavailable", "error": measurement.unavailable, "warnings": []},
+                               run_id=self.run_id, config=self.config, host_env=self.host_env)
         extra_warnings = self.cool_down() if self.config.cooldown else []
         try:
             request = self.request(measurement)

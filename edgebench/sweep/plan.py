@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Optional
 
 from edgebench.errors import UsageError
 from edgebench.models import ResolvedModel
@@ -19,6 +20,9 @@ class Measurement:
     backend: str
     batch: int
     precision: str = "fp32"
+    #: Why this combination cannot run here at all (no worker is started): it is recorded
+    #: ``unavailable`` with this reason, beside what was measured.
+    unavailable: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -29,19 +33,29 @@ class Plan:
 
 
 def choose_backends(requested: Sequence[str], target_backends: Sequence[str]) -> list[str]:
-    """The requested backends, checked; when none was requested, every installed backend the
-    target lists. A requested backend whose library is missing is kept: its worker reports it
-    ``unavailable`` with the reason, a record rather than a usage error (the library may be
+    """The requested backends, all of which the target must run (``edgebench prune`` measures
+    every one); see ``sweep_backends``."""
+    backends, not_run = sweep_backends(requested, target_backends)
+    if not_run:
+        raise UsageError(next(iter(not_run.values())))
+    return backends
+
+
+def sweep_backends(requested: Sequence[str], target_backends: Sequence[str]) -> tuple[list[str], dict[str, str]]:
+    """The requested backends, checked, and why each one the target does not run cannot run
+    here (the sweep records it ``unavailable``; an unknown name is a usage error). When none was
+    requested, every installed backend the target lists. A requested backend whose library is
+    missing is kept: its worker reports it ``unavailable`` with the reason (the library may be
     missing here and present on the board)."""
     known = runner_names()
     if not requested:
-        return [name for name in known if name in target_backends and is_installed(name)]
+        return [name for name in known if name in target_backends and is_installed(name)], {}
     for name in requested:
         if name not in known:
             raise UsageError(f"unknown backend {name!r}; known backends: {', '.join(known)}")
-        if name not in target_backends:
-            raise UsageError(f"the target does not run backend {name!r}; its backends: {', '.join(target_backends)}")
-    return list(dict.fromkeys(requested))
+    not_run = {name: f"the target does not run backend {name!r}; its backends: {', '.join(target_backends)}"
+               for name in requested if name not in target_backends}
+    return list(dict.fromkeys(requested)), not_run
 
 
 def check_precisions(precisions: Sequence[str]) -> list[str]:
@@ -52,10 +66,13 @@ def check_precisions(precisions: Sequence[str]) -> list[str]:
 
 
 def plan(models: Sequence[ResolvedModel], backends: Sequence[str], batches: Sequence[int],
-         backends_requested: bool, precisions: Sequence[str] = ("fp32",)) -> Plan:
+         backends_requested: bool, precisions: Sequence[str] = ("fp32",),
+         unavailable: Optional[Mapping[str, str]] = None) -> Plan:
     """Every combination a backend can run. A requested backend that cannot run a model kind
     is still planned, so the failure shows up as an error record rather than silently; so is a
-    precision a backend does not run, which its worker reports ``unavailable``."""
+    precision a backend does not run, which its worker reports ``unavailable``, and a backend in
+    ``unavailable`` (name -> why it cannot run here), recorded so without a worker."""
+    unavailable = unavailable or {}
     measurements, skipped = [], []
     for model in models:
         for batch in batches:
@@ -64,7 +81,7 @@ def plan(models: Sequence[ResolvedModel], backends: Sequence[str], batches: Sequ
                     if not backends_requested and not can_run(backend, model):
                         skipped.append(f"{model.name} on {backend}: {backend} does not run {model.kind} models")
                         continue
-                    measurements.append(Measurement(model, backend, batch, precision))
+                    measurements.append(Measurement(model, backend, batch, precision, unavailable.get(backend)))
     return Plan(measurements, list(dict.fromkeys(skipped)))
 
 

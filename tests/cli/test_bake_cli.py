@@ -29,7 +29,7 @@ def edgebench(*args, cwd, timeout=300):
 @pytest.fixture
 def cli(tmp_path, monkeypatch, capsys):
     """The console script's own entry point in this process (no interpreter start-up), from tmp_path."""
-    from edgebench.cli.app import main
+    from edgebench.cli.main import main
 
     monkeypatch.chdir(tmp_path)
 

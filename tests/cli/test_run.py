@@ -2,16 +2,15 @@
 
 import json
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from edgebench.targets import resolve_target
+from interrupting import Interrupted
 from onnx_models import matmul_relu
 
 SUPPORT = Path(__file__).resolve().parents[1] / "support"
@@ -124,8 +123,35 @@ def test_rejected_input_shape_is_an_error_record(tmp_path):
     assert "first inference failed with inputs input0 1x4x8x8" in json.loads(proc.stdout)[0]["error"]
 
 
+CPU_TARGET = """
+name = "plain-cpu"
+kind = "cpu"
+devices = ["cpu"]
+default_device = "cpu"
+backends = ["eager", "onnxruntime"]
+"""
+
+
+def test_a_backend_that_cannot_run_here_is_an_unavailable_record_beside_the_measured_ones(tmp_path):
+    (tmp_path / "cpu.toml").write_text(CPU_TARGET)
+    proc = edgebench("run", "-m", "worker_models:tiny", "--input-shape", "3x8x8", "--target", "cpu.toml",
+                     "-b", "eager,tensorrt", "--json", *FAST, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr  # unavailable is not an error
+    records = json.loads(proc.stdout)
+    assert [(r["backend"], r["status"]) for r in records] == [("eager", "ok"), ("tensorrt", "unavailable")]
+    assert records[1]["error"] == "the target does not run backend 'tensorrt'; its backends: eager, onnxruntime"
+    assert records[1]["latency_ms"] is None and records[1]["target"] == "plain-cpu"
+    assert [row[1:] for row in records_in(tmp_path / "results" / "edgebench.db")] == [
+        ("eager", 1, "ok"), ("tensorrt", 1, "unavailable")]
+    table = edgebench("run", "-m", "worker_models:tiny", "--input-shape", "3x8x8", "--target", "cpu.toml",
+                      "-b", "tensorrt", cwd=tmp_path)
+    assert table.returncode == 0, table.stderr
+    assert "unavailable" in table.stdout and "tensorrt" in table.stdout
+
+
 @pytest.mark.parametrize("args, message", [
     (["-m", "torchvision:resnet1800"], "resnet18"),
+    (["-t", "xavier", "-b", "eager"], "target xavier cannot run here: this machine is not a Jetson"),
     (["-m", "missing.onnx"], "no such model file"),
     (["-b", "tensorflow"], "unknown backend 'tensorflow'"),
     (["--batch", "0"], "--batch must be at least 1"),
@@ -151,20 +177,14 @@ def test_corrupt_onnx_file_is_a_usage_error(tmp_path):
 
 
 def test_interrupt_keeps_what_was_measured(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(SUPPORT)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "edgebench", "run", "-m", "worker_models:tiny", "-m", "worker_models:hanging",
-         "--input-shape", "3x8x8", "-b", "eager", *FAST],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run = Interrupted(["run", "-m", "worker_models:tiny", "-m", "worker_models:hanging", "--input-shape", "3x8x8",
+                       "-b", "eager", *FAST], tmp_path)
+    # The progress line comes just before the hanging model's worker starts; wherever the
+    # interrupt lands from there (starting the worker, inside it), the run ends the same way.
+    run.wait_for_line("measuring 2/2: worker_models:hanging")
+    assert run.interrupt() == 130, run.stderr
+    assert "interrupted: 1 record(s) kept" in run.stderr
     store = tmp_path / "results" / "edgebench.db"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (store.exists() and records_in(store)):
-        time.sleep(0.5)
-    time.sleep(3)  # the hanging model's worker is now running
-    proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr
-    assert "interrupted: 1 record(s) kept" in stderr
     assert records_in(store) == [("worker_models:tiny", "eager", 1, "ok")]
     with sqlite3.connect(store) as db:
         assert db.execute("SELECT status FROM runs").fetchone() == ("interrupted",)

@@ -1,0 +1,11 @@
+"""The ``edgebench`` entry point: registers every sub-command on ``app``, then runs it."""
+
+from __future__ import annotations
+
+# Each sub-command module registers itself on ``app`` when imported.
+from edgebench.cli import bake, compare, prune, regress, report, results, run, targets, tegrastats  # noqa: F401
+from edgebench.cli.app import run_app
+
+
+def main() -> None:
+    run_app()

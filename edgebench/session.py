@@ -1,0 +1,166 @@
+"""One run from start to end, the same for every client: ``edgebench run`` (one stage, or one per
+target and mode of a suite), ``edgebench prune``, ``edgebench bake`` and the benchmark scripts.
+
+``run_session`` opens, for each stage, the link to the board and the board session (power mode,
+clocks, idle power; restored on the way out), opens the store and creates the run row once the
+first board is ready (so a refused mode leaves no trace), hands out a ``Sweep`` for the stage,
+stores each record as it is made, and finishes the run row: ``finished``, ``failed`` on an
+error, ``interrupted`` on Ctrl-C (the records stay).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from edgebench.errors import UsageError
+from edgebench.results.record import Record, Settings
+from edgebench.results.store import Store
+from edgebench.sweep.board import BoardSession, board_session
+from edgebench.sweep.config import SweepConfig
+from edgebench.sweep.execute import Sweep
+from edgebench.sweep.link import BoardLink, board_link
+from edgebench.targets import resolve_target
+from edgebench.targets.definition import TargetDefinition
+from edgebench.vcs import git_commit
+
+
+def available_definition(target: str) -> TargetDefinition:
+    """The target's definition; a target that cannot run here is a usage error."""
+    chosen = resolve_target(target)
+    if not chosen.available:
+        raise UsageError(f"target {chosen.name} cannot run here: {chosen.reason}")
+    return chosen.definition
+
+
+def device_of(definition: TargetDefinition, device: Optional[str]) -> str:
+    """``--device``, checked against the target; its default device when not given."""
+    if device is None:
+        return definition.default_device
+    if device not in definition.devices:
+        raise UsageError(f"target {definition.name} has no device {device!r}; its devices: {', '.join(definition.devices)}")
+    return device
+
+
+@dataclass(frozen=True)
+class BoardStage:
+    """The board ready for one stage: its link, its session, and sweeps over them."""
+
+    session: RunSession
+    definition: TargetDefinition
+    device: str
+    link: BoardLink
+    board: BoardSession
+
+    def sweep(self, settings: Settings, **options) -> Sweep:
+        """A sweep on this board under this run; ``options`` are the other ``SweepConfig`` fields."""
+        board = self.board
+        config = SweepConfig(settings=settings, target=self.definition, mode=board.mode, device=self.device,
+                             power=board.power, idle=board.idle, board=board.env(self.definition), **options)
+        return Sweep(config, self.session.run_id, self.link.environment, worker=self.link.worker, log=self.session.log)
+
+
+class RunSession:
+    """A run's stages, its run row and the records kept so far. Made by ``run_session``."""
+
+    def __init__(self, store: str | Path, stack: contextlib.ExitStack, tags: Mapping[str, str],
+                 log: Callable[[str], None], command: Sequence[str]):
+        self.store_location = store
+        self.tags = dict(tags)
+        self.log = log
+        self.command = list(command)
+        #: Every record stored so far, in order: what an interrupted run kept.
+        self.records: list[Record] = []
+        #: None until the first board is ready.
+        self.run_id: Optional[str] = None
+        self._stack = stack
+        self._store: Optional[Store] = None
+
+    @contextlib.contextmanager
+    def stage(self, definition: TargetDefinition, device: str, *, mode: Optional[str] = None,
+              lock_clocks: bool = False, power_interval_ms: int = 100,
+              measure_power: bool = True) -> Iterator[BoardStage]:
+        """The board of ``definition`` in ``mode`` for the block; the run row exists inside it."""
+        with board_link(definition, self.log) as link, \
+                board_session(definition, mode, lock_clocks, power_interval_ms, link.worker, link.shell,
+                              measure_power=measure_power, log=self.log) as board:
+            if measure_power and board.power is None:
+                self.log("power not measured: " + "; ".join(board.power_problems))
+            self._start(link.environment)
+            yield BoardStage(self, definition, device, link, board)
+        for note in board.prepared.notes:
+            self.log(f"warning: {note}")
+
+    def keep(self, record: Record) -> None:
+        """Store ``record`` now (committed when this returns), so an interrupted run keeps it."""
+        if self._store is None:
+            raise RuntimeError("a record before any stage started: records come from a stage's sweep")
+        with sigint_deferred():  # stored and counted, or neither
+            self._store.add_record(record)
+            self.records.append(record)
+
+    def keep_all(self, records: Iterable[Record]) -> None:
+        for record in records:
+            self.keep(record)
+
+    def interrupted_line(self) -> str:
+        """What an interrupted run says it kept."""
+        if self.run_id is None:
+            return "interrupted before the run started: nothing stored"
+        return f"interrupted: {len(self.records)} record(s) kept in {self.store_location} under run {self.run_id}"
+
+    def _start(self, environment: dict) -> None:
+        if self.run_id is not None:
+            return
+        with sigint_deferred():  # a run row is created with its id known, or not at all
+            self._store = self._stack.enter_context(Store.open(self.store_location))
+            self.run_id = self._store.create_run(host=environment["host"], git_commit=git_commit(Path.cwd()),
+                                                 command=self.command, tags=self.tags, env=environment).id
+
+    def _finish(self, status: str) -> None:
+        if self._store is not None and self.run_id is not None:
+            with sigint_deferred():
+                self._store.finish_run(self.run_id, status)
+
+
+@contextlib.contextmanager
+def run_session(store: str | Path, *, tags: Optional[Mapping[str, str]] = None,
+                log: Callable[[str], None] = lambda line: None,
+                command: Optional[Sequence[str]] = None) -> Iterator[RunSession]:
+    """A run writing to ``store`` (a path, ``sqlite:///path`` or ``:memory:``). The block's end
+    finishes the run row: ``finished``; ``interrupted`` on KeyboardInterrupt and ``failed`` on
+    any other exception, both raised on."""
+    with contextlib.ExitStack() as stack:  # the store, opened by the first stage, closes last
+        session = RunSession(store, stack, tags or {}, log, sys.argv if command is None else command)
+        try:
+            yield session
+        except KeyboardInterrupt:
+            session._finish("interrupted")
+            raise
+        except BaseException:
+            session._finish("failed")
+            raise
+        session._finish("finished")
+
+
+@contextlib.contextmanager
+def sigint_deferred() -> Iterator[None]:
+    """Ctrl-C during the block takes effect right after it, so a short write (a record, the run
+    row) is done whole. Outside the main thread signals never arrive, so nothing changes there."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
+        if received:
+            signal.raise_signal(signal.SIGINT)  # the previous handler's turn: KeyboardInterrupt by default
