@@ -1,8 +1,8 @@
 """Measurement records and where they are kept.
 
-``record`` defines the ``Record``; ``store`` keeps runs and records in a SQLite file
-(``migrations`` upgrades older files); ``frame`` loads them as a pandas DataFrame;
-``export`` writes csv, parquet or json.
+``record`` defines the ``Record`` (``record_versions`` upgrades older record JSON) and ``key``
+the comparison key; ``store`` keeps runs and records in a SQLite file (``migrations`` upgrades
+older files); ``frame`` loads them as a pandas DataFrame; ``export`` writes csv, parquet or json.
 """
 
 from __future__ import annotations
