@@ -1,6 +1,6 @@
 """The runner registry: explicit names for the built-in backends, entry points for others.
 
-Third-party runners register under the ``edgebench.board.runners`` entry-point group with a
+Third-party runners register under the ``edgebench.runners`` entry-point group (the name users register under, kept from before the board package) with a
 ``module:Class`` value (``edgebench.board.registry``). Board-side: Python 3.8, standard library only.
 """
 
@@ -10,7 +10,7 @@ import importlib.util
 
 from edgebench.board.registry import Registry
 
-RUNNERS = Registry("runner", "edgebench.board.runners")
+RUNNERS = Registry("runner", "edgebench.runners")
 RUNNERS.add("eager", "edgebench.board.runners.eager:EagerRunner")
 RUNNERS.add("onnxruntime", "edgebench.board.runners.onnxruntime:OnnxRuntimeRunner")
 RUNNERS.add("tensorrt", "edgebench.board.runners.tensorrt:TensorRTRunner")
