@@ -21,7 +21,7 @@ RUNNER = """
 @pytest.fixture
 def echo_runner(tmp_path, monkeypatch):
     install_plugin(tmp_path, "edgebench_demo_runner", RUNNER, {
-        "edgebench.board.runners": {"echo": "edgebench_demo_runner:EchoRunner",
+        "edgebench.runners": {"echo": "edgebench_demo_runner:EchoRunner",
                                     "eager": "edgebench_demo_runner:EchoRunner"}})
     monkeypatch.syspath_prepend(str(tmp_path))
     yield
