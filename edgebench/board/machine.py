@@ -14,7 +14,7 @@ from importlib import metadata
 import hashlib
 
 import edgebench
-from edgebench.board import system
+from edgebench.board import jetson_identity, system
 
 # Libraries whose version changes what a measurement means.
 TRACKED_PACKAGES = ("torch", "torchvision", "onnxruntime", "onnxruntime-gpu", "onnx", "numpy", "tensorrt",
@@ -22,23 +22,35 @@ TRACKED_PACKAGES = ("torch", "torchvision", "onnxruntime", "onnxruntime-gpu", "o
 
 
 def machine_environment():
-    """CPU, OS, Python, library versions and, on a Jetson, its release and model; with the
-    machine's identity (``machine_id``) computed from them."""
+    """CPU, GPU model, OS, Python, library versions and, on a Jetson, what identifies the board;
+    with the machine's identity (``machine_id``) computed from them."""
     environment = {
         "host": socket.gethostname(),
         "os": "%s %s" % (platform.system(), platform.release()),
         "machine": platform.machine(),
         "cpu_model": cpu_model(),
+        "gpu_model": system.nvidia_gpu_model(),
         "cpu_count": os.cpu_count(),
         "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "python": platform.python_version(),
         "edgebench": edgebench.__version__,
         "packages": package_versions(),
-        "jetson": {"release": system.jetson_release(), "model": system.device_tree_model()}
-        if system.jetson_release() else None,
+        "jetson": jetson_environment(),
     }
     environment["machine_id"] = machine_identity(environment)
     return environment
+
+
+def jetson_environment():
+    """On a Jetson (/etc/nv_tegra_release exists): its L4T release, the device-tree model (for
+    display only), the compatible list, SoC and module part number that identify the board
+    (``board/jetson_identity.py``) and its serial number; None elsewhere."""
+    release = system.jetson_release()
+    if release is None:
+        return None
+    identity = jetson_identity.identify(system.device_tree_compatible(), system.soc_id())
+    return {"release": release, "model": system.device_tree_model(), **identity,
+            "serial": system.device_tree_serial()}
 
 
 def machine_identity(environment):

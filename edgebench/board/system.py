@@ -52,6 +52,35 @@ def device_tree_model():
     return text.strip("\x00\n ") if text else None
 
 
+def device_tree_compatible():
+    """/proc/device-tree/compatible as a list (the file is NUL-separated); empty when unreadable."""
+    return [entry.strip() for entry in (read_text("/proc/device-tree/compatible") or "").split("\x00")
+            if entry.strip()]
+
+
+def soc_id():
+    """The SoC's chip id from /sys/devices/soc0/soc_id (25 on a Tegra194, 35 on a Tegra234), or None."""
+    number = read_number("/sys/devices/soc0/soc_id")
+    return int(number) if number is not None else None
+
+
+def device_tree_serial():
+    """/proc/device-tree/serial-number (a Jetson's board serial) without its trailing NUL, or None."""
+    text = read_text("/proc/device-tree/serial-number")
+    return (text.strip("\x00\n ") or None) if text else None
+
+
+def nvidia_gpu_model():
+    """The first NVIDIA GPU's "Model:" line from /proc/driver/nvidia/gpus/*/information (a desktop
+    or server driver), or None."""
+    for information in sorted(glob.glob(path("/proc/driver/nvidia/gpus/*/information"))):
+        text = read_text("/" + os.path.relpath(information, sysroot())) or ""
+        for line in text.splitlines():
+            if line.startswith("Model:"):
+                return line.split(":", 1)[1].strip() or None
+    return None
+
+
 def temperatures_c():
     """Thermal zone type -> degrees C. Offline sensors (Jetson reports -256 C) are left out."""
     readings = {}

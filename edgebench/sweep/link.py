@@ -14,6 +14,7 @@ from edgebench.errors import UsageError
 from edgebench.board.worker import PROTOCOL_VERSION
 from edgebench.sweep.local_worker import LocalWorker
 from edgebench.sweep.transport import Shell, TransportError, WorkerTransport
+from edgebench.targets.boards import board_mismatch
 from edgebench.targets.definition import TargetDefinition
 from edgebench.targets.shell import LocalShell
 
@@ -29,7 +30,8 @@ class BoardLink:
 @contextlib.contextmanager
 def board_link(definition: TargetDefinition, log: Callable[[str], None]) -> Iterator[BoardLink]:
     """The worker and shell for ``definition``; for a remote board, one SSH connection and the
-    board's lock for the whole block."""
+    board's lock for the whole block, and a Jetson target checked against the board the worker
+    reports (a local one was checked when the target resolved), before any mode is switched."""
     if definition.remote is None:
         worker = LocalWorker()
         yield BoardLink(worker, LocalShell(), environment(worker))
@@ -48,9 +50,18 @@ def board_link(definition: TargetDefinition, log: Callable[[str], None]) -> Iter
         except (TransportError, RuntimeError) as exc:
             raise UsageError(f"{remote.host}: cannot set up the worker: {exc}") from None
         with BoardLock(connection, worker.workdir, remote.lock_timeout_s, log):
-            yield BoardLink(worker, SshShell(connection, remote.sudo), environment(worker))
+            board = environment(worker)
+            check_board(definition, board)
+            yield BoardLink(worker, SshShell(connection, remote.sudo), board)
     finally:
         connection.close()
+
+
+def check_board(definition: TargetDefinition, board: dict) -> None:
+    """UsageError when a remote Jetson target's board is not the board it describes."""
+    reason = board_mismatch(definition, board.get("jetson"), "the board") if definition.kind == "jetson" else None
+    if reason is not None:
+        raise UsageError(f"target {definition.name} cannot run on {definition.remote.host}: {reason}")
 
 
 def environment(worker: WorkerTransport) -> dict:

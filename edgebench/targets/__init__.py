@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Optional
 
 from edgebench.errors import UsageError
+from edgebench.targets.boards import board_fits, board_mismatch, board_table, describe
 from edgebench.targets.definition import DEFAULT_MODE, TargetDefinition, load_definition
 from edgebench.targets.detect import LocalMachine, detect
 
@@ -55,12 +56,13 @@ def all_targets(machine: Optional[LocalMachine] = None) -> list[Target]:
 
 
 def local_definition(machine: LocalMachine, builtins: dict[str, TargetDefinition]) -> TargetDefinition:
-    if machine.is_jetson:
+    if machine.jetson is not None:
         for definition in builtins.values():
-            if definition.model_match and definition.model_match in (machine.jetson_model or ""):
+            if definition.kind == "jetson" and board_fits(definition, machine.jetson):
                 return definition
-        raise UsageError(f"this Jetson ({machine.jetson_model or 'model unknown'}) has no built-in target; "
-                         "describe it in a .toml file (copy edgebench/targets/builtin/orin.toml)")
+        raise UsageError(f"this machine is {describe(machine.jetson)}, which no built-in target describes; "
+                         f"describe it in a .toml file with {board_table(machine.jetson)} "
+                         "(copy edgebench/targets/builtin/orin.toml)")
     return builtins["cuda-gpu" if machine.nvidia_gpu else "x86-cpu"]
 
 
@@ -73,13 +75,9 @@ def _unavailable_reason(definition: TargetDefinition, machine: LocalMachine) -> 
     if definition.remote is not None:
         return None  # on another machine: what it is shows when edgebench connects
     if definition.kind == "jetson":
-        if not machine.is_jetson:
-            return "this machine is not a Jetson (no /etc/nv_tegra_release)"
-        if definition.model_match and definition.model_match not in (machine.jetson_model or ""):
-            return f"this Jetson is a {machine.jetson_model or 'board of unknown model'}, not an {definition.model_match}"
-        return None
-    if machine.is_jetson:
-        return f"this machine is a Jetson ({machine.jetson_model}); use its Jetson target"
+        return board_mismatch(definition, machine.jetson, "this machine")
+    if machine.jetson is not None:
+        return f"this machine is {describe(machine.jetson)}; use its Jetson target"
     if definition.kind == "cuda" and not machine.nvidia_gpu:
         return "no NVIDIA GPU found (no /proc/driver/nvidia/gpus, no nvidia-smi)"
     if definition.kind == "cpu" and definition.name == "x86-cpu" and machine.machine not in _X86:

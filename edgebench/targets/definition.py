@@ -7,10 +7,12 @@ Built-in definitions live in ``edgebench/targets/builtin/``; users copy one and 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
+from edgebench.board.jetson_identity import BOARDS
 from edgebench.errors import UsageError
 from edgebench.tomlfile import load_toml
 
@@ -33,6 +35,16 @@ class PowerMode(_Strict):
 
 class Thermal(_Strict):
     limit_c: float = Field(gt=0, le=150)
+
+
+class Board(_Strict):
+    """Which Jetsons a target describes: the SoC and the part numbers from the board's
+    /proc/device-tree/compatible (``p2888`` matches ``nvidia,p2888-0001``; see
+    ``board/jetson_identity.py``). Boards with the same SoC but other power modes (an Xavier NX
+    next to an AGX Xavier) differ in their part numbers."""
+
+    soc: str = Field(pattern=r"^tegra[0-9]+$")
+    modules: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]] = Field(min_length=1)
 
 
 class Remote(_Strict):
@@ -59,7 +71,10 @@ class TargetDefinition(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     kind: Kind
     description: str = ""
-    #: Substring of /proc/device-tree/model that identifies the board (Jetson only).
+    #: The Jetsons this target describes (kind jetson; without it any Jetson is taken).
+    board: Optional[Board] = None
+    #: Refused: earlier versions matched the free-text device-tree model; the message says what
+    #: to write instead.
     model_match: Optional[str] = None
     devices: list[Device] = Field(min_length=1)
     default_device: Device
@@ -70,6 +85,15 @@ class TargetDefinition(_Strict):
     thermal: Optional[Thermal] = None
     remote: Optional[Remote] = None
 
+    @field_validator("model_match")
+    @classmethod
+    def _no_model_match(cls, value: Optional[str]) -> None:
+        if value is not None:
+            raise PydanticCustomError("model_match", "boards are recognised by SoC and module part number, not "
+                                      "by the model string: replace model_match with {board}",
+                                      {"board": board_table_for(value)})
+        return None
+
     @model_validator(mode="after")
     def _consistent(self) -> "TargetDefinition":
         if self.default_device not in self.devices:
@@ -77,6 +101,8 @@ class TargetDefinition(_Strict):
         names = [mode.name for mode in self.modes]
         if len(set(names)) != len(names):
             raise ValueError(f"mode names repeat: {names}")
+        if self.board is not None and self.kind != "jetson":
+            raise ValueError("[board] only describes Jetsons (kind 'jetson')")
         if self.modes and self.kind != "jetson":
             raise ValueError("power modes are only supported on kind 'jetson' (nvpmodel)")
         if self.default_mode is not None and self.default_mode not in names:
@@ -96,6 +122,16 @@ class TargetDefinition(_Strict):
         if not self.modes and name == DEFAULT_MODE:
             return None
         raise UsageError(f"target {self.name} has no mode {name!r}; its modes: {', '.join(self.mode_names)}")
+
+
+def board_table_for(model_text: str) -> str:
+    """The ``[board]`` table for the boards an old ``model_match`` named (``AGX Xavier``)."""
+    named = {part: soc for part, (name, soc) in BOARDS.items() if name.lower() in model_text.lower()}
+    socs = set(named.values())
+    if len(socs) != 1:
+        return ('[board] soc = "tegraNNN", modules = ["pNNNN"] naming the parts in the board\'s '
+                '/proc/device-tree/compatible (docs/remote.md, "How a board is recognised")')
+    return "[board] soc = \"%s\", modules = [%s]" % (socs.pop(), ", ".join('"%s"' % part for part in named))
 
 
 def load_definition(path: Path) -> TargetDefinition:

@@ -1,7 +1,8 @@
 """What this machine is: a Jetson (and which), a machine with an NVIDIA GPU, or a plain CPU.
 
 Every read goes through the system root (``EDGEBENCH_SYSROOT``), so an emulated Jetson in a
-directory is detected exactly like a real one.
+directory is detected exactly like a real one. A Jetson is described by the same dict its
+worker reports (``env["jetson"]``), so a local board and a remote one are checked alike.
 """
 
 from __future__ import annotations
@@ -13,28 +14,20 @@ from dataclasses import dataclass
 from typing import Optional
 
 from edgebench.board import system
+from edgebench.board.machine import jetson_environment
 
 
 @dataclass(frozen=True)
 class LocalMachine:
-    jetson_model: Optional[str]  # /proc/device-tree/model when /etc/nv_tegra_release exists
-    jetson_release: Optional[str]
+    #: ``board.machine.jetson_environment()``: release, model, compatible, soc, module, serial.
+    jetson: Optional[dict]
     nvidia_gpu: Optional[str]  # how a discrete NVIDIA GPU was found, or None
     machine: str  # platform.machine()
 
-    @property
-    def is_jetson(self) -> bool:
-        return self.jetson_release is not None
-
 
 def detect() -> LocalMachine:
-    release = system.jetson_release()
-    return LocalMachine(
-        jetson_model=system.device_tree_model() if release else None,
-        jetson_release=release,
-        nvidia_gpu=None if release else _nvidia_gpu(),
-        machine=platform.machine(),
-    )
+    jetson = jetson_environment()
+    return LocalMachine(jetson=jetson, nvidia_gpu=None if jetson else _nvidia_gpu(), machine=platform.machine())
 
 
 def _nvidia_gpu() -> Optional[str]:

@@ -78,7 +78,8 @@ def test_lock_clocks_and_hot_board(xavier, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--target", "xavier", "--mode", "turbo"], "target xavier has no mode 'turbo'; its modes: maxn, 10w"),
     (["--target", "xavier", "--device", "npu"], "target xavier has no device 'npu'; its devices: gpu, dla0, dla1, cpu"),
-    (["--target", "orin"], "target orin cannot run here: this Jetson is a NVIDIA Jetson AGX Xavier Developer Kit"),
+    (["--target", "orin"], "target orin cannot run here: this machine is an AGX Xavier (module p2972-0000, tegra194, "
+                           "model 'NVIDIA Jetson AGX Xavier Developer Kit'), not an AGX Orin"),
 ])
 def test_bad_target_input_is_one_line(xavier, tmp_path, args, message):
     proc = edgebench(xavier, "run", *args, cwd=tmp_path)
@@ -94,6 +95,26 @@ def test_targets_lists_the_emulated_board_as_available(xavier, tmp_path):
     assert listed["x86-cpu"]["available"] is False
     assert listed["xavier"]["modes"][:3] == ["maxn", "10w", "15w"]
     assert set(listed["xavier"]) >= {"name", "kind", "available", "reason", "modes", "devices", "backends"}
+
+
+def test_an_r32_agx_xavier_is_the_xavier_target(tmp_path):
+    """L4T R32's device tree calls an AGX Xavier "Jetson-AGX": the board is still recognised."""
+    board = make_emulated_jetson(tmp_path / "board", "xavier-r32")
+    listed = {entry["name"]: entry for entry in json.loads(edgebench(board, "targets", "--json", cwd=tmp_path).stdout)}
+    assert listed["local"]["resolves_to"] == "xavier"
+    assert listed["xavier"]["available"] is True
+
+
+def test_an_xavier_nx_is_not_switched_as_an_agx_xavier(tmp_path):
+    board = make_emulated_jetson(tmp_path / "board", "xavier-nx")
+    proc = edgebench(board, "run", "--target", "xavier", "--mode", "maxn", "-m", "worker_models:tiny",
+                     "--input-shape", "3x8x8", *FAST, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "edgebench: error: target xavier cannot run here: this machine is an Xavier NX (module p3668-0000, tegra194, "
+        "model 'NVIDIA Jetson Xavier NX Developer Kit'), not an AGX Xavier (target xavier takes tegra194 with module "
+        "p2888 or p2972-0000)"]
+    assert board.state() == {"mode": 2}  # nvpmodel never asked to switch
 
 
 def test_cooldown_waits_until_the_board_is_under_its_limit(xavier, tmp_path):

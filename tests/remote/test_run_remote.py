@@ -25,16 +25,21 @@ def board(tmp_path):
 
 @pytest.fixture
 def target_file(sshd, board, tmp_path):
-    path = tmp_path / "my-xavier.toml"
+    return write_target(tmp_path / "my-xavier.toml", sshd, board, tmp_path / "board-workdir")
+
+
+def write_target(path, sshd, board, workdir):
+    """An AGX Xavier target file for the emulated ``board`` behind the loopback sshd."""
     env = {"EDGEBENCH_SYSROOT": str(board.root), "PATH": f"{board.bin}:{os.environ['PATH']}"}
     path.write_text("\n".join([
-        'name = "my-xavier"', 'kind = "jetson"', 'model_match = "AGX Xavier"',
+        'name = "my-xavier"', 'kind = "jetson"',
         'devices = ["gpu", "cpu"]', 'default_device = "gpu"', 'backends = ["eager", "onnxruntime"]',
         'power_sources = ["tegrastats"]',
         'modes = [{ name = "maxn", nvpmodel_id = 0 }, { name = "15w", nvpmodel_id = 2 }]',
         "[thermal]", "limit_c = 85.0",
+        "[board]", 'soc = "tegra194"', 'modules = ["p2888", "p2972-0000"]',
         "[remote]", f'host = "{HOST_ALIAS}"', f'python = "{sys.executable}"',
-        f'workdir = "{tmp_path / "board-workdir"}"', f'ssh_options = ["-F", "{sshd.config}"]',
+        f'workdir = "{workdir}"', f'ssh_options = ["-F", "{sshd.config}"]',
         "lock_timeout_s = 120",
         "[remote.env]", *(f'{key} = "{value}"' for key, value in env.items()), ""]))
     return path
@@ -60,11 +65,30 @@ def test_remote_run_measures_on_the_board_and_restores_its_mode(target_file, boa
         assert (record["target"], record["mode"]) == ("my-xavier", "maxn")
         assert record["env"]["target"]["remote"] == HOST_ALIAS
         assert record["env"]["jetson"]["model"] == "NVIDIA Jetson AGX Xavier Developer Kit"  # the board's
+        assert (record["env"]["jetson"]["soc"], record["env"]["jetson"]["module"]) == ("tegra194", "p2972-0000")
+        assert record["env"]["jetson"]["serial"] == "1422919082000"
         assert record["energy"]["source"] == "tegrastats"
     assert f"connected to {HOST_ALIAS}" in stderr
     assert board.state()["history"] == [0, 2]  # MAXN for the run, MODE_15W again after
     artifacts = list((tmp_path / "board-workdir" / "artifacts").iterdir())
     assert sorted(p.suffix for p in artifacts) == [".onnx", ".pt"]  # ONNX, and TorchScript for eager
+
+
+@pytest.mark.parametrize("kind, reported", [
+    ("xavier-nx", "the board is an Xavier NX (module p3668-0000, tegra194, model 'NVIDIA Jetson Xavier NX Developer Kit'), "
+                  "not an AGX Xavier (target my-xavier takes tegra194 with module p2888 or p2972-0000)"),
+    ("orin", "the board is an AGX Orin (module p3701-0000, tegra234, model 'Jetson AGX Orin Developer Kit'), "
+             "not an AGX Xavier (target my-xavier takes tegra194 with module p2888 or p2972-0000)"),
+])
+def test_a_board_that_is_not_the_targets_is_refused_before_any_mode_switch(sshd, tmp_path, kind, reported):
+    board = make_emulated_jetson(tmp_path / "board", kind)
+    target = write_target(tmp_path / "my-xavier.toml", sshd, board, tmp_path / "board-workdir")
+    proc = start(target, tmp_path, "--mode", "maxn", "-m", "worker_models:tiny", "--input-shape", "3x8x8", *FAST)
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 2, stderr
+    assert stderr.strip().splitlines()[-1] == f"edgebench: error: target my-xavier cannot run on {HOST_ALIAS}: {reported}"
+    assert len([line for line in stderr.splitlines() if line.startswith("edgebench: error")]) == 1
+    assert "history" not in board.state()  # nvpmodel was never asked to switch
 
 
 def test_connection_cut_mid_measurement_is_an_error_record_and_the_run_goes_on(sshd, target_file, board, tmp_path):

@@ -2,7 +2,9 @@
 
 The fakes print what the real tools print, taken from the captures in tests/data/jetson/
 (copied from shared/data/jetson): `nvpmodel -q`, the reboot prompt of a mode that needs a
-reboot, tegrastats lines. Only the hardware is emulated; edgebench's own code runs for real.
+reboot, tegrastats lines. The system root holds what identifies a board, as the README there
+lists it: the device-tree model, the NUL-separated compatible list, the SoC's chip id and the
+serial number. Only the hardware is emulated; edgebench's own code runs for real.
 """
 
 from __future__ import annotations
@@ -16,23 +18,73 @@ from pathlib import Path
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "jetson"
 
+XAVIER_MODES = {0: "MAXN", 1: "MODE_10W", 2: "MODE_15W", 3: "MODE_30W_ALL", 4: "MODE_30W_6CORE",
+                5: "MODE_30W_4CORE", 6: "MODE_30W_2CORE", 7: "MODE_15W_DESKTOP"}
+R32 = "# R32 (release), REVISION: 7.4, GCID: 33514132, BOARD: t186ref, EABI: aarch64, DATE: Fri Jun  9 04:25:08 UTC 2023"
+R35 = "# R35 (release), REVISION: 4.1, GCID: 33958178, BOARD: t186ref, EABI: aarch64, DATE: Tue Aug  1 19:57:35 UTC 2023"
+
 BOARDS = {
     "xavier": {
         "model": "NVIDIA Jetson AGX Xavier Developer Kit",
-        "release": "# R35 (release), REVISION: 4.1, GCID: 33958178, BOARD: t186ref, EABI: aarch64, DATE: Tue Aug  1 19:57:35 UTC 2023",
-        "modes": {0: "MAXN", 1: "MODE_10W", 2: "MODE_15W", 3: "MODE_30W_ALL", 4: "MODE_30W_6CORE",
-                  5: "MODE_30W_4CORE", 6: "MODE_30W_2CORE", 7: "MODE_15W_DESKTOP"},
+        "compatible": ["nvidia,p2972-0000", "nvidia,tegra194"],
+        "soc_id": 25,
+        "serial": "1422919082000",
+        "release": R35,
+        "modes": XAVIER_MODES,
         "default_mode": 2,
         # Switching into MODE_10W has been reported to need a reboot on AGX Xavier.
         "reboot_modes": [1],
         "idle_log": "xavier-jp4-nonroot-idle.log",
         "load_log": "xavier-jp4-root-maxn-load.log",
     },
+    # The same board on L4T R32, whose device tree calls it just "Jetson-AGX".
+    "xavier-r32": {
+        "model": "Jetson-AGX",
+        "compatible": ["nvidia,p2972-0000", "nvidia,tegra194"],
+        "soc_id": 25,
+        "serial": "1422919082001",
+        "release": R32,
+        "modes": XAVIER_MODES,
+        "default_mode": 2,
+        "reboot_modes": [1],
+        "idle_log": "xavier-jp4-nonroot-idle.log",
+        "load_log": "xavier-jp4-root-maxn-load.log",
+    },
+    # Same SoC as the AGX Xavier, another board with its own modes.
+    "xavier-nx": {
+        "model": "NVIDIA Jetson Xavier NX Developer Kit",
+        "compatible": ["nvidia,p3509-0000+p3668-0000", "nvidia,p3668-0000", "nvidia,tegra194"],
+        "soc_id": 25,
+        "serial": "1421020012345",
+        "release": R35,
+        "modes": {0: "MODE_15W_2CORE", 1: "MODE_15W_4CORE", 2: "MODE_15W_6CORE", 3: "MODE_10W_2CORE",
+                  4: "MODE_10W_4CORE", 8: "MODE_20W_6CORE"},
+        "default_mode": 2,
+        "reboot_modes": [],
+        "idle_log": "xavier-jp4-nonroot-idle.log",
+        "load_log": "xavier-jp4-root-maxn-load.log",
+    },
     "orin": {
         "model": "Jetson AGX Orin Developer Kit",
+        "compatible": ["nvidia,p3737-0000+p3701-0000", "nvidia,p3701-0000", "nvidia,tegra234"],
+        "soc_id": 35,
+        "serial": "1421622051234",
         "release": "# R35 (release), REVISION: 3.1, GCID: 32827747, BOARD: t186ref, EABI: aarch64, DATE: Sun Mar 19 15:19:21 UTC 2023",
         "modes": {0: "MAXN", 1: "MODE_15W", 2: "MODE_30W", 3: "MODE_50W"},
         "default_mode": 2,
+        "reboot_modes": [],
+        "idle_log": "orin-jp5-root-idle.log",
+        "load_log": "orin-dla0-busy.log",
+    },
+    # Same SoC as the AGX Orin, another board with its own modes.
+    "orin-nano": {
+        "model": "NVIDIA Jetson Orin Nano Developer Kit",
+        "compatible": ["nvidia,p3768-0000+p3767-0005", "nvidia,p3767-0005", "nvidia,tegra234"],
+        "soc_id": 35,
+        "serial": "1423123067890",
+        "release": R35,
+        "modes": {0: "15W", 1: "7W"},
+        "default_mode": 0,
         "reboot_modes": [],
         "idle_log": "orin-jp5-root-idle.log",
         "load_log": "orin-dla0-busy.log",
@@ -152,6 +204,10 @@ def make_emulated_jetson(directory: Path, board: str = "xavier") -> EmulatedJets
     (root / "etc" / "nv_tegra_release").write_text(spec["release"] + "\n")
     (root / "proc" / "device-tree").mkdir(parents=True)
     (root / "proc" / "device-tree" / "model").write_bytes(spec["model"].encode() + b"\x00")
+    (root / "proc" / "device-tree" / "compatible").write_bytes(b"".join(c.encode() + b"\x00" for c in spec["compatible"]))
+    (root / "proc" / "device-tree" / "serial-number").write_bytes(spec["serial"].encode() + b"\x00")
+    (root / "sys" / "devices" / "soc0").mkdir(parents=True)
+    (root / "sys" / "devices" / "soc0" / "soc_id").write_text(f"{spec['soc_id']}\n")
     for index, (zone, millidegrees) in enumerate([("CPU-therm", 41500), ("GPU-therm", 39000)]):
         zone_dir = root / "sys" / "class" / "thermal" / f"thermal_zone{index}"
         zone_dir.mkdir(parents=True)

@@ -1,16 +1,23 @@
 import pytest
 
+from edgebench.board.jetson_identity import identify
 from edgebench.errors import UsageError
 from edgebench.targets import builtin_definitions, resolve_target
 from edgebench.targets.definition import load_definition
 from edgebench.targets.detect import LocalMachine
 
-X86 = LocalMachine(jetson_model=None, jetson_release=None, nvidia_gpu=None, machine="x86_64")
-XAVIER = LocalMachine(jetson_model="NVIDIA Jetson AGX Xavier Developer Kit", jetson_release="R35", nvidia_gpu=None,
-                      machine="aarch64")
-ORIN = LocalMachine(jetson_model="Jetson AGX Orin Developer Kit", jetson_release="R35", nvidia_gpu=None,
-                    machine="aarch64")
-GPU_BOX = LocalMachine(jetson_model=None, jetson_release=None, nvidia_gpu="nvidia-smi", machine="x86_64")
+
+def jetson(model, compatible, soc_id):
+    """A Jetson as its worker reports it (``env["jetson"]``)."""
+    return LocalMachine(jetson={"release": "R35", "model": model, **identify(compatible, soc_id), "serial": None},
+                        nvidia_gpu=None, machine="aarch64")
+
+
+X86 = LocalMachine(jetson=None, nvidia_gpu=None, machine="x86_64")
+XAVIER = jetson("NVIDIA Jetson AGX Xavier Developer Kit", ["nvidia,p2972-0000", "nvidia,tegra194"], 25)
+ORIN = jetson("Jetson AGX Orin Developer Kit", ["nvidia,p3737-0000+p3701-0000", "nvidia,p3701-0000", "nvidia,tegra234"],
+              35)
+GPU_BOX = LocalMachine(jetson=None, nvidia_gpu="nvidia-smi", machine="x86_64")
 
 
 def test_builtin_targets_and_their_modes():
@@ -45,7 +52,9 @@ def test_detection_picks_the_local_target(machine, local, available):
 
 def test_unavailable_targets_say_why():
     assert resolve_target("xavier", X86).reason == "this machine is not a Jetson (no /etc/nv_tegra_release)"
-    assert resolve_target("xavier", ORIN).reason == "this Jetson is a Jetson AGX Orin Developer Kit, not an AGX Xavier"
+    assert resolve_target("xavier", ORIN).reason == (
+        "this machine is an AGX Orin (module p3701-0000, tegra234, model 'Jetson AGX Orin Developer Kit'), "
+        "not an AGX Xavier (target xavier takes tegra194 with module p2888 or p2972-0000)")
     assert "no NVIDIA GPU found" in resolve_target("cuda-gpu", X86).reason
 
 
