@@ -11,15 +11,14 @@ error, ``interrupted`` on Ctrl-C (the records stay).
 from __future__ import annotations
 
 import contextlib
-import signal
 import sys
-import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 from edgebench.errors import UsageError
+from edgebench.interrupts import sigint_deferred
 from edgebench.results.record import Record, Settings
 from edgebench.results.store import Store
 from edgebench.sweep.board import BoardSession, board_session
@@ -147,20 +146,3 @@ def run_session(store: str | Path, *, tags: Optional[Mapping[str, str]] = None,
             session._finish("failed")
             raise
         session._finish("finished")
-
-
-@contextlib.contextmanager
-def sigint_deferred() -> Iterator[None]:
-    """Ctrl-C during the block takes effect right after it, so a short write (a record, the run
-    row) is done whole. Outside the main thread signals never arrive, so nothing changes there."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
-        if received:
-            signal.raise_signal(signal.SIGINT)  # the previous handler's turn: KeyboardInterrupt by default

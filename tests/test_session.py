@@ -11,7 +11,8 @@ from edgebench.errors import UsageError
 from edgebench.models import InputSpec, ResolvedModel
 from edgebench.results.record import Settings
 from edgebench.results.store import Store
-from edgebench.session import available_definition, device_of, run_session, sigint_deferred
+from edgebench.interrupts import sigint_deferred
+from edgebench.session import available_definition, device_of, run_session
 from edgebench.sweep.plan import Measurement
 from fake_jetson import make_emulated_jetson
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from edgebench.board.worker import PROTOCOL_VERSION
+from edgebench.interrupts import exit_whole
 from edgebench.sweep.transport import Shell, WorkerTransport
 from edgebench.targets.definition import TargetDefinition
 from edgebench.targets.jetson import PreparedTarget, power_mode
@@ -45,7 +46,7 @@ class BoardSession:
 def board_session(definition: TargetDefinition, mode: Optional[str], lock_clocks: bool, power_interval_ms: int,
                   worker: WorkerTransport, shell: Shell, measure_power: bool = True,
                   log: Callable[[str], None] = lambda line: None) -> Iterator[BoardSession]:
-    with power_mode(definition, mode, lock_clocks, shell) as prepared:
+    with exit_whole(power_mode(definition, mode, lock_clocks, shell)) as prepared:
         power, idle, problems = (idle_baseline(definition, power_interval_ms, worker, log) if measure_power
                                  else (None, None, ["power measurement turned off (--no-power)"]))
         yield BoardSession(prepared, power, idle, problems)

@@ -8,7 +8,9 @@ makes the test slower. The Jetson is the emulated one of tests/support/fake_jets
 
 import json
 import os
+import signal
 import sqlite3
+import time
 
 import pytest
 
@@ -116,3 +118,25 @@ def test_during_prune_the_measured_records_stay_and_the_scratch_folder_goes(tmp_
     assert runs == [("interrupted",)]
     assert kept[0].startswith(f"interrupted: {len(records)} record(s) kept")
     assert not (out / ".candidates").exists()
+
+
+def test_a_second_ctrl_c_does_not_cut_the_mode_restore_short(xavier, tmp_path):
+    # nvpmodel as the board's, noting each call and taking its time over a switch, so the second
+    # SIGINT lands while the first one's restore is switching back.
+    calls, mark, slow = tmp_path / "nvpmodel-calls", tmp_path / "measuring", tmp_path / "slow-bin"
+    slow.mkdir()
+    (slow / "nvpmodel").write_text(f'#!/bin/sh\necho "$@" >> {calls}\n'
+                                   f'if [ "$1" = "-m" ]; then sleep 2; fi\nexec {xavier.bin / "nvpmodel"} "$@"\n')
+    (slow / "nvpmodel").chmod(0o755)
+    env = {**xavier.env, "PATH": f"{slow}{os.pathsep}{xavier.env['PATH']}", "EDGEBENCH_TEST_MARK": str(mark)}
+    run = Interrupted(["run", "--target", "xavier", "--mode", "maxn", "--device", "cpu", "--no-power", "-m",
+                       "interrupt_models:marked_hang", "--input-shape", "3x8x8", "-b", "eager", *FAST], tmp_path, env=env)
+    run.wait_for_file(mark)
+    run.proc.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + 60
+    while "-m 2" not in (calls.read_text().splitlines() if calls.exists() else []):
+        assert time.monotonic() < deadline and run.proc.poll() is None, run.stderr
+        time.sleep(0.05)
+    assert run.interrupt() == 130, run.stderr
+    assert xavier.state()["mode"] == 2 and xavier.state()["history"] == [0, 2]
+    assert stored(tmp_path / "results" / "edgebench.db") == ([("interrupted",)], [])
