@@ -86,15 +86,19 @@ class RunSession:
               lock_clocks: bool = False, power_interval_ms: int = 100,
               measure_power: bool = True) -> Iterator[BoardStage]:
         """The board of ``definition`` in ``mode`` for the block; the run row exists inside it."""
-        with board_link(definition, self.log) as link, \
-                board_session(definition, mode, lock_clocks, power_interval_ms, link.worker, link.shell,
-                              measure_power=measure_power, log=self.log) as board:
-            if measure_power and board.power is None:
-                self.log("power not measured: " + "; ".join(board.power_problems))
-            self._start(link.environment)
-            yield BoardStage(self, definition, device, link, board)
-        for note in board.prepared.notes:
-            self.log(f"warning: {note}")
+        notes: list[str] = []  # what could not be put back, said however the stage ended
+        try:
+            with board_link(definition, self.log) as link, \
+                    board_session(definition, mode, lock_clocks, power_interval_ms, link.worker, link.shell,
+                                  measure_power=measure_power, log=self.log) as board:
+                notes = board.prepared.notes
+                if measure_power and board.power is None:
+                    self.log("power not measured: " + "; ".join(board.power_problems))
+                self._start(link.environment)
+                yield BoardStage(self, definition, device, link, board)
+        finally:
+            for note in notes:
+                self.log(f"warning: {note}")
 
     def keep(self, record: Record) -> None:
         """Store ``record`` now (committed when this returns), so an interrupted run keeps it."""

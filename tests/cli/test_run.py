@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from edgebench.cli.run import suite_stages
+from edgebench.sweep.suite import load_suite
 from edgebench.targets import resolve_target
 from interrupting import Interrupted
 from onnx_models import matmul_relu
@@ -205,6 +207,17 @@ def test_a_suite_runs_its_matrix_in_one_run(tmp_path):
     assert {r["settings"]["processes"] for r in records} == {1}
     with sqlite3.connect(tmp_path / "results" / "edgebench.db") as db:
         assert json.loads(db.execute("SELECT tags FROM runs").fetchone()[0]) == {"suite": "tiny-nightly"}
+
+
+def test_a_suite_target_file_without_a_backend_plans_it_unavailable(tmp_path):
+    (tmp_path / "cpu.toml").write_text(CPU_TARGET)
+    suite = tmp_path / "suite.toml"
+    suite.write_text("\n".join([
+        'name = "s"', "[[matrix]]", 'models = ["worker_models:tiny"]', f'targets = ["{tmp_path / "cpu.toml"}"]',
+        'backends = ["eager", "tensorrt"]', 'input_shapes = ["3x8x8"]', ""]))
+    [stage] = suite_stages(load_suite(suite), None)
+    assert [(m.backend, m.unavailable) for m in stage.measurements] == [
+        ("eager", None), ("tensorrt", "the target does not run backend 'tensorrt'; its backends: eager, onnxruntime")]
 
 
 def test_a_suite_replaces_the_matrix_options(tmp_path):
