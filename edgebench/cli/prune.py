@@ -42,7 +42,8 @@ def prune_command(
                                  "this fraction of the baseline's."),
     max_accuracy_drop: float = typer.Option(0.01, "--max-accuracy-drop", min=0.0, max=1.0, help="Accuracy (as a "
                                             "fraction) the pruned model may lose against the baseline."),
-    criterion: str = typer.Option("l1", "--criterion", help="Channel importance: l1, hrank or taylor."),
+    criterion: str = typer.Option("l1", "--criterion", help="Channel importance: l1, hrank, taylor or a criterion "
+                                  "registered under the edgebench.importance entry-point group."),
     round_to: int = typer.Option(8, "--round-to", min=1, help="Channel counts are multiples of this."),
     staircase: bool = typer.Option(False, "--staircase", help="After each kept cut, probe wider channel counts "
                                    "(up to two --round-to more) on the target and keep the widest that is no slower: "
@@ -66,11 +67,11 @@ def prune_command(
     json_output: bool = typer.Option(False, "--json", help="Print report.json on stdout."),
 ) -> None:
     """Prune channels with Torch-Pruning, keeping a step only when the target measured it faster."""
-    from edgebench.prune.importance import CRITERIA
+    from edgebench.prune.importance import CRITERIA, check_criterion
     from edgebench.prune.baseline import prunable_model
     from edgebench.prune.loop import OBJECTIVES, PruneConfig, Pruner
     from edgebench.sweep.paired import Pairing
-    from edgebench.prune.tasks import load_task, require_batches
+    from edgebench.prune.tasks import load_task
 
     store_path(store)
     tags = parsing.key_values(tag, "--tag")
@@ -86,8 +87,7 @@ def prune_command(
     chosen_device = device_of(definition, device)
     backends = choose_backends(parsing.comma_list([backend]), definition.backends)
     chosen_task = load_task(task)
-    if criterion != "l1":
-        require_batches(chosen_task, criterion)
+    check_criterion(criterion, chosen_task)  # a criterion that scores from batches needs a task that has them
     resolved = prunable_model(model, chosen_task)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} exists and is not a directory")

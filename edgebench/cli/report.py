@@ -26,7 +26,7 @@ def report_command(
     """Latency distributions, speedups with intervals, power and energy, p50 history with regressions marked,
     every record with its warnings, and the environment: one page, no network needed to view it."""
     # Imported here: matplotlib takes a moment to load, and only this command needs it.
-    from edgebench.report import write_report
+    from edgebench.report.write import write_report
 
     with Store.open(store, create=False) as opened:
         index = write_report(opened, out, run_id, method)

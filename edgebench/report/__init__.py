@@ -1,21 +1,5 @@
 """``edgebench report``: one run as a static HTML page with its figures.
 
 ``build`` gathers the run, its comparisons and its history from the store and draws the figures
-(``plots``); ``html`` writes the page beside them.
+(``plots``); ``html`` writes the page beside them; ``write.write_report`` does both.
 """
-
-from __future__ import annotations
-
-from pathlib import Path
-
-from edgebench.report.build import build_report
-from edgebench.report.html import write_page
-from edgebench.results.store import Store
-
-__all__ = ["write_report"]
-
-
-def write_report(store: Store, out_dir: Path, run_id: str | None = None, method: str | None = None) -> Path:
-    """Write the report of ``run_id``'s records of ``method`` (by default the latest run's sweep
-    records) into ``out_dir``; returns index.html."""
-    return write_page(build_report(store, out_dir, run_id, method), out_dir)

@@ -13,10 +13,6 @@ eager --contender onnxruntime`` varies the backend) and holds the rest equal.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from edgebench.results.record import Record
 
 KEY_FIELDS = ("model", "model_fingerprint", "machine_id", "target", "mode", "backend", "device", "precision",
               "batch", "method")
@@ -31,7 +27,7 @@ def key_fields(varied: Sequence[str] = ()) -> tuple[str, ...]:
     return tuple(name for name in KEY_FIELDS if name not in varied)
 
 
-def key_values(record: Record, fields: Sequence[str] = KEY_FIELDS) -> tuple:
+def key_values(record: object, fields: Sequence[str] = KEY_FIELDS) -> tuple:
     return tuple(getattr(record, name) for name in fields)
 
 

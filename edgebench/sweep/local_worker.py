@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from edgebench.interrupts import sigint_deferred
+
 WORKER_MODULE = "edgebench.board.worker"
 STDERR_TAIL_LINES = 5
 
@@ -66,14 +68,17 @@ def run_worker_process(argv: Sequence[str], request: dict, wait_s: float) -> Opt
     """Start ``argv``, send ``request`` as JSON on its stdin and wait up to ``wait_s``; None when
     it was still running then (it is killed, with everything it spawned)."""
     with tempfile.TemporaryFile() as stderr:
-        process = subprocess.Popen(
-            list(argv),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            # Its own process group, so a timeout kills whatever the backend spawned too.
-            start_new_session=True,
-        )
+        # Ctrl-C waits until the worker exists and can be killed: one taken inside Popen would
+        # leave a started worker behind with nobody to end it.
+        with sigint_deferred():
+            process = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                # Its own process group, so a timeout kills whatever the backend spawned too.
+                start_new_session=True,
+            )
         try:
             stdout, _ = process.communicate(json.dumps(request).encode(), timeout=wait_s)
         except subprocess.TimeoutExpired:

@@ -16,8 +16,10 @@ class LocalShell:
 
     def run(self, argv: Sequence[str], timeout_s: float = 60.0) -> CommandResult:
         try:
+            # Its own session: a Ctrl-C at the terminal goes to the whole foreground group and
+            # must not kill nvpmodel or jetson_clocks halfway through putting the board back.
             proc = subprocess.run(list(argv), stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                                  timeout=timeout_s)
+                                  timeout=timeout_s, start_new_session=True)
         except FileNotFoundError:
             raise UsageError(f"{argv[0]} not found on PATH (it ships with JetPack)") from None
         except subprocess.TimeoutExpired:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from edgebench.errors import UsageError
-from edgebench.report import write_report
+from edgebench.report.write import write_report
 from edgebench.report.build import build_report
 from edgebench.results.store import Store
 

@@ -152,7 +152,6 @@ backends = ["eager", "onnxruntime"]
 
 @pytest.mark.parametrize("args, message", [
     (["--precision", "fp64"], "--precision takes fp32, fp16, int8, not 'fp64'"),
-    (["-b", "tensorrt"], "the target does not run backend 'tensorrt'"),
     (["-b", "tensorflow"], "unknown backend 'tensorflow'"),
 ])
 def test_usage_errors_stay_exit_2(tmp_path, args, message):
