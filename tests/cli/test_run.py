@@ -12,6 +12,7 @@ import pytest
 from edgebench.cli.run import suite_stages
 from edgebench.sweep.suite import load_suite
 from edgebench.targets import resolve_target
+from cpu_target import CPU_TARGET
 from interrupting import Interrupted
 from onnx_models import matmul_relu
 
@@ -123,15 +124,6 @@ def test_rejected_input_shape_is_an_error_record(tmp_path):
                      cwd=tmp_path)
     assert proc.returncode == 1
     assert "first inference failed with inputs input0 1x4x8x8" in json.loads(proc.stdout)[0]["error"]
-
-
-CPU_TARGET = """
-name = "plain-cpu"
-kind = "cpu"
-devices = ["cpu"]
-default_device = "cpu"
-backends = ["eager", "onnxruntime"]
-"""
 
 
 def test_a_backend_that_cannot_run_here_is_an_unavailable_record_beside_the_measured_ones(tmp_path):

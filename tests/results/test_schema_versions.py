@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
-import sqlite3
 import subprocess
 import sys
-from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -22,6 +20,7 @@ from edgebench.results.regress import regress
 from edgebench.results.store import Store
 
 from records import synthetic_record
+from sqlite_files import sqlite_rows, sqlite_write
 
 DATA = Path(__file__).parent.parent / "data"
 FIXTURES = sorted(DATA.glob("store-v*.db"))
@@ -32,16 +31,6 @@ def copied(name: str, tmp_path: Path) -> Path:
     path = tmp_path / name
     shutil.copy(DATA / name, path)  # a copy: upgrading must never touch the kept file
     return path
-
-
-def rows(path: Path, query: str) -> list[tuple]:
-    with closing(sqlite3.connect(path)) as conn:
-        return conn.execute(query).fetchall()
-
-
-def write(path: Path, statement: str) -> None:
-    with closing(sqlite3.connect(path)) as conn, conn:
-        conn.execute(statement)
 
 
 def edgebench(*args: str) -> subprocess.CompletedProcess:
@@ -61,9 +50,9 @@ def test_every_fixture_store_upgrades_and_its_records_read_back_with_method_and_
         runs = store.runs()
     assert records and all(record.method in ("sweep", "paired") for record in records)
     assert all(record.machine_id for record in records)
-    assert rows(path, "SELECT value FROM meta WHERE key = 'schema_version'") == [(str(migrations.SCHEMA_VERSION),)]
+    assert sqlite_rows(path, "SELECT value FROM meta WHERE key = 'schema_version'") == [(str(migrations.SCHEMA_VERSION),)]
     # The key columns and the stored JSON agree, and the JSON is rewritten at the current version.
-    stored = rows(path, "SELECT method, machine_id, record FROM results ORDER BY id")
+    stored = sqlite_rows(path, "SELECT method, machine_id, record FROM results ORDER BY id")
     assert [(method, machine) for method, machine, _ in stored] == [(r.method, r.machine_id) for r in records]
     assert {json.loads(text)["schema_version"] for _, _, text in stored} == {RECORD_SCHEMA_VERSION}
     assert all(run.methods and run.machine_ids for run in runs)
@@ -123,7 +112,7 @@ def test_a_store_from_a_newer_edgebench_is_refused_in_one_line_by_the_cli(tmp_pa
     path = copied("store-v1.db", tmp_path)
     Store.open(path).close()
     newer = migrations.SCHEMA_VERSION + 1
-    write(path, f"UPDATE meta SET value = '{newer}' WHERE key = 'schema_version'")
+    sqlite_write(path, f"UPDATE meta SET value = '{newer}' WHERE key = 'schema_version'")
     completed = edgebench("results", "list", "--store", str(path))
     assert completed.returncode == 2, completed.stderr
     assert "Traceback" not in completed.stderr
@@ -138,7 +127,7 @@ def test_a_stored_record_from_a_newer_edgebench_is_refused_in_one_line_by_the_cl
     with Store.open(path) as store:
         (run,) = store.runs()
     newer = RECORD_SCHEMA_VERSION + 1
-    write(path, f"UPDATE results SET record = json_set(record, '$.schema_version', {newer}, '$.future_field', 1)")
+    sqlite_write(path, f"UPDATE results SET record = json_set(record, '$.schema_version', {newer}, '$.future_field', 1)")
     completed = edgebench("results", "show", run.id, "--store", str(path))
     assert completed.returncode == 2, completed.stderr
     assert "Traceback" not in completed.stderr and "validation error" not in completed.stderr

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import textwrap
 import zlib
-from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,8 @@ from edgebench.errors import UsageError
 from edgebench.results import migrations
 from edgebench.results.record import Latency, Record
 from edgebench.results.store import Store
+
+from sqlite_files import sqlite_rows, sqlite_write
 
 DATA = Path(__file__).parent.parent / "data"
 
@@ -54,16 +55,6 @@ def new_run(store: Store, **overrides):
     fields = dict(host="host-a", git_commit="abc123", command=["edgebench", "run", "m"])
     fields.update(overrides)
     return store.create_run(**fields)
-
-
-def sqlite_rows(path: Path, query: str) -> list[tuple]:
-    with closing(sqlite3.connect(path)) as conn:
-        return conn.execute(query).fetchall()
-
-
-def sqlite_write(path: Path, statement: str) -> None:
-    with closing(sqlite3.connect(path)) as conn, conn:
-        conn.execute(statement)
 
 
 def schema_version_in(path: Path) -> str:

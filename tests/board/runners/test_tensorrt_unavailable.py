@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from cpu_target import CPU_TARGET
 from onnx_models import matmul_relu
 
 SUPPORT = Path(__file__).resolve().parents[1] / "support"
@@ -139,15 +140,6 @@ def test_run_on_a_gpu_target_without_tensorrt_records_unavailable_and_exits_0(tm
         assert record["target"] == "cuda-gpu" and record["device"] == "gpu"
         assert "TensorRT is not installed here" in record["error"]
         assert record["latency_ms"] is None and record["device_latency_ms"] is None
-
-
-CPU_TARGET = """
-name = "plain-cpu"
-kind = "cpu"
-devices = ["cpu"]
-default_device = "cpu"
-backends = ["eager", "onnxruntime"]
-"""
 
 
 @pytest.mark.parametrize("args, message", [
