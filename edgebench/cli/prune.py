@@ -130,8 +130,8 @@ def prune_command(
 
 def _write_outputs(out: Path, report: dict, outcome, recipe, example_input) -> None:
     """model.pt2, state_dict.pt + pruning.json, model.onnx (checked), report.json and the plots."""
-    from edgebench.prune.outputs import export_checked_onnx, save_pruned, write_report
-    from edgebench.prune.plots import plot_steps
+    from edgebench.prune.outputs import export_checked_onnx, save_pruned, write_report_json
+    from edgebench.prune.step_plots import plot_steps
 
     try:
         save_pruned(out, outcome.model, recipe, outcome.report["model"], example_input, outcome.history)
@@ -142,7 +142,7 @@ def _write_outputs(out: Path, report: dict, outcome, recipe, example_input) -> N
         report["onnx_check"] = export_checked_onnx(out, outcome.model, example_input)
     if not report["onnx_check"].get("ok"):
         report["warnings"] = report["warnings"] + [f"model.onnx: {report['onnx_check'].get('error')}"]
-    write_report(out, report)
+    write_report_json(out, report)
     plot_steps(out, report)
 
 

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from edgebench.results.key import key_fields, key_values
+from edgebench.results.key import key_fields, key_of
 from edgebench.results.record import Record
 
 BASELINE_BACKEND = "eager"
@@ -39,7 +39,7 @@ def speedups(records: Sequence[Record], baseline: str = BASELINE_BACKEND) -> dic
     fields = key_fields(("backend",))
 
     def key(r: Record) -> tuple:
-        return key_values(r, fields)
+        return key_of(r, fields)
 
     base = {key(r): r.latency_ms.p50 for r in records if r.backend == baseline and r.latency_ms}
     return {id(r): base[key(r)] / r.latency_ms.p50 for r in records if r.latency_ms and key(r) in base}

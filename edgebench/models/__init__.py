@@ -3,7 +3,7 @@
 Workstation side: torch, torchvision and onnx are imported only when a function needs them.
 """
 
-from edgebench.models.export import ExportError, default_cache_dir, onnx_for, torchscript_for
+from edgebench.models.artifacts import ExportError, default_cache_dir, onnx_for, torchscript_for
 from edgebench.models.input_specs import InputSpec, parse_input_shape
 from edgebench.models.resolve import ResolvedModel, resolve_model
 

@@ -41,7 +41,7 @@ from edgebench.errors import UsageError
 from edgebench.board.synthetic_inputs import make_inputs
 from edgebench.board.torch_models import ModelBuildError, build_module
 from edgebench.models import resolve_model
-from edgebench.models.export import atomic_target
+from edgebench.models.artifacts import atomic_target
 from edgebench.models.input_specs import format_shape
 from edgebench.models.resolve import ResolvedModel
 from edgebench.models.spec import FILE_FORMATS, parse_spec

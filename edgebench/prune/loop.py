@@ -27,7 +27,7 @@ import torch
 
 from edgebench.errors import UsageError
 from edgebench.models import resolve_model
-from edgebench.models.export import forget_exports
+from edgebench.models.artifacts import forget_exports
 from edgebench.models.resolve import ResolvedModel
 from edgebench.prune.baseline import trained_baseline
 from edgebench.prune.importance import channel_scores

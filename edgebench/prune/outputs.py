@@ -29,7 +29,7 @@ from torch import nn
 from edgebench.errors import UsageError
 from edgebench.board.torch_models import build_module
 from edgebench.models import ExportError, onnx_for, resolve_model
-from edgebench.models.export import atomic_target
+from edgebench.models.artifacts import atomic_target
 from edgebench.board.runners.base import first_line
 
 FORMAT_VERSION = 1
@@ -148,7 +148,7 @@ def export_checked_onnx(out_dir: Path, model: nn.Module, example_input: torch.Te
             "max_rel_diff": max(rel_diffs, default=None)}
 
 
-def write_report(out_dir: Path, report: dict) -> Path:
+def write_report_json(out_dir: Path, report: dict) -> Path:
     """``report.json``, indented; readers see the previous file or the whole new one."""
     path = out_dir / REPORT
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -27,7 +27,7 @@ import numpy as np
 
 from edgebench.errors import UsageError
 from edgebench.board import stats
-from edgebench.results.key import key_fields, key_values
+from edgebench.results.key import key_fields, key_of
 from edgebench.results.record import Record
 from edgebench.results.select import SELECTABLE_FIELDS, Selector
 
@@ -98,7 +98,7 @@ def latest_per_key(records: Iterable[Record], fields: Sequence[str]) -> dict[tup
     """For each key, the most recently measured record (ties: the later run id, then stored order)."""
     latest: dict[tuple, Record] = {}
     for record in records:
-        key = key_values(record, fields)
+        key = key_of(record, fields)
         current = latest.get(key)
         if current is None or (record.created_at, record.run_id) >= (current.created_at, current.run_id):
             latest[key] = record

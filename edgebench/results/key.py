@@ -27,7 +27,7 @@ def key_fields(varied: Sequence[str] = ()) -> tuple[str, ...]:
     return tuple(name for name in KEY_FIELDS if name not in varied)
 
 
-def key_values(record: object, fields: Sequence[str] = KEY_FIELDS) -> tuple:
+def key_of(record: object, fields: Sequence[str] = KEY_FIELDS) -> tuple:
     return tuple(getattr(record, name) for name in fields)
 
 

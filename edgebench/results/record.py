@@ -11,7 +11,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from edgebench.results.key import key_values
+from edgebench.results.key import key_of
 from edgebench.results.record_versions import RECORD_SCHEMA_VERSION, upgrade_record
 
 Status = Literal["ok", "error", "unavailable"]
@@ -129,7 +129,7 @@ class Record(_Frozen):
     @property
     def key(self) -> tuple:
         """What must match for two records to be compared (``results.key``)."""
-        return key_values(self)
+        return key_of(self)
 
     def to_json_dict(self, with_samples: bool = True) -> dict[str, Any]:
         exclude = None if with_samples else {"samples_ms"}

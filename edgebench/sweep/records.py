@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from edgebench.board import stats
 from edgebench.results.record import Latency, Memory, Method, Record, Stability
 from edgebench.results.record_versions import machine_id_of
-from edgebench.sweep import energy, throttling
+from edgebench.sweep import energy, throttle_check
 from edgebench.sweep.config import SweepConfig
 from edgebench.sweep.plan import Measurement
 
@@ -40,7 +40,7 @@ def make_record(measurement: Measurement, result: dict, *, run_id: str, config: 
     record_energy, device_memory, energy_warnings = energy.summarize_energy(result.get("power") or [], config.idle)
     board_states = [state for window in result.get("power") or [] if window for state in window.get("tegrastats", [])]
     limit = config.target.thermal.limit_c if config.target.thermal else None
-    throttled, throttle_warnings = throttling.assess(result.get("system") or [], board_states, limit)
+    throttled, throttle_warnings = throttle_check.assess(result.get("system") or [], board_states, limit)
     warnings += energy_warnings + throttle_warnings
     hooks = list(backend.get("hooks") or [])
     if hooks:

@@ -13,7 +13,7 @@ from edgebench.errors import UsageError
 from edgebench.board.torch_models import build_module
 from edgebench.models import ExportError
 from edgebench.prune import outputs
-from edgebench.prune.outputs import export_checked_onnx, load_pruned, save_pruned, write_report
+from edgebench.prune.outputs import export_checked_onnx, load_pruned, save_pruned, write_report_json
 
 RECIPE = {"format": "torchvision", "name": "resnet18", "kwargs": {"num_classes": 10}}
 NAME = "torchvision:resnet18?num_classes=10"
@@ -185,10 +185,10 @@ def test_a_missing_program_is_reported(tmp_path):
 
 def test_write_report_is_indented_json_written_atomically(tmp_path):
     report = {"model": NAME, "steps": [{"iteration": 1, "accuracy": None, "verdict": "rejected"}], "wall_s": 1.5}
-    path = write_report(tmp_path / "out", report)
+    path = write_report_json(tmp_path / "out", report)
     assert path == tmp_path / "out" / "report.json"
     assert json.loads(path.read_text()) == report
     assert path.read_text().startswith('{\n  "model"')
-    write_report(tmp_path / "out", {"model": "again"})
+    write_report_json(tmp_path / "out", {"model": "again"})
     assert json.loads(path.read_text()) == {"model": "again"}
     assert [item.name for item in (tmp_path / "out").iterdir()] == ["report.json"]  # no temporary left

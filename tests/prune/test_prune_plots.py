@@ -5,7 +5,7 @@ import copy
 import matplotlib.image
 import pytest
 
-from edgebench.prune.plots import accuracy_vs_latency, final_point, macs_vs_latency, plot_steps, step_points
+from edgebench.prune.step_plots import accuracy_vs_latency, final_point, macs_vs_latency, plot_steps, step_points
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

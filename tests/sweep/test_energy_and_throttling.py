@@ -1,7 +1,7 @@
 import pytest
 
 from edgebench.sweep.energy import summarize_energy
-from edgebench.sweep.throttling import assess
+from edgebench.sweep.throttle_check import assess
 
 
 def window(energy_j, window_s, iterations, samples, peak_ram=None):

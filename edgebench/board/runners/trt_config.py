@@ -153,7 +153,7 @@ def write_cached_engine(cache_dir, key, engine, metadata):
 
 def atomic_write(path, data):
     """Write ``data`` to ``path`` so that readers see the old file or the whole new one, never
-    half of it. (``edgebench.models.export`` has its own: it is workstation-side, this is board-side.)"""
+    half of it. (``edgebench.models.artifacts`` has its own: it is workstation-side, this is board-side.)"""
     handle, temp_path = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".tmp-", suffix=".part")
     try:
         with os.fdopen(handle, "wb") as out:
