@@ -44,7 +44,9 @@ def test_run_in_maxn_records_mode_energy_and_restores_the_mode(xavier, tmp_path)
     # captured rails: idle line sums to 7632 mW, the MAXN load line to 32850 mW
     assert energy["idle_power_w"] == pytest.approx(7.632)
     assert 7.632 <= energy["avg_power_w"] <= 32.85 + 1e-9
-    assert energy["mj_per_inference"] > energy["dynamic_mj_per_inference"] >= 0
+    # On a loaded machine the worker may never look busy to the emulated tegrastats, so every
+    # reading can be the idle line: dynamic energy is then zero, up to float rounding.
+    assert energy["mj_per_inference"] > energy["dynamic_mj_per_inference"] >= -1e-9
     assert record["memory_mb"]["device_peak"] is not None
     assert record["throttled"] is False  # CPU 49 C, GPU 54.5 C under an 85 C limit; PMIC's fixed 100 C ignored
     assert xavier.state()["mode"] == 2  # MODE_15W again
