@@ -51,8 +51,8 @@ def _network_class():
     import torch
 
     class DetectorNetwork(torch.nn.Module):
-        """Backbone and head of an SSD, RetinaNet or FCOS: the head's outputs (class logits, box
-        regression, ...) per anchor, in the head's order, before decoding."""
+        """Backbone and head of an SSD, RetinaNet or FCOS: the head's outputs per anchor before
+        decoding, in the head's order (SSD: bbox_regression, then cls_logits)."""
 
         def __init__(self, backbone, head):
             super().__init__()
