@@ -6,6 +6,10 @@ so both construct exactly the same module. Board-side: Python 3.8, standard libr
 A recipe is a dict with a ``format`` key:
 
 - ``{"format": "torchvision", "name": "resnet18", "kwargs": {...}}``: random weights.
+- ``{"format": "edgebench", "name": "ssd300_resnet50", "kwargs": {...}}``: a built-in model
+  (``edgebench.board.builtin_models``), random weights.
+
+Either may carry ``"part": "network"`` or ``"end_to_end"`` for a detector (``detector_parts``).
 - ``{"format": "callable", "target": "pkg.mod:fn", "kwargs": {...}, "sys_path": [...]}``.
 - ``{"format": "torch-file", "path": "model.pt"}``: a pickled full module or TorchScript archive.
 - ``{"format": "torch-export", "path": "model.pt2"}``: a ``torch.export`` program.
@@ -18,6 +22,8 @@ import inspect
 import sys
 import zipfile
 
+from edgebench.board.builtin_models import BUILTIN_MODELS
+from edgebench.board.detector_parts import PartError, select_part
 from edgebench.board.runners.base import first_line
 
 # Random weights are seeded so the workstation's fingerprint describes the worker's module.
@@ -35,6 +41,7 @@ def build_module(recipe):
     fmt = recipe.get("format")
     builders = {
         "torchvision": _torchvision,
+        "edgebench": _builtin,
         "callable": _callable,
         "torch-file": _torch_file,
         "torch-export": _torch_export,
@@ -47,6 +54,10 @@ def build_module(recipe):
         raise ModelBuildError(
             "%s did not produce a torch.nn.Module (got %s)" % (describe(recipe), type(module).__name__)
         )
+    try:
+        module = select_part(module, recipe.get("part"), describe(recipe))
+    except PartError as exc:
+        raise ModelBuildError(str(exc))
     if fmt == "torch-export":
         # The program's train/eval behaviour was fixed when it was exported, and recent torch
         # (2.14 at least) makes its module() refuse eval() with NotImplementedError.
@@ -57,8 +68,8 @@ def build_module(recipe):
 def describe(recipe):
     """A short human name for a recipe, for messages."""
     fmt = recipe.get("format")
-    if fmt == "torchvision":
-        return "torchvision:" + recipe["name"]
+    if fmt in ("torchvision", "edgebench"):
+        return fmt + ":" + recipe["name"]
     if fmt == "callable":
         return recipe["target"]
     return recipe.get("path", repr(recipe))
@@ -71,11 +82,24 @@ def _torchvision(recipe):
     if name not in torchvision.models.list_models():
         raise ModelBuildError("torchvision has no model named %r" % name)
     kwargs = dict(recipe.get("kwargs", {}))
+    # Measurements use seeded random weights, and a build never downloads anything.
+    pretrained = [key for key in ("weights", "weights_backbone") if kwargs.get(key) is not None]
+    if pretrained:
+        raise ModelBuildError("torchvision:%s is built with random weights; %s would download weights"
+                              % (name, " and ".join("%s=%s" % (key, kwargs[key]) for key in pretrained)))
+    kwargs["weights"] = None
     # Detection and segmentation builders default to downloading a pretrained backbone.
     builder = torchvision.models.get_model_builder(name)
     if "weights_backbone" in inspect.signature(builder).parameters:
-        kwargs.setdefault("weights_backbone", None)
-    return torchvision.models.get_model(name, weights=None, **kwargs)
+        kwargs["weights_backbone"] = None
+    return torchvision.models.get_model(name, **kwargs)
+
+
+def _builtin(recipe):
+    name = recipe["name"]
+    if name not in BUILTIN_MODELS:
+        raise ModelBuildError(BUILTIN_MODELS.unknown(name))
+    return BUILTIN_MODELS.load(name)(**recipe.get("kwargs", {}))
 
 
 def _callable(recipe):

@@ -34,7 +34,7 @@ TIMEOUT_MARGIN_S = 300.0
 @app.command("run")
 def run_command(
     model: List[str] = typer.Option(
-        [], "--model", "-m", help="torchvision:NAME[?k=v], package.module:callable, FILE.onnx, FILE.pt2 or "
+        [], "--model", "-m", help="torchvision:NAME[?k=v][#end_to_end], edgebench:NAME, package.module:callable, FILE.onnx, FILE.pt2 or "
         "FILE.pt. Repeatable. Default: torchvision:mobilenet_v2 and torchvision:resnet18."),
     backend: List[str] = typer.Option(
         [], "--backend", "-b", help="Comma-separated backends (eager, onnxruntime, tensorrt). Default: every one "

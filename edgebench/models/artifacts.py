@@ -1,6 +1,7 @@
 """ONNX for a resolved model: the file itself, or a torch export cached by content.
 
-Exports are static (at the concrete batch and input shapes) and cached under
+Exports are static (at the concrete batch and input shapes), checked against eager PyTorch on the
+seeded inputs (``output_check``), and cached under
 ``cache_dir/onnx/<key>.onnx`` with a ``.json`` sidecar of metadata. The key covers the model
 fingerprint, the inputs, the torch version and the exporter set-up, so any of those changing
 means a fresh export. Files appear atomically: an interrupted export leaves no cached file.
@@ -24,13 +25,17 @@ from typing import Any, Iterator
 from edgebench.board.synthetic_inputs import make_inputs
 from edgebench.board.torch_models import build_module
 from edgebench.models.onnx_graph import graph_inputs, load_onnx_graph
+from edgebench.models.output_check import compare_outputs, run_onnx
 from edgebench.models.resolve import ResolvedModel
 from edgebench.board.runners.base import first_line
 
 # The legacy TorchScript exporter is the fallback for models torch.export cannot capture.
 LEGACY_OPSET = 17
 # Bump when the export settings change, so old cache entries stop matching.
-EXPORT_SETTINGS_VERSION = 1
+EXPORT_SETTINGS_VERSION = 2
+# How far ONNX Runtime's outputs may be from eager's (numpy's allclose), the pruner's defaults.
+OUTPUT_RTOL = 1e-3
+OUTPUT_ATOL = 1e-4
 
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -62,9 +67,11 @@ def onnx_for(model: ResolvedModel, batch: int, cache_dir: Path | None = None) ->
     if onnx_path.is_file() and metadata_path.is_file():
         return onnx_path
     onnx_path.parent.mkdir(parents=True, exist_ok=True)
+    module, args = _module_and_args(model, inputs)
     with atomic_target(onnx_path) as temp_path:
-        exporter, dynamo_error = _export(model, inputs, temp_path)
+        exporter, dynamo_error = _export(model, module, args, temp_path)
         _check_exported(model, temp_path)
+        _check_outputs(model, temp_path, module, args)
     metadata = {
         "model": model.name,
         "spec": model.spec,
@@ -130,14 +137,11 @@ def _cache_key(model: ResolvedModel, inputs: list[dict[str, Any]], torch_version
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
 
-def _export(
-    model: ResolvedModel, inputs: list[dict[str, Any]], path: Path
-) -> tuple[str, str | None]:
+def _export(model: ResolvedModel, module: Any, args: tuple, path: Path) -> tuple[str, str | None]:
     """Export to ``path``; returns the exporter used and why dynamo failed, if it did."""
     import torch
 
-    module, args = _module_and_args(model, inputs)
-    names = [spec["name"] for spec in inputs]
+    names = [spec.name for spec in model.inputs]
     with _quiet():
         try:
             torch.onnx.export(
@@ -182,6 +186,23 @@ def _check_exported(model: ResolvedModel, path: Path) -> None:
         raise ExportError(
             f"the ONNX export of {model.name} has inputs (name, rank) {exported}, expected {expected}"
         )
+
+
+def _check_outputs(model: ResolvedModel, path: Path, module: Any, args: tuple) -> None:
+    """ONNX Runtime must compute what eager PyTorch does on the seeded inputs, whatever structure
+    the model returns (a tensor, a tuple, a dict such as segmenters' ``{"out": ...}``)."""
+    import torch
+
+    feeds = {spec.name: arg.numpy() for spec, arg in zip(model.inputs, args)}
+    try:
+        (onnx_outputs,) = run_onnx(path, [feeds])
+    except Exception as exc:  # ORT raises its own Fail/InvalidGraph/InvalidArgument types
+        raise ExportError(f"ONNX Runtime cannot run the export of {model.name}: {_one_line(exc)}")
+    with torch.no_grad():
+        eager_output = module(*args)
+    problem, _, _ = compare_outputs(onnx_outputs, eager_output, rtol=OUTPUT_RTOL, atol=OUTPUT_ATOL)
+    if problem:
+        raise ExportError(f"the ONNX export of {model.name} does not match eager PyTorch: {problem}")
 
 
 @contextlib.contextmanager

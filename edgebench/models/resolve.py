@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from edgebench.errors import UsageError
+from edgebench.board.detector_parts import PartError, detector_image_size, is_detector, select_part
 from edgebench.board.torch_models import ModelBuildError, build_module
 from edgebench.models.fingerprint import files_fingerprint, module_fingerprint
 from edgebench.models.input_specs import BATCH_DIM, InputSpec, apply_input_shapes, inputs_from_shapes
 from edgebench.models.onnx_graph import external_data_files, graph_inputs, load_onnx_graph
-from edgebench.models.spec import ParsedSpec, parse_spec
+from edgebench.models.spec import ParsedSpec, parse_spec, with_part
 from edgebench.board.runners.base import first_line
 
 # Used when torchvision's weights do not say what image size the model expects.
@@ -49,12 +50,10 @@ def _resolve_onnx(spec: str, name: str, path: Path, texts: Sequence[str]) -> Res
 
 
 def _resolve_torch(spec: str, parsed: ParsedSpec, texts: Sequence[str]) -> ResolvedModel:
-    recipe = parsed.recipe
-    assert recipe is not None
-    recipe_format = recipe["format"]
-    if recipe_format == "torchvision":
-        module = _build(parsed)
-        declared = (_torchvision_input(recipe["name"]),)
+    assert parsed.recipe is not None
+    recipe_format = parsed.recipe["format"]
+    if recipe_format in ("torchvision", "edgebench"):
+        parsed, module, declared = _library_model(parsed)
         # Our default is a guess, so any rank may replace it (video models take 5-D input).
         inputs = apply_input_shapes(parsed.name, declared, texts, check_rank=False)
     elif recipe_format == "torch-export":
@@ -65,6 +64,7 @@ def _resolve_torch(spec: str, parsed: ParsedSpec, texts: Sequence[str]) -> Resol
         # Ask for the missing shapes before a possibly slow load.
         inputs = inputs_from_shapes(parsed.name, texts)
         module = _build(parsed)
+    recipe = parsed.recipe
     # A model file is fingerprinted by its bytes; a built module by what it computes with.
     if "path" in recipe:
         fingerprint = files_fingerprint([Path(recipe["path"])])
@@ -83,14 +83,36 @@ def _build(parsed: ParsedSpec):
         raise UsageError(f"cannot build {parsed.name}: {type(exc).__name__}: {first_line(exc)}")
 
 
-def _torchvision_input(name: str) -> InputSpec:
+def _library_model(parsed: ParsedSpec) -> tuple[ParsedSpec, Any, tuple[InputSpec]]:
+    """A torchvision or built-in model, its measured part settled (a detector's network unless the
+    spec says ``#end_to_end``; the name says which) and its declared image input."""
+    recipe = dict(parsed.recipe or {})
+    part = recipe.pop("part", None)
+    whole = _build(ParsedSpec(parsed.name, recipe))
+    if is_detector(whole):
+        part = part or "network"
+        height, width = detector_image_size(whole)
+    else:
+        height, width = _image_size(recipe, whole)
+    try:
+        module = select_part(whole, part, parsed.name)
+    except PartError as exc:
+        raise UsageError(str(exc))
+    if part:
+        parsed = ParsedSpec(with_part(parsed.name, part), {**recipe, "part": part})
+    return parsed, module, (InputSpec("input0", (BATCH_DIM, 3, height, width), "float32"),)
+
+
+def _image_size(recipe: dict[str, Any], module) -> tuple[int, int]:
+    """The image size torchvision's weights preset (or the built-in model) declares."""
+    if recipe["format"] == "edgebench":
+        return getattr(module, "default_input_size", (DEFAULT_IMAGE_SIZE, DEFAULT_IMAGE_SIZE))
     import torchvision
 
-    transforms = torchvision.models.get_model_weights(name).DEFAULT.transforms()
+    transforms = torchvision.models.get_model_weights(recipe["name"]).DEFAULT.transforms()
     size = getattr(transforms, "crop_size", None) or getattr(transforms, "resize_size", None)
     # A single size means a square image.
-    height, width = (list(size) * 2)[:2] if size else (DEFAULT_IMAGE_SIZE, DEFAULT_IMAGE_SIZE)
-    return InputSpec("input0", (BATCH_DIM, 3, height, width), "float32")
+    return tuple((list(size) * 2)[:2]) if size else (DEFAULT_IMAGE_SIZE, DEFAULT_IMAGE_SIZE)
 
 
 def _exported_inputs(module, name: str) -> tuple[InputSpec, ...]:

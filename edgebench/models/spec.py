@@ -1,12 +1,15 @@
 """Parse what the user typed as a model into something we can load.
 
-Accepted forms: ``torchvision:NAME[?k=v&...]``, ``package.module:callable[?k=v&...]`` and a model
-file (``.onnx``, ``.pt2`` from ``torch.export.save``, ``.pt``/``.pth`` pickled module or
+Accepted forms: ``torchvision:NAME[?k=v&...][#part]``, ``edgebench:NAME[?k=v&...][#part]`` (the
+built-in models of ``edgebench.board.builtin_models``), ``package.module:callable[?k=v&...]`` and a
+model file (``.onnx``, ``.pt2`` from ``torch.export.save``, ``.pt``/``.pth`` pickled module or
 TorchScript). Torch forms become a ``build_module`` recipe (see ``edgebench.board.torch_models``).
+``#network`` or ``#end_to_end`` picks what of a detector is measured (``edgebench.board.detector_parts``).
 """
 
 from __future__ import annotations
 
+import ast
 import difflib
 import os
 import re
@@ -15,10 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgebench.board.builtin_models import BUILTIN_MODELS
+from edgebench.board.detector_parts import PARTS
 from edgebench.errors import UsageError
 
 ACCEPTED_FORMS = (
-    "torchvision:NAME[?key=value&...]",
+    "torchvision:NAME[?key=value&...][#network|#end_to_end]",
+    "edgebench:NAME[?key=value&...][#network|#end_to_end]",
     "package.module:callable[?key=value&...]",
     "a model file (.onnx; .pt2 from torch.export.save; .pt/.pth from torch.save or TorchScript)",
 )
@@ -51,9 +57,16 @@ def parse_spec(spec: str) -> ParsedSpec:
     # An existing file wins: file names may contain ':' and '?' too.
     if is_model_file_name and Path(text).expanduser().is_file():
         return _parse_file(Path(text).expanduser())
-    target, _, query = text.partition("?")
-    if target.startswith("torchvision:"):
-        return _parse_torchvision(target.removeprefix("torchvision:"), parse_kwargs(query))
+    rest, has_part, part = text.partition("#")
+    target, _, query = rest.partition("?")
+    if target.startswith(("torchvision:", "edgebench:")):
+        if has_part and part not in PARTS:
+            raise UsageError(f"unknown model part {part!r} in {spec!r}; choose one of {', '.join(PARTS)}")
+        library, _, name = target.partition(":")
+        parse = _parse_torchvision if library == "torchvision" else _parse_builtin
+        return parse(name, parse_kwargs(query), part or None)
+    if has_part:
+        raise UsageError(f"'#{part}' applies to torchvision: and edgebench: detectors only, not {target!r}")
     if _CALLABLE_TARGET.fullmatch(target):
         return _parse_callable(target, parse_kwargs(query))
     if is_model_file_name:
@@ -63,7 +76,8 @@ def parse_spec(spec: str) -> ParsedSpec:
 
 
 def parse_kwargs(query: str) -> dict[str, Any]:
-    """``a=1&b=x`` -> ``{"a": 1, "b": "x"}``; ints, floats and true/false are converted."""
+    """``a=1&b=x`` -> ``{"a": 1, "b": "x"}``: values are Python literals (``None``, ``1e-3``,
+    ``(1,2)``, ``'x'``) or true/false; anything else stays the plain string."""
     if not query:
         return {}
     try:
@@ -81,12 +95,11 @@ def parse_kwargs(query: str) -> dict[str, Any]:
 def _convert_value(text: str) -> Any:
     if text.lower() in ("true", "false"):
         return text.lower() == "true"
-    for convert in (int, float):
-        try:
-            return convert(text)
-        except ValueError:
-            pass
-    return text
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        # Not a literal: a bare word such as mode=fast is meant as the string.
+        return text
 
 
 def _parse_file(path: Path) -> ParsedSpec:
@@ -97,7 +110,7 @@ def _parse_file(path: Path) -> ParsedSpec:
     return ParsedSpec(name=path.name, recipe={"format": recipe_format, "path": str(path)})
 
 
-def _parse_torchvision(name: str, kwargs: dict[str, Any]) -> ParsedSpec:
+def _parse_torchvision(name: str, kwargs: dict[str, Any], part: str | None) -> ParsedSpec:
     import torchvision
 
     known = torchvision.models.list_models()
@@ -105,8 +118,21 @@ def _parse_torchvision(name: str, kwargs: dict[str, Any]) -> ParsedSpec:
         close = difflib.get_close_matches(name, known, n=5)
         hint = f"did you mean: {', '.join(close)}?" if close else "see torchvision.models.list_models()"
         raise UsageError(f"torchvision has no model named {name!r}; {hint}")
-    recipe = {"format": "torchvision", "name": name, "kwargs": kwargs}
-    return ParsedSpec(name=f"torchvision:{name}{_query(kwargs)}", recipe=recipe)
+    return _library_spec("torchvision", name, kwargs, part)
+
+
+def _parse_builtin(name: str, kwargs: dict[str, Any], part: str | None) -> ParsedSpec:
+    if name not in BUILTIN_MODELS:
+        raise UsageError(BUILTIN_MODELS.unknown(name))
+    return _library_spec("edgebench", name, kwargs, part)
+
+
+def _library_spec(library: str, name: str, kwargs: dict[str, Any], part: str | None) -> ParsedSpec:
+    """A recipe ``build_module`` reads; the part is settled once the module shows it is a detector."""
+    recipe = {"format": library, "name": name, "kwargs": kwargs}
+    if part:
+        recipe["part"] = part
+    return ParsedSpec(name=f"{library}:{name}{_query(kwargs)}", recipe=recipe)
 
 
 def _parse_callable(target: str, kwargs: dict[str, Any]) -> ParsedSpec:
@@ -118,3 +144,8 @@ def _parse_callable(target: str, kwargs: dict[str, Any]) -> ParsedSpec:
 def _query(kwargs: dict[str, Any]) -> str:
     """The arguments in the display name, so two variants of one model never share a name."""
     return "?" + urllib.parse.urlencode(kwargs) if kwargs else ""
+
+
+def with_part(name: str, part: str) -> str:
+    """The display name of one part of a detector, so network and end-to-end records never share one."""
+    return f"{name}#{part}"

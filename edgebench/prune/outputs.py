@@ -21,7 +21,6 @@ import shutil
 from pathlib import Path
 from typing import Any, Iterator
 
-import numpy as np
 import torch
 import torch_pruning as tp
 from torch import nn
@@ -30,6 +29,7 @@ from edgebench.errors import UsageError
 from edgebench.board.torch_models import build_module
 from edgebench.models import ExportError, onnx_for, resolve_model
 from edgebench.models.artifacts import atomic_target
+from edgebench.models.output_check import compare_outputs, run_onnx
 from edgebench.board.runners.base import first_line
 
 FORMAT_VERSION = 1
@@ -132,14 +132,16 @@ def export_checked_onnx(out_dir: Path, model: nn.Module, example_input: torch.Te
               "random": torch.randn(example_input.shape, dtype=example_input.dtype,
                                     generator=torch.Generator().manual_seed(RANDOM_INPUT_SEED))}
     try:
-        onnx_outputs = _run_onnx(out_dir / ONNX, result["onnx_input"], inputs)
+        runs = run_onnx(out_dir / ONNX, [{result["onnx_input"]: tensor.detach().cpu().numpy()}
+                                          for tensor in inputs.values()])
+        onnx_outputs = dict(zip(inputs, runs))
     except Exception as exc:  # ORT raises its own Fail/InvalidGraph/InvalidArgument types
         return {**result, "error": f"ONNX Runtime cannot run {ONNX}: {first_line(exc)}"}
     with _evaluating(model), torch.no_grad():
         eager_outputs = {label: model(tensor) for label, tensor in inputs.items()}
     problems, abs_diffs, rel_diffs = [], [], []
     for label in inputs:
-        problem, abs_diff, rel_diff = _compare(onnx_outputs[label], eager_outputs[label], rtol, atol)
+        problem, abs_diff, rel_diff = compare_outputs(onnx_outputs[label], eager_outputs[label], rtol, atol)
         problems += [f"on the {label} input: {problem}"] if problem else []
         abs_diffs += [abs_diff] if abs_diff is not None else []
         rel_diffs += [rel_diff] if rel_diff is not None else []
@@ -200,53 +202,6 @@ def _read_record(path: Path) -> dict[str, Any]:
     if not isinstance(getattr(torch, record["input_dtype"], None), torch.dtype):
         raise UsageError(f"{path} has an unknown input_dtype {record['input_dtype']!r}")
     return record
-
-
-def _run_onnx(path: Path, input_name: str, inputs: dict[str, torch.Tensor]) -> dict[str, list[np.ndarray]]:
-    import onnxruntime
-
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return {label: session.run(None, {input_name: tensor.detach().cpu().numpy()}) for label, tensor in inputs.items()}
-
-
-def _compare(onnx_outputs: list[np.ndarray], eager_output: Any, rtol: float,
-             atol: float) -> tuple[str | None, float | None, float | None]:
-    """What is wrong, if anything, and the largest absolute and relative differences (None when
-    the outputs cannot be compared at all)."""
-    expected = _arrays(eager_output)
-    if expected is None:
-        return f"the model returns a {type(eager_output).__name__}, not tensors", None, None
-    if len(onnx_outputs) != len(expected):
-        return f"ONNX Runtime gives {len(onnx_outputs)} outputs, eager {len(expected)}", None, None
-    max_abs = max_rel = 0.0
-    problem = None
-    for index, (got, want) in enumerate(zip(onnx_outputs, expected)):
-        got = np.asarray(got, dtype=np.float64)
-        if got.shape != want.shape:
-            shapes = f"{list(got.shape)} in ONNX Runtime, {list(want.shape)} in eager"
-            return f"output {index} has shape {shapes}", None, None
-        diff = np.abs(got - want)
-        if diff.size:
-            max_abs = max(max_abs, float(diff.max()))
-            away_from_zero = np.abs(want) > atol
-            if away_from_zero.any():
-                max_rel = max(max_rel, float((diff[away_from_zero] / np.abs(want[away_from_zero])).max()))
-        if problem is None and not np.allclose(got, want, rtol=rtol, atol=atol, equal_nan=True):
-            problem = (f"output {index} differs from eager beyond rtol={rtol:g}, atol={atol:g} "
-                       f"(max abs diff {float(diff.max()):.3g})")
-    return problem, max_abs, max_rel
-
-
-def _arrays(output: Any) -> list[np.ndarray] | None:
-    """A model's outputs as float64 arrays, in the order the ONNX graph lists them (a tensor, or
-    tuples, lists and dicts of them); None for anything else."""
-    if isinstance(output, torch.Tensor):
-        return [output.detach().cpu().numpy().astype(np.float64)]
-    items = output.values() if isinstance(output, dict) else output if isinstance(output, (tuple, list)) else None
-    if items is None:
-        return None
-    arrays = [_arrays(item) for item in items]
-    return None if any(part is None for part in arrays) else [array for part in arrays for array in part]
 
 
 @contextlib.contextmanager

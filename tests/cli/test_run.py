@@ -22,7 +22,8 @@ FAST = ["--min-time", "0.2", "--max-time", "1", "--warmup", "0.05", "--min-itera
 
 
 def edgebench(*args, cwd, timeout=300):
-    env = {**os.environ, "PYTHONPATH": str(SUPPORT)}
+    # The support models first, then whatever the caller had (a worktree under test, say).
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SUPPORT), os.environ.get("PYTHONPATH")]))}
     return subprocess.run([sys.executable, "-m", "edgebench", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=timeout)
 
@@ -58,6 +59,26 @@ def test_sweep_measures_every_combination_and_stores_each(tmp_path):
     assert records[1]["backend_options"]["intra_op_threads"] == 1
     assert len(records_in(tmp_path / "results" / "edgebench.db")) == 4
     assert "run " in proc.stderr  # progress goes to stderr
+
+
+def test_a_detectors_network_and_whole_call_are_separate_records(tmp_path):
+    proc = edgebench("run", "-m", "edgebench:squeezenet_ssd", "-m", "edgebench:squeezenet_ssd#end_to_end",
+                     "--input-shape", "3x64x64", "--backend", "eager", "--json", *FAST, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    records = json.loads(proc.stdout)
+    assert [(r["model"], r["status"]) for r in records] == [
+        ("edgebench:squeezenet_ssd#network", "ok"), ("edgebench:squeezenet_ssd#end_to_end", "ok")]
+    assert records[0]["model_fingerprint"] != records[1]["model_fingerprint"]
+
+
+def test_a_segmenter_returning_a_dict_measures_on_eager_and_its_checked_onnx_export(tmp_path):
+    proc = edgebench("run", "-m", "torchvision:lraspp_mobilenet_v3_large", "--input-shape", "3x64x64",
+                     "--backend", "eager,onnxruntime", "--json", *FAST, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    records = json.loads(proc.stdout)
+    # An export that differed from eager would be an error record (artifacts._check_outputs).
+    assert [(r["backend"], r["status"], r["error"]) for r in records] == [
+        ("eager", "ok", None), ("onnxruntime", "ok", None)]
 
 
 def test_processes_are_pooled_into_one_record(tmp_path):

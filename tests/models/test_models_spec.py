@@ -51,6 +51,11 @@ def test_kwargs_values_are_typed():
     }
 
 
+def test_kwargs_values_are_python_literals_or_else_strings():
+    assert parse_kwargs("weights_backbone=None&scale=1e-3&sizes=(1,%202)&name='x'&big=10**9") == {
+        "weights_backbone": None, "scale": 1e-3, "sizes": (1, 2), "name": "x", "big": "10**9"}
+
+
 def test_kwargs_are_url_decoded():
     assert parse_kwargs("name=a%20b&path=x%2Fy") == {"name": "a b", "path": "x/y"}
 

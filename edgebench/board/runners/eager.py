@@ -25,7 +25,7 @@ class EagerRunner(Runner):
 
     def import_backend(self):
         super().import_backend()
-        if self.request["model"].get("format") == "torchvision":
+        if self.request["model"].get("format") in ("torchvision", "edgebench"):
             import torchvision  # noqa: F401  (the model's own code, not its build)
 
     def load(self):
