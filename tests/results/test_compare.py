@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 
 import pytest
 
@@ -73,12 +72,14 @@ def test_interval_of_large_records_narrows_with_the_square_root_of_n():
     assert widths[0] / widths[1] == pytest.approx(2.0, rel=0.25)
 
 
-def test_ten_thousand_sample_records_compare_quickly():
+def test_ten_thousand_sample_records_give_a_tight_interval_around_no_change():
+    # How fast this runs is a benchmark's question, not a test's: the test holds on a loaded machine.
     base = synthetic_record(per_process=3400, seed=1)
     cont = synthetic_record(per_process=3400, seed=2, backend="eager")
-    started = time.perf_counter()
-    compare([base], [cont], ("backend",))
-    assert time.perf_counter() - started < 2.0
+    (pair,) = compare([base], [cont], ("backend",)).pairs
+    low, high = pair.speedup_ci
+    assert low <= 1.0 <= high and low <= pair.speedup <= high
+    assert high / low < 1.01  # 10,200 samples a side: the median ratio is known to well under 1%
 
 
 def test_the_latest_record_of_a_key_wins_when_several_runs_match():
