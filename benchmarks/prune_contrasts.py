@@ -9,7 +9,8 @@ Built here, from the same trained baseline (the pruner's cache):
   then fine-tuned for as many steps as the pruned model got in total (steps per kept candidate x
   kept steps + the final fine-tune): careful users' aligned FLOPs pruning.
 - The same channels as the pruned model, masked with ``torch.nn.utils.prune`` on the full-size
-  baseline instead of removed: the contrast that shows why masks do not speed anything up.
+  baseline instead of removed (``edgebench.prune.masking``, which checks the masks are on): the
+  contrast that shows why masks do not speed anything up.
 
 Then one paired eager measurement (the pruner's own: every model alternating in blocks in one
 worker) of the baseline, the pruned model, the masked model and every uniform variant, with
@@ -26,13 +27,13 @@ from pathlib import Path
 
 import torch
 import torch_pruning as tp
-from torch.nn.utils import prune as torch_prune
 
 from edgebench.models import resolve_model
 from edgebench.prune.baseline import prunable_model, trained_baseline
+from edgebench.prune.masking import masked_channel_count, masked_like
 from edgebench.prune.outputs import load_pruned
 from edgebench.sweep.paired import Pairing, measure_paired
-from edgebench.prune.surgery import build_graph, macs_and_params, output_layer
+from edgebench.prune.surgery import macs_and_params, output_layer
 from edgebench.prune.tasks import load_task
 from edgebench.results.record import Settings
 from edgebench.session import available_definition, run_session
@@ -44,27 +45,6 @@ def uniform_l1(model, example, ratio, round_to):
                                        pruning_ratio=ratio, round_to=round_to, ignored_layers=[output_layer(pruned)])
     pruner.step()
     return pruned
-
-
-def masked_like(baseline, example, history):
-    """The baseline with the channels the history removed zeroed by prune masks instead."""
-    survivors = {}  # group root -> original channel indices still present
-    graph = build_graph(baseline, example)
-    for root, _, idxs in history:
-        alive = survivors.setdefault(root, list(range(graph.width(root))))
-        for index in sorted(idxs, reverse=True):
-            del alive[index]
-    masked = copy.deepcopy(baseline)
-    modules = dict(masked.named_modules())
-    names = {module: name for name, module in baseline.named_modules()}
-    for root, alive in survivors.items():
-        for dep, _ in graph.groups[root]:
-            if dep.handler is tp.prune_conv_out_channels:
-                conv = modules[names[dep.target.module]]
-                mask = torch.zeros_like(conv.weight)
-                mask[alive] = 1
-                torch_prune.custom_from_mask(conv, "weight", mask)
-    return masked
 
 
 def main() -> None:
@@ -84,8 +64,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         resolved_baseline = prunable_model(report["model"], task)
         baseline, _ = trained_baseline(resolved_baseline, task, report["baseline"]["training"]["steps"], print)
+        masked = masked_like(baseline, example, history)  # refuses a history no mask can hold
+        print(f"masked contrast: {masked_channel_count(masked)} output channels zeroed by masks")
         models = {"baseline": baseline, "edgebench prune (latency)": load_pruned(args.pruned),
-                  "masked, same channels": masked_like(baseline, example, history)}
+                  "masked, same channels": masked}
         for ratio in (float(r) for r in args.ratios.split(",")):
             variant = uniform_l1(baseline, example, ratio, args.round_to)
             task.finetune(variant, finetune_steps)
