@@ -14,10 +14,13 @@ from rich.table import Table
 from rich.text import Text
 
 from edgebench.cli import render
+from edgebench.cli.render import markdown_cell
 from edgebench.cli.app import app
 from edgebench.cli.options import StoreOption
+from edgebench.cli.pruned_table import print_pruned
 from edgebench.errors import UsageError
 from edgebench.results.compare import Comparison, Pair, compare, describe, varied_fields
+from edgebench.results.pruned import pruned_variants
 from edgebench.results.record import Record
 from edgebench.results.select import DEFAULT_METHOD, SELECTABLE_FIELDS, parse_selector, select, stored_runs
 from edgebench.results.store import Store
@@ -30,8 +33,11 @@ _UNPAIRED_SHOWN = 3
 
 @app.command("compare")
 def compare_command(
-    baseline: str = typer.Option(..., "--baseline", help=f"Baseline records: {SELECTOR_HELP}"),
-    contender: str = typer.Option(..., "--contender", help="Contender records, in the same forms."),
+    baseline: Optional[str] = typer.Option(None, "--baseline", help=f"Baseline records: {SELECTOR_HELP}"),
+    contender: Optional[str] = typer.Option(None, "--contender", help="Contender records, in the same forms."),
+    pruned: bool = typer.Option(
+        False, "--pruned", help="Instead of --baseline/--contender: each `edgebench prune` run's final model "
+        "against its baseline, with MACs, parameters, weights and ONNX sizes and the task's metric."),
     run_id: Optional[str] = typer.Option(
         None, "--run", help="Only this run's records (id or unique prefix). Default: every run, the latest "
         "record of each key."),
@@ -41,6 +47,17 @@ def compare_command(
 ) -> None:
     """Speedup (baseline p50 / contender p50) per model and batch, with a bootstrap 95% interval."""
     fmt = _output_format(fmt, as_json)
+    if pruned:
+        if baseline or contender:
+            raise UsageError("--pruned compares each prune run's final model with its own baseline; "
+                             "give it without --baseline and --contender")
+        with Store.open(store, create=False) as opened:
+            stored_runs(opened)
+            records = opened.records(run_id)
+        print_pruned(pruned_variants(records), fmt)
+        return
+    if baseline is None or contender is None:
+        raise UsageError("compare needs --baseline and --contender (or --pruned)")
     base_selector, cont_selector = parse_selector(baseline), parse_selector(contender)
     with Store.open(store, create=False) as opened:
         runs = stored_runs(opened)
@@ -171,11 +188,6 @@ def _interval(row: dict[str, Any]) -> str:
 
 def _ratio(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}x"
-
-
-def markdown_cell(value: object) -> str:
-    """Table cell text: a pipe or a line break inside would end the cell or the row."""
-    return str(value).replace("|", "\\|").replace("\n", " ")
 
 
 _PRINTERS = {"table": _print_table, "markdown": _print_markdown, "csv": _print_csv, "json": _print_json}

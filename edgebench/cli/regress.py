@@ -16,7 +16,8 @@ from rich.text import Text
 
 from edgebench.cli import render
 from edgebench.cli.app import app
-from edgebench.cli.compare import SELECTOR_HELP, markdown_cell
+from edgebench.cli.compare import SELECTOR_HELP
+from edgebench.cli.render import markdown_cell
 from edgebench.cli.options import StoreOption
 from edgebench.results.compare import METRICS, key_text
 from edgebench.results.regress import DEFAULT_THRESHOLD, OUTCOMES, RegressReport, Verdict, regress

@@ -98,3 +98,8 @@ def stdout_console() -> Console:
     """A console for tables: the terminal's width, or a wide one when output is piped to a log."""
     console = Console()
     return console if console.is_terminal else Console(width=120)
+
+
+def markdown_cell(value: object) -> str:
+    """Table cell text: a pipe or a line break inside would end the cell or the row."""
+    return str(value).replace("|", "\\|").replace("\n", " ")
