@@ -188,6 +188,13 @@ def _check_exported(model: ResolvedModel, path: Path) -> None:
         )
 
 
+# A detector's whole call ends in score thresholds and NMS: where scores are near-equal (random
+# weights), rounding differences change which boxes survive, so the outputs cannot match.
+_END_TO_END_HINT = ("; a detector's end-to-end output passes score thresholds and NMS, where tiny numeric "
+                    "differences change which boxes survive (untrained weights give near-equal scores): "
+                    "measure its #network, or give it trained weights")
+
+
 def _check_outputs(model: ResolvedModel, path: Path, module: Any, args: tuple) -> None:
     """ONNX Runtime must compute what eager PyTorch does on the seeded inputs, whatever structure
     the model returns (a tensor, a tuple, a dict such as segmenters' ``{"out": ...}``)."""
@@ -202,7 +209,8 @@ def _check_outputs(model: ResolvedModel, path: Path, module: Any, args: tuple) -
         eager_output = module(*args)
     problem, _, _ = compare_outputs(onnx_outputs, eager_output, rtol=OUTPUT_RTOL, atol=OUTPUT_ATOL)
     if problem:
-        raise ExportError(f"the ONNX export of {model.name} does not match eager PyTorch: {problem}")
+        why = _END_TO_END_HINT if (model.recipe or {}).get("part") == "end_to_end" else ""
+        raise ExportError(f"the ONNX export of {model.name} does not match eager PyTorch: {problem}{why}")
 
 
 @contextlib.contextmanager

@@ -89,3 +89,13 @@ def test_torchvision_detector_defaults_to_its_network_at_its_own_size():
 def test_bad_parts_and_names_are_usage_errors(spec, message):
     with pytest.raises(UsageError, match=message):
         resolve_model(spec, ["3x64x64"])
+
+
+def test_an_untrained_detectors_end_to_end_export_is_refused_with_the_reason(tmp_path):
+    # Random weights give near-equal scores, so NMS keeps other boxes in ONNX Runtime than in eager.
+    from edgebench.models import ExportError, onnx_for
+
+    torch.manual_seed(0)
+    whole = resolve_model("torchvision:ssdlite320_mobilenet_v3_large?num_classes=3#end_to_end")
+    with pytest.raises(ExportError, match="does not match eager PyTorch: .*score thresholds and NMS.*#network"):
+        onnx_for(whole, 1, tmp_path)
