@@ -158,3 +158,11 @@ def test_onnx_runtime_profiles_a_second_session_and_removes_its_trace(resnet18_e
     assert conv["type"] == "Conv" and conv["onnx_nodes"] == ["/layer1/layer1.0/conv1/Conv"]
     assert all(row["runs"] == layer_profiles.PROFILE_RUNS and row["calls"] == 1 for row in rows)
     assert json.loads(json.dumps(rows)) == rows  # plain JSON for the worker's result
+
+
+def test_a_runner_without_a_profiler_is_told_which_backends_have_one():
+    from edgebench.board.worker import _layer_profile
+
+    assert _layer_profile(object(), {"backend": "plugin"}) == (None, None)  # not asked for
+    rows, problem = _layer_profile(object(), {"backend": "plugin", "profile_layers": True})
+    assert rows is None and problem == "plugin has no per-layer profiler (eager, onnxruntime, tensorrt have)"
