@@ -178,11 +178,25 @@ def _layer_profile(runner, request):
     if not request.get("profile_layers"):
         return None, None
     if not hasattr(runner, "layer_profile"):
-        return None, "%s has no per-layer profiler (TensorRT has)" % request["backend"]
+        return None, "%s has no per-layer profiler (%s have)" % (request["backend"], ", ".join(_profiling_backends()))
     try:
         return runner.layer_profile(), None
     except Exception as exc:  # the measurement stands without its profile
         return None, "per-layer profiling failed: %s: %s" % (type(exc).__name__, exc)
+
+
+def _profiling_backends():
+    """The runners here with a ``layer_profile``, for the message to one without."""
+    from edgebench.board.runners import runner_class, runner_names
+
+    found = []
+    for name in runner_names():
+        try:
+            if hasattr(runner_class(name), "layer_profile"):
+                found.append(name)
+        except Exception:  # a broken third-party entry point is not this message's business
+            continue
+    return found
 
 
 def _unmet_requests(request, backend, profile_problem):

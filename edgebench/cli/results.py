@@ -1,4 +1,5 @@
-"""``edgebench results``: list stored runs, show one run's records, export records."""
+"""``edgebench results``: list stored runs, show one run's records, export records, show or diff
+per-layer profiles."""
 
 from __future__ import annotations
 
@@ -14,10 +15,13 @@ from edgebench.cli import render
 from edgebench.cli.app import app
 from edgebench.cli.options import StoreOption
 from edgebench.results.export import FORMATS, export_records
+from edgebench.results.layer_diff import ProfileDiff, describe_record, diff_profiles, profiled_record
 from edgebench.results.key import short_machine_id
 from edgebench.results.store import RunInfo, Store
 
-RESULTS_HELP = "List stored runs, show a run's records, export records."
+RESULTS_HELP = "List stored runs, show a run's records, export records, show or diff per-layer profiles."
+RECORD_HELP = ("RUN[:N]: a run id or unique prefix and the record's position in it as `results show` lists "
+               "them (N may be left out when the run holds one profiled record).")
 
 results_app = typer.Typer(help=RESULTS_HELP, no_args_is_help=True)
 app.add_typer(results_app, name="results", help=RESULTS_HELP)
@@ -77,6 +81,66 @@ def export(
         typer.echo(f"note: no records to export; wrote an empty {fmt} file to {out}", err=True)
     else:
         typer.echo(f"wrote {count} records to {out}", err=True)
+
+
+@results_app.command("layers")
+def layers(
+    record_a: str = typer.Argument(..., help=f"The record whose profile to show (A). {RECORD_HELP}"),
+    record_b: Optional[str] = typer.Argument(None, help="A second record (B): diff its profile against A's."),
+    depth: Optional[int] = typer.Option(None, "--depth", help="Diff: join modules by the first N parts of their "
+                                        "path (2: layer1.0.conv1 counts as layer1.0)."),
+    store: str = StoreOption,
+    as_json: bool = typer.Option(False, "--json", help="Print the rows, or the diff, as JSON."),
+) -> None:
+    """A record's per-layer profile (`edgebench run --profile-layers`), or two profiles diffed per
+    model module (dense against pruned, eager against onnxruntime), largest change first."""
+    with Store.open(store, create=False) as opened:
+        name_a, a = profiled_record(opened, record_a)
+        named_b = profiled_record(opened, record_b) if record_b is not None else None
+    if named_b is None:
+        if as_json:
+            _print_json(a.layer_profile)
+        else:
+            render.stdout_console().print(_profile_table(name_a, a))
+        return
+    name_b, b = named_b
+    diff = diff_profiles(a.layer_profile or [], b.layer_profile or [], depth)
+    if as_json:
+        _print_json({"a": name_a, "b": name_b, **diff.to_json_dict()})
+    else:
+        render.stdout_console().print(_diff_table(f"A {name_a} ({describe_record(a)})",
+                                                  f"B {name_b} ({describe_record(b)})", diff))
+
+
+def _profile_table(name: str, record: Any) -> Table:
+    table = Table(title=f"{name} ({describe_record(record)}): profiled runs, slower than the timed loop")
+    for column in ("layer", "module", "type", "calls", "median ms", "share"):
+        table.add_column(column, justify="right" if column in ("calls", "median ms", "share") else "left")
+    for row in record.layer_profile:
+        table.add_row(Text(row["layer"]), Text(row.get("module") or "-"), Text(str(row.get("type") or "-")),
+                      str(row.get("calls", "-")), f"{row['median_ms']:.3f}", _percent(row.get("share")))
+    return table
+
+
+def _diff_table(label_a: str, label_b: str, diff: ProfileDiff) -> Table:
+    table = Table(title=f"{label_b} against {label_a}, per module, largest change first")
+    for column in ("module", "A ms", "B ms", "change ms", "B/A", "A share", "B share"):
+        table.add_column(column, justify="left" if column == "module" else "right", no_wrap=column != "module")
+    for change in diff.modules:
+        ratio = f"only in {change.only_in}" if change.only_in else f"{change.ratio:.2f}"
+        table.add_row(Text(change.module), _ms(change.a_ms), _ms(change.b_ms), f"{change.change_ms:+.3f}", ratio,
+                      _percent(change.a_share), _percent(change.b_share))
+    table.add_row("total", _ms(diff.total_a_ms), _ms(diff.total_b_ms), f"{diff.total_b_ms - diff.total_a_ms:+.3f}",
+                  f"{diff.total_b_ms / diff.total_a_ms:.2f}" if diff.total_a_ms else "-", "", "", style="bold")
+    return table
+
+
+def _ms(value: Optional[float]) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _percent(share: Optional[float]) -> str:
+    return "-" if share is None else f"{100 * share:.1f}%"
 
 
 def _print_json(payload: Any) -> None:

@@ -85,8 +85,10 @@ def run_command(
         "copies to the device and output copies back (default: inputs stay on the device)."),
     cuda_graphs: bool = typer.Option(False, "--cuda-graphs", help="TensorRT: launch each inference as a captured "
                                      "CUDA graph."),
-    profile_layers: bool = typer.Option(False, "--profile-layers", help="TensorRT: add a per-layer time table "
-                                        "(separate profiled runs after the timed loop) to each record."),
+    profile_layers: bool = typer.Option(False, "--profile-layers", help="Add a per-layer time table, each layer "
+                                        "mapped to the model's module (eager, onnxruntime, tensorrt; separate "
+                                        "profiled runs after the timed loop) to each record; `edgebench results "
+                                        "layers` shows and diffs them."),
     suite: Optional[str] = typer.Option(None, "--suite", help="A suite file (TOML): its matrix of models, targets, "
                                         "modes, backends, batches and precisions replaces those options."),
     store: str = StoreOption,

@@ -111,8 +111,8 @@ class Record(_Frozen):
     throttled: Optional[bool] = None
     hooks: list[str] = Field(default_factory=list, description="hooks measured with --allow-hooks")
     layer_profile: Optional[list[dict[str, Any]]] = Field(
-        default=None, description="--profile-layers: per engine layer, its ONNX nodes and median/mean ms over "
-        "separate profiled runs (not the timed loop's)")
+        default=None, description="--profile-layers: per layer (engine layer, ONNX Runtime node, eager module), its "
+        "model module, type, ONNX nodes, calls and median/mean ms over separate profiled runs (not the timed loop's)")
     backend_options: dict[str, Any] = Field(default_factory=dict)
     settings: Optional[Settings] = None
     env: dict[str, Any] = Field(default_factory=dict)

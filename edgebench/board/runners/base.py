@@ -63,7 +63,9 @@ class Runner:
         worker reads ``cuda_graphs`` to warn when ``--cuda-graphs`` was not honoured.
 
         Two methods a runner may add: ``device_timer()`` (see ``edgebench.board.harness``) and
-        ``layer_profile()``, a per-layer table for ``--profile-layers``."""
+        ``layer_profile()``, for ``--profile-layers``: called after the timed loop, it profiles
+        separate runs and returns rows in ``edgebench.board.layer_profiles``'s shape, each layer
+        mapped to the model's module where it can be."""
         raise NotImplementedError
 
     def require_precision(self, supported, where=""):

@@ -7,6 +7,10 @@ request allows hooks, and then the record names them.
 On the GPU: fp16 (model and floating inputs in half precision), CUDA-event device time on the
 current stream, the caching allocator's peak as device memory, and with ``include_copies`` each
 inference copies its inputs in from pinned host memory and its outputs back.
+
+``layer_profile`` (``--profile-layers``) times each module's own operators with ``torch.profiler``
+after the timed loop, through hooks that exist only while it profiles
+(``edgebench.board.runners.eager_profile``).
 """
 
 from __future__ import annotations
@@ -86,6 +90,18 @@ class EagerRunner(Runner):
     def synchronize(self):
         if self.on_gpu:
             self.torch.cuda.synchronize()
+
+    def layer_profile(self):
+        """Per-module times over ``PROFILE_RUNS`` inferences under ``torch.profiler``."""
+        from edgebench.board import layer_profiles
+        from edgebench.board.runners.eager_profile import module_profile
+
+        def run():
+            self.infer()
+            self.synchronize()
+
+        runs, layers = module_profile(self.torch, self.module, run, layer_profiles.PROFILE_RUNS, self.on_gpu)
+        return layer_profiles.profile_rows(runs, layers)
 
     def device_timer(self):
         return TorchEventTimer(self.torch) if self.on_gpu else None

@@ -5,10 +5,20 @@ which were set and to what. On the GPU, ``provider=cuda`` (default) or ``provide
 picks the execution provider; fp16 is the TensorRT provider's ``trt_fp16_enable``. Without
 ``include_copies`` the inputs live on the device and outputs stay there (I/O binding); with it,
 every run copies numpy inputs in and outputs back.
+
+``layer_profile`` (``--profile-layers``) runs a second session made with ONNX Runtime's profiler
+on, so the timed session never profiles; its trace's node events become rows mapped to the
+model's modules (``edgebench.board.layer_profiles``).
 """
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import tempfile
+
+from edgebench.board import layer_profiles
 from edgebench.board.runners.base import Runner, RunnerError, RunnerUnavailable, first_line
 
 _OPTIMIZATION_LEVELS = {
@@ -44,12 +54,8 @@ class OnnxRuntimeRunner(Runner):
         self.ort = ort
         providers = self._providers()
         self._check_precision(providers[0])
-        options = self._session_options()
         try:
-            self.session = ort.InferenceSession(
-                self.request["model"]["path"], sess_options=options,
-                providers=self._with_provider_options(providers)
-            )
+            self.session = self._new_session(self._session_options(), providers)
         except Exception as exc:  # ORT raises its own Fail/InvalidGraph/... types
             raise RunnerError("ONNX Runtime cannot load the model: %s" % first_line(exc))
         used = self.session.get_providers()
@@ -64,15 +70,33 @@ class OnnxRuntimeRunner(Runner):
         if missing:
             raise RunnerError("model inputs without data: %s" % ", ".join(sorted(missing)))
         self.feeds = {name: inputs[name] for name in expected}
-        self.binding = None
-        if self.device == "gpu" and not self.include_copies:
-            self.binding = self._device_binding()
+        self.binding = self._binding(self.session)
 
     def infer(self):
         if self.binding is not None:
             self.session.run_with_iobinding(self.binding)
         else:
             self.session.run(self.output_names, self.feeds)
+
+    def layer_profile(self):
+        """Per-node times from ONNX Runtime's profiler over ``PROFILE_RUNS`` runs of a second
+        session with the timed one's options and providers, after a first, cold run that is
+        dropped; the trace file is removed."""
+        options = self._session_options()
+        folder = tempfile.mkdtemp(prefix="edgebench-ort-profile-")
+        try:
+            options.enable_profiling = True
+            options.profile_file_prefix = os.path.join(folder, "profile")
+            session = self._new_session(options, self.session.get_providers())
+            binding = self._binding(session)
+            for _ in range(layer_profiles.PROFILE_RUNS + 1):
+                self._run(session, binding)
+            with open(session.end_profiling()) as trace:
+                events = json.load(trace)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        runs, layers = trace_runs(events, layer_profiles.OnnxModuleMap.from_file(self.request["model"]["path"]))
+        return layer_profiles.profile_rows(runs[1:], layers)  # the first run is a cold one
 
     def describe(self):
         return {
@@ -115,14 +139,28 @@ class OnnxRuntimeRunner(Runner):
             return [(providers[0], {"trt_fp16_enable": True})] + providers[1:]
         return providers
 
-    def _device_binding(self):
-        """Inputs copied to the GPU once, outputs left on it: the runs time the model alone."""
-        binding = self.session.io_binding()
+    def _new_session(self, options, providers):
+        return self.ort.InferenceSession(self.request["model"]["path"], sess_options=options,
+                                         providers=self._with_provider_options(providers))
+
+    def _binding(self, session):
+        """Inputs copied to the GPU once, outputs left on it: the runs time the model alone. None
+        where each run takes numpy inputs (the CPU, or the GPU with ``include_copies``)."""
+        if self.device != "gpu" or self.include_copies:
+            return None
+        binding = session.io_binding()
         for name, array in self.feeds.items():
             binding.bind_ortvalue_input(name, self.ort.OrtValue.ortvalue_from_numpy(array, "cuda", 0))
         for name in self.output_names:
             binding.bind_output(name, "cuda")
         return binding
+
+    def _run(self, session, binding):
+        # infer() spells this out for the timed session: one call less inside the timed loop.
+        if binding is not None:
+            session.run_with_iobinding(binding)
+        else:
+            session.run(self.output_names, self.feeds)
 
     def _session_options(self):
         """SessionOptions with only what the user set; ``self.applied`` records every option."""
@@ -156,6 +194,32 @@ class OnnxRuntimeRunner(Runner):
             "set": sorted(set_by_user) + (["intra_op_threads"] if self.threads else []),
         }
         return options
+
+
+def trace_runs(events, module_map):
+    """(runs, layers) for ``layer_profiles.profile_rows`` from an ONNX Runtime profile: its
+    Chrome-trace events, where each ``model_run`` holds the run's ``<node>_kernel_time`` events
+    (category ``Node``, ``args.op_name``)."""
+    spans = sorted((event["ts"], event["ts"] + event["dur"]) for event in events
+                   if event.get("cat") == "Session" and event.get("name") == "model_run")
+    runs = [{} for _ in spans]
+    layers = {}
+    suffix = "_kernel_time"
+    for event in sorted(events, key=lambda item: item.get("ts", 0)):
+        if event.get("cat") != "Node" or not event.get("name", "").endswith(suffix):
+            continue
+        run = next((runs[index] for index, (start, end) in enumerate(spans) if start <= event["ts"] <= end), None)
+        if run is None:
+            continue
+        name = event["name"][:-len(suffix)]
+        ms, calls = run.get(name, (0.0, 0))
+        run[name] = (ms + event["dur"] / 1000.0, calls + 1)
+        if name not in layers:
+            op_type = event.get("args", {}).get("op_name")
+            node = module_map.node_of(name, op_type)
+            layers[name] = {"module": module_map.module_of(name, op_type), "type": op_type,
+                            "onnx_nodes": [node] if node else []}
+    return runs, layers
 
 
 def _choice(choices, key, given):
