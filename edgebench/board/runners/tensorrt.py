@@ -18,6 +18,7 @@ import time
 
 import numpy as np
 
+from edgebench.board import layer_profiles
 from edgebench.board.synthetic_inputs import make_inputs
 from edgebench.board.runners import trt_config
 from edgebench.board.runners.base import Runner, RunnerError, RunnerUnavailable
@@ -121,7 +122,8 @@ class TensorRTRunner(Runner):
             self._enqueue()
             self.cuda.synchronize(self.stream)
             self.context.report_to_profiler()
-        return trt_config.layer_table(times, self.layer_info, self.network_layers)
+        modules = layer_profiles.OnnxModuleMap.from_file(self.onnx_path)
+        return trt_config.layer_table(times, self.layer_info, self.network_layers, modules.module_of)
 
     def describe(self):
         settings = self.settings.as_dict()

@@ -281,12 +281,15 @@ def onnx_nodes(layer_name, metadata, known_nodes):
     return _unique(part.strip() for part in (layer_name or "").split(" + ") if part.strip())
 
 
-def layer_table(times, layer_info, known_nodes):
-    """One row per engine layer, in the order the profiler reported them.
+def layer_table(times, layer_info, known_nodes, module_of=None):
+    """One row per engine layer, in the order the profiler reported them (the row shape of
+    ``edgebench.board.layer_profiles``).
 
     ``times`` maps each layer name to its milliseconds per profiled run (``IProfiler``);
-    ``layer_info`` is ``parse_layer_information``'s list. ``share`` is the layer's median over the
-    sum of all medians: per-layer profiling serializes the layers, so the sum exceeds the latency."""
+    ``layer_info`` is ``parse_layer_information``'s list; ``module_of`` maps an ONNX node name to
+    its model module (``OnnxModuleMap.module_of``): a layer is its first node's module, the
+    operator a fusion is built around. ``share`` is the layer's median over the sum of all
+    medians: per-layer profiling serializes the layers, so the sum exceeds the latency."""
     info = {entry["name"]: entry for entry in layer_info}
     medians = {name: statistics.median(values) for name, values in times.items() if values}
     total = sum(medians.values())
@@ -294,10 +297,13 @@ def layer_table(times, layer_info, known_nodes):
     rows = []
     for name, median in medians.items():
         entry = info.get(name, {})
+        nodes = onnx_nodes(name, entry.get("metadata"), known)
         rows.append({
             "layer": name,
+            "module": module_of(nodes[0]) if module_of and nodes else None,
             "type": entry.get("type"),
-            "onnx_nodes": onnx_nodes(name, entry.get("metadata"), known),
+            "onnx_nodes": nodes,
+            "calls": 1,
             "runs": len(times[name]),
             "median_ms": median,
             "mean_ms": statistics.mean(times[name]),

@@ -262,3 +262,10 @@ def test_layer_table_in_report_order_with_medians_and_shares():
     assert sum(row["share"] for row in rows) == pytest.approx(1.0)
     assert conv["share"] == pytest.approx(0.20 / 1.0)
     assert trt_config.layer_table({}, [], []) == []
+
+
+def test_an_engine_layer_is_the_module_of_its_first_onnx_node():
+    times = {"/conv1/Conv + /relu/Relu": [0.3], "unknown layer": [0.2]}
+    modules = {"/conv1/Conv": "conv1", "/relu/Relu": "relu"}
+    rows = trt_config.layer_table(times, [], ["/conv1/Conv", "/relu/Relu"], modules.get)
+    assert [(row["module"], row["calls"]) for row in rows] == [("conv1", 1), (None, 1)]
