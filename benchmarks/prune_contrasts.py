@@ -32,7 +32,7 @@ from edgebench.models import resolve_model
 from edgebench.prune.baseline import prunable_model, trained_baseline
 from edgebench.prune.outputs import load_pruned
 from edgebench.sweep.paired import Pairing, measure_paired
-from edgebench.prune.surgery import build_graph, macs_and_params, output_layer
+from edgebench.prune.surgery import build_graph, macs_and_params
 from edgebench.prune.tasks import load_task
 from edgebench.results.record import Settings
 from edgebench.session import available_definition, run_session
@@ -41,7 +41,8 @@ from edgebench.session import available_definition, run_session
 def uniform_l1(model, example, ratio, round_to):
     pruned = copy.deepcopy(model)
     pruner = tp.pruner.MagnitudePruner(pruned, example, importance=tp.importance.GroupMagnitudeImportance(p=1),
-                                       pruning_ratio=ratio, round_to=round_to, ignored_layers=[output_layer(pruned)])
+                                       pruning_ratio=ratio, round_to=round_to,
+                                       ignored_layers=build_graph(pruned, example).kept_modules())
     pruner.step()
     return pruned
 

@@ -46,7 +46,7 @@ from edgebench.models.input_specs import format_shape
 from edgebench.models.resolve import ResolvedModel
 from edgebench.models.spec import FILE_FORMATS, parse_spec
 from edgebench.sweep.paired import Pairing, measure_paired
-from edgebench.prune.surgery import PRUNABLE_TYPES, Graph, build_graph, macs_and_params, output_layer
+from edgebench.prune.surgery import PRUNABLE_TYPES, Graph, build_graph, macs_and_params
 from edgebench.results.record import Settings
 from edgebench.board.runners.base import first_line
 from edgebench.board.runners.eager import find_hooks
@@ -361,11 +361,11 @@ def _zero_response(norm: nn.modules.batchnorm._BatchNorm) -> list[float]:
 
 
 def _ungrouped_zeros(model: nn.Module, graph: Graph) -> list[Kept]:
-    """Zero output channels of layers that no group removes: the output layer, and layers
-    Torch-Pruning could not put in a group."""
+    """Zero output channels of layers that no group removes: the kept layers (``surgery``), and
+    layers Torch-Pruning could not put in a group."""
     grouped = {item.dep.target.module for group in graph.groups.values() for item in group
                if graph.dependencies.is_out_channel_pruning_fn(item.dep.handler)}
-    last = output_layer(model)
+    reasons = graph.kept_reasons()
     kept = []
     for name, layer in model.named_modules():
         if not isinstance(layer, PRUNABLE_TYPES) or layer in grouped:
@@ -373,9 +373,8 @@ def _ungrouped_zeros(model: nn.Module, graph: Graph) -> list[Kept]:
         zeros = sum(_zero_outputs(layer)[0])
         if not zeros:
             continue
-        reason = ("the model's output layer: its width is the model's output" if layer is last else
-                  "in no prunable group (coupled with the output layer, or through an operation "
-                  "Torch-Pruning cannot follow)")
+        reason = reasons.get(name, "in no prunable group (coupled with a kept layer, or through an operation "
+                                   "Torch-Pruning cannot follow)")
         kept.append(Kept("layer", name, zeros, reason))
     return kept
 
