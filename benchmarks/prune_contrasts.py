@@ -83,7 +83,7 @@ def main() -> None:
     settings = Settings(min_time_s=0, max_time_s=0, min_iterations=1, warmup_s=0.3, target_ci=0, timeout_s=900)
     finetune_steps = report["finetune_steps"] * report["kept_steps"] + report["final_finetune_steps"]
     with tempfile.TemporaryDirectory() as scratch:
-        resolved_baseline = prunable_model(report["model"], task)
+        resolved_baseline = prunable_model(report["model"], task).resolved
         baseline, _ = trained_baseline(resolved_baseline, task, report["baseline"]["training"]["steps"], print)
         models = {"baseline": baseline, "edgebench prune (latency)": load_pruned(args.pruned),
                   "masked, same channels": masked_like(baseline, example, history)}

@@ -14,7 +14,9 @@ their producers (Torch-Pruning prunes an ignored layer's inputs):
 - per-family rules (``FAMILY_RULES``, functions of the model): a torchvision single-stage
   detector (a ``.head`` of SSD, SSDLite, RetinaNet or FCOS kind, edgebench's built-in SSDs
   included) keeps every convolution and linear layer under its head, whose widths fix the
-  anchors and classes. Torch-Pruning compares leaf modules, so the rule lists the head's leaves.
+  anchors and classes; Torch-Pruning compares leaf modules, so the rule lists the head's leaves.
+  Depthwise convolutions excepted (SSDLite's heads start with one): their channels are their
+  input channels, which follow the backbone.
 """
 
 from __future__ import annotations
@@ -88,7 +90,12 @@ def single_stage_detector_head(model: nn.Module) -> Optional[tuple[str, str, lis
     family = next((name for kind, name in families if isinstance(head, kind)), None)
     if family is None:
         return None
-    return "head", family, [module for module in head.modules() if isinstance(module, PRUNABLE_TYPES)]
+    return "head", family, [module for module in head.modules()
+                            if isinstance(module, PRUNABLE_TYPES) and not is_depthwise(module)]
+
+
+def is_depthwise(layer: nn.Module) -> bool:
+    return isinstance(layer, nn.Conv2d) and layer.groups > 1 and layer.groups == layer.in_channels == layer.out_channels
 
 
 FAMILY_RULES: list[FamilyRule] = [single_stage_detector_head]
