@@ -19,7 +19,7 @@ a class or a factory called with no arguments (``edgebench.board.registry``). Bu
 - ``hrank``: HRank (Lin et al., CVPR 2020), the average rank of each channel's feature maps over
   64 training inputs, summed over the group's convolutions whose outputs it prunes. As the
   official implementation, the maps are taken after what follows the convolution: a BatchNorm
-  directly after it (eval statistics), then an activation module (``post_activation_means``).
+  directly after it (eval statistics), then an activation (``post_activation_means``).
   Small maps say little (a 1x1 map has rank 0 or 1: ResNet-18's last stage at 32x32 inputs), and
   a group with no convolution output (Linear layers only) scores all its channels alike.
 - ``taylor``: first-order Taylor, ``|w * dL/dw|`` over the coupled weights, with ``L`` the task's
@@ -42,6 +42,7 @@ scores are absolute fractions in [0, 1], so one threshold means the same in ever
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable, Iterator
 from typing import Any, Optional
 
@@ -61,10 +62,15 @@ CRITERIA = NameList(IMPORTANCE)
 BATCH_SIZE = 64
 # Feature-map criteria run their inputs through the model this many at a time.
 FORWARD_CHUNK = 64
-# Activation modules whose output the feature-map criteria read, when one follows a convolution
-# (and its BatchNorm) in the graph.
-ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish,
-               nn.Hardswish, nn.Hardtanh, nn.Hardsigmoid, nn.Sigmoid, nn.Tanh)
+# Activations the feature-map criteria apply after a convolution (and its BatchNorm), by the
+# autograd function Torch-Pruning's graph names them with (it sees them as element-wise
+# operations, not modules). Hardtanh is taken as ReLU6 and LeakyReLU at slope 0.01, their usual
+# settings in CNNs; the graph does not say which arguments they were called with.
+ACTIVATION_FUNCTIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "Relu": F.relu, "Hardtanh": F.relu6, "LeakyRelu": F.leaky_relu, "Hardswish": F.hardswish, "Silu": F.silu,
+    "Gelu": F.gelu, "Mish": F.mish, "Elu": F.elu, "Hardsigmoid": F.hardsigmoid, "Sigmoid": torch.sigmoid,
+    "Tanh": torch.tanh,
+}
 Batch = tuple[torch.Tensor, Any]
 
 
@@ -233,10 +239,11 @@ def post_activation_means(model: nn.Module, groups: dict[str, Any], inputs: torc
     reused convolution. The model runs in eval mode on ``inputs`` in chunks.
 
     Post-activation: what follows the convolution in the dependency graph is applied to its
-    output in the hook, functionally: a BatchNorm directly after it (its eval statistics), then an
-    activation module after that (or directly after the convolution). The model's own forward is
-    untouched (an in-place activation works on a copy), and a module the model calls more than
-    once (torchvision's ResNet blocks reuse ``self.relu``) is only read for what it computes."""
+    output in the hook, functionally and out of place: a BatchNorm directly after it (its eval
+    statistics), then an activation after that or directly after the convolution (one of
+    ``ACTIVATION_FUNCTIONS``, or a PReLU module). The model's own forward is untouched (its
+    in-place activations included), and a module the model calls more than once (torchvision's
+    ResNet blocks reuse ``self.relu``) is no concern: the graph says what follows each conv."""
     followers = {}
     for group in groups.values():
         for dep, _ in group:
@@ -262,28 +269,30 @@ def post_activation_means(model: nn.Module, groups: dict[str, Any], inputs: torc
     return {key: total / counts[key] for key, total in sums.items()}
 
 
-def _followers(node: Any) -> tuple[Optional[nn.Module], Optional[nn.Module]]:
-    """The BatchNorm directly after a convolution's graph node, and the activation module after
-    that (or directly after the convolution); each None when there is none. Only a node's sole
-    consumer counts: a map that branches is read as it leaves the convolution."""
+def _followers(node: Any) -> tuple[Optional[nn.Module], Optional[Callable[[torch.Tensor], torch.Tensor]]]:
+    """The BatchNorm directly after a convolution's graph node, and the activation after that (or
+    directly after the convolution) as an out-of-place function; each None when there is none.
+    Only a node's sole consumer counts: a map that branches is read as it leaves the convolution."""
     norm = activation = None
     consumers = node.outputs
     if len(consumers) == 1 and isinstance(consumers[0].module, nn.modules.batchnorm._BatchNorm):
         norm, consumers = consumers[0].module, consumers[0].outputs
-    if len(consumers) == 1 and isinstance(consumers[0].module, ACTIVATIONS):
-        activation = consumers[0].module
+    if len(consumers) == 1:
+        follower = consumers[0].module
+        if isinstance(follower, nn.PReLU):
+            activation = follower.forward  # forward(), not the call: its hooks are not this criterion's
+        elif isinstance(follower, tp.ops._ElementWiseOp):
+            activation = ACTIVATION_FUNCTIONS.get(re.sub(r"Backward\d*$", "", follower._grad_fn))
     return norm, activation
 
 
-def _activated(maps: torch.Tensor, norm: Optional[nn.Module], activation: Optional[nn.Module]) -> torch.Tensor:
+def _activated(maps: torch.Tensor, norm: Optional[nn.Module],
+               activation: Optional[Callable[[torch.Tensor], torch.Tensor]]) -> torch.Tensor:
     if norm is not None:
         # Eval statistics, as the model's forward in eval mode uses (batch statistics without any).
         maps = F.batch_norm(maps, norm.running_mean, norm.running_var, norm.weight, norm.bias,
                             training=norm.running_mean is None, momentum=0.0, eps=norm.eps)
-    if activation is not None:
-        # forward(), not the call: the module's own hooks are not this criterion's business.
-        maps = activation.forward(maps.clone() if getattr(activation, "inplace", False) else maps)
-    return maps
+    return activation(maps) if activation is not None else maps
 
 
 @contextlib.contextmanager

@@ -453,7 +453,7 @@ class Pruner:
             "finetune_steps": config.finetune_steps, "final_finetune_steps": config.final_finetune_steps,
             "pairing": dataclasses.asdict(config.pairing), "backends": list(self.backends),
             "score_inputs": config.score_inputs, "task": self.task.name, "metric": self.metric,
-            "model": baseline_model.name, "measured_part": self.part, "kept_layers": self.kept, "accuracy_floor": floor,
+            "model": self.model_name, "measured_part": self.part, "kept_layers": self.kept, "accuracy_floor": floor,
             "stop_reason": stop_reason, "warnings": warnings,
             "baseline": baseline, "final": final, "kept_steps": len(history), "steps": steps,
             "wall_s": round(time.perf_counter() - started, 1),
