@@ -1,7 +1,7 @@
 """The measured pruning loop (NetAdapt's, with the target as the judge).
 
-Each iteration: score the channels of the current model (L1, HRank, Taylor or a registered
-criterion: ``edgebench.prune.importance``), propose for every
+Each iteration: score the channels of the current model (L1, HRank, Taylor, utilisation or a
+registered criterion: ``edgebench.prune.importance``), propose for every
 prunable group the smallest aligned cut expected to remove ``step`` of the current latency (or
 MACs), build each candidate with Torch-Pruning, and measure all of them in one paired run per
 backend against the current model and the baseline. With ``--objective latency`` a candidate goes

@@ -19,6 +19,7 @@ import time
 
 import torch
 
+from edgebench.prune.baseline import Prunable
 from edgebench.prune.importance import channel_scores
 from edgebench.prune.loop import Candidate, Outcome, Pruner
 from edgebench.prune.proposals import Proposal
@@ -44,7 +45,7 @@ def threshold_cut(scores: dict[str, torch.Tensor], threshold: float, round_to: i
 class StaticPruner(Pruner):
     """The static strategy; everything but ``run`` is the greedy loop's."""
 
-    def run(self, prunable) -> Outcome:
+    def run(self, prunable: Prunable) -> Outcome:
         config = self.config
         started = time.perf_counter()
         base = self.baseline(prunable)

@@ -94,3 +94,24 @@ def test_a_static_cut_of_a_users_detector_is_measured_as_its_network_and_written
         records = [record.to_json_dict(with_samples=False) for record in store.records()]
     assert {record["env"]["prune"]["role"] for record in records} == {"current", "baseline", "candidate", "final"}
     assert all(record["model"].endswith("#network") for record in records)
+
+
+def test_the_greedy_loop_prunes_a_users_detector_with_taylor_on_its_loss(cli, tmp_path):
+    out = tmp_path / "greedy"
+    proc = cli("prune", "--model", "tiny_detection:tiny_ssdlite", "--task", "tiny_detection:detection_task",
+               "--criterion", "taylor", "--score-inputs", "4", "--objective", "flops", "--budget", "0.99",
+               "--max-iterations", "1", "--round-to", "4", "--finetune-steps", "1", "--final-finetune-steps", "0",
+               "--rounds", "2", "--block-time", "0.02", "--threads", "1", "--store", "results.db",
+               "--out", str(out), "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert (report["strategy"], report["measured_part"], report["metric"]) == ("greedy", "network", "mAP")
+    # One candidate per group (the first block's, and the second's, named by a head depthwise conv).
+    assert len(report["steps"]) == 2 and report["kept_steps"] == 1
+    kept = next(step for step in report["steps"] if step["verdict"] == "kept")
+    assert kept["macs"] < report["baseline"]["macs"] and report["onnx_check"]["ok"], report["onnx_check"]
+    pruned = load_pruned(out)
+    assert pruned.backbone["0"].out_channels + pruned.backbone["3"].out_channels < 48
+    with torch.no_grad():
+        [detections] = pruned(torch.rand(1, 3, 64, 64))
+    assert set(detections) == {"boxes", "scores", "labels"}
