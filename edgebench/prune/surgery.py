@@ -2,7 +2,8 @@
 
 A *group* is a set of coupled channels that must go together (a residual stage's channels
 across every block that adds into it, a depthwise conv and its producer); it is named by its
-root module, which is the same in every copy of a model. Pruning a group removes channels for
+root module, which is the same in every copy of a model (by the first layer that produces its
+channels when the root is a depthwise conv, which only filters them). Pruning a group removes channels for
 real: the result is a smaller, hook-free module, and Torch-Pruning's pruning history replays it.
 
 Some layers keep their output channels (``kept_layers``); their input channels still follow
@@ -108,8 +109,14 @@ def build_graph(model: nn.Module, example_input: torch.Tensor) -> Graph:
         graph = Graph(model, example_input, dependencies, {}, kept_layers(model, dependencies))
         for group in dependencies.get_all_groups(ignored_layers=graph.kept_modules(),
                                                  root_module_types=list(PRUNABLE_TYPES)):
-            graph.groups[dependencies._module2name[group[0].dep.target.module]] = group
+            graph.groups[_group_name(dependencies, group)] = group
     return graph
+
+
+def _group_name(dependencies: tp.DependencyGraph, group: tp.Group) -> str:
+    producers = [dep.target.module for dep, _ in group if dependencies.is_out_channel_pruning_fn(dep.handler)
+                 and isinstance(dep.target.module, PRUNABLE_TYPES) and not is_depthwise(dep.target.module)]
+    return dependencies._module2name[producers[0] if producers else group[0].dep.target.module]
 
 
 @contextlib.contextmanager
