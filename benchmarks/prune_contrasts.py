@@ -33,7 +33,7 @@ from edgebench.prune.baseline import prunable_model, trained_baseline
 from edgebench.prune.masking import masked_channel_count, masked_like
 from edgebench.prune.outputs import load_pruned
 from edgebench.sweep.paired import Pairing, measure_paired
-from edgebench.prune.surgery import macs_and_params, output_layer
+from edgebench.prune.surgery import build_graph, macs_and_params
 from edgebench.prune.tasks import load_task
 from edgebench.results.record import Settings
 from edgebench.session import available_definition, run_session
@@ -42,7 +42,8 @@ from edgebench.session import available_definition, run_session
 def uniform_l1(model, example, ratio, round_to):
     pruned = copy.deepcopy(model)
     pruner = tp.pruner.MagnitudePruner(pruned, example, importance=tp.importance.GroupMagnitudeImportance(p=1),
-                                       pruning_ratio=ratio, round_to=round_to, ignored_layers=[output_layer(pruned)])
+                                       pruning_ratio=ratio, round_to=round_to,
+                                       ignored_layers=build_graph(pruned, example).kept_modules())
     pruner.step()
     return pruned
 
@@ -62,7 +63,7 @@ def main() -> None:
     settings = Settings(min_time_s=0, max_time_s=0, min_iterations=1, warmup_s=0.3, target_ci=0, timeout_s=900)
     finetune_steps = report["finetune_steps"] * report["kept_steps"] + report["final_finetune_steps"]
     with tempfile.TemporaryDirectory() as scratch:
-        resolved_baseline = prunable_model(report["model"], task)
+        resolved_baseline = prunable_model(report["model"], task).resolved
         baseline, _ = trained_baseline(resolved_baseline, task, report["baseline"]["training"]["steps"], print)
         masked = masked_like(baseline, example, history)  # refuses a history no mask can hold
         print(f"masked contrast: {masked_channel_count(masked)} output channels zeroed by masks")

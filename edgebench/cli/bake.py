@@ -43,7 +43,7 @@ def bake_command(
 
     loaded = load_for_bake(model, input_shape)
     log(f"baking {loaded.resolved.name} at input {loaded.input_shape}")
-    baked = bake(loaded.module, loaded.example_input)
+    baked = bake(loaded.module, loaded.example_input, loaded.part)
     save_baked(out, baked.model)
     log(f"written to {out}")
     speedup = None

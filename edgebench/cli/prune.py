@@ -27,23 +27,33 @@ PAIRED_TIMEOUT_S = 600.0
 
 @app.command("prune")
 def prune_command(
-    model: str = typer.Option(..., "--model", "-m", help="The PyTorch model to prune: torchvision:NAME[?k=v], "
-                              "package.module:callable or a full-module .pt file. Its classifier must fit the task "
-                              "(e.g. torchvision:resnet18?num_classes=10 for digits)."),
+    model: str = typer.Option(..., "--model", "-m", help="The PyTorch model to prune: torchvision:NAME[?k=v][#part], "
+                              "edgebench:NAME[?k=v][#part], package.module:callable or a full-module .pt file. Its "
+                              "classes must fit the task (e.g. torchvision:resnet18?num_classes=10 for digits). A "
+                              "detector is pruned whole and measured as its network unless the spec says #end_to_end."),
     task: str = typer.Option("digits", "--task", help="'digits' (scikit-learn's bundled digits; digits?size=64 "
                              "for another input size) or package.module:callable returning a task object."),
     out: Path = typer.Option(..., "--out", help="Directory for the pruned model, model.onnx, report.json and plots."),
     target: str = typer.Option("local", "--target", "-t", help="Built-in target, 'local', or a target .toml file."),
     backend: str = typer.Option("eager", "--backend", "-b", help="Comma-separated backends; a step counts only "
                                 "when it is faster on all of them."),
+    strategy: str = typer.Option("greedy", "--strategy", help="greedy: the measured loop, one group per step; "
+                                 "static: one cut of every channel scoring under --threshold, then --finetune-steps "
+                                 "and a paired measurement against the baseline."),
     objective: str = typer.Option("latency", "--objective", help="latency: measured on the target; flops: MACs "
                                   "(candidates are still measured and recorded)."),
     budget: float = typer.Option(0.5, "--budget", min=0.01, max=1.0, help="Stop once the objective is at most "
                                  "this fraction of the baseline's."),
     max_accuracy_drop: float = typer.Option(0.01, "--max-accuracy-drop", min=0.0, max=1.0, help="Accuracy (as a "
                                             "fraction) the pruned model may lose against the baseline."),
-    criterion: str = typer.Option("l1", "--criterion", help="Channel importance: l1, hrank, taylor or a criterion "
-                                  "registered under the edgebench.importance entry-point group."),
+    criterion: Optional[str] = typer.Option(None, "--criterion", help="Channel importance: l1 (the greedy default), "
+                                            "hrank, taylor, utilisation (the static default) or a criterion "
+                                            "registered under the edgebench.importance entry-point group."),
+    threshold: Optional[float] = typer.Option(None, "--threshold", help="--strategy static: channels scoring under "
+                                              "this go, in (0, 1] (default 0.05: active on under 5% of the inputs, "
+                                              "with --criterion utilisation)."),
+    score_inputs: Optional[int] = typer.Option(None, "--score-inputs", min=1, help="Training inputs hrank, taylor "
+                                               "and utilisation score from (default 64; utilisation 256)."),
     round_to: int = typer.Option(8, "--round-to", min=1, help="Channel counts are multiples of this."),
     staircase: bool = typer.Option(False, "--staircase", help="After each kept cut, probe wider channel counts "
                                    "(up to two --round-to more) on the target and keep the widest that is no slower: "
@@ -66,19 +76,33 @@ def prune_command(
     tag: List[str] = typer.Option([], "--tag", help="KEY=VALUE label for the run. Repeatable."),
     json_output: bool = typer.Option(False, "--json", help="Print report.json on stdout."),
 ) -> None:
-    """Prune channels with Torch-Pruning, keeping a step only when the target measured it faster."""
+    """Prune channels with Torch-Pruning, keeping a step only when the target measured it faster (or, with
+    --strategy static, every channel under a threshold at once)."""
     from edgebench.prune.importance import CRITERIA, check_criterion
     from edgebench.prune.baseline import prunable_model
     from edgebench.prune.loop import OBJECTIVES, PruneConfig, Pruner
+    from edgebench.prune.static import DEFAULT_THRESHOLD, StaticPruner
     from edgebench.sweep.paired import Pairing
     from edgebench.prune.tasks import load_task
 
     store_path(store)
     tags = parsing.key_values(tag, "--tag")
+    strategies = {"greedy": Pruner, "static": StaticPruner}
+    if strategy not in strategies:
+        raise UsageError(f"--strategy must be one of {', '.join(strategies)}, not {strategy!r}")
     if objective not in OBJECTIVES:
         raise UsageError(f"--objective must be one of {', '.join(OBJECTIVES)}, not {objective!r}")
     if staircase and objective != "latency":
         raise UsageError("--staircase needs --objective latency: it widens cuts at no measured latency cost")
+    if strategy == "static":
+        if staircase:
+            raise UsageError("--staircase applies to --strategy greedy: the static cut has no steps to widen")
+        threshold = DEFAULT_THRESHOLD if threshold is None else threshold
+        if not 0 < threshold <= 1:
+            raise UsageError(f"--threshold must be in (0, 1], not {threshold:g}")
+    elif threshold is not None:
+        raise UsageError("--threshold applies to --strategy static only")
+    criterion = criterion or ("utilisation" if strategy == "static" else "l1")
     if criterion not in CRITERIA:
         raise UsageError(f"--criterion must be one of {', '.join(CRITERIA)}, not {criterion!r}")
     definition = available_definition(target)
@@ -88,12 +112,14 @@ def prune_command(
     backends = choose_backends(parsing.comma_list([backend]), definition.backends)
     chosen_task = load_task(task)
     check_criterion(criterion, chosen_task)  # a criterion that scores from batches needs a task that has them
-    resolved = prunable_model(model, chosen_task)
+    prunable = prunable_model(model, chosen_task)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} exists and is not a directory")
     config = PruneConfig(objective=objective, budget=budget, max_accuracy_drop=max_accuracy_drop, criterion=criterion,
                          round_to=round_to, step=step, max_iterations=max_iterations, finetune_steps=finetune_steps,
                          final_finetune_steps=final_finetune_steps, train_steps=train_steps, staircase=staircase,
+                         score_inputs=score_inputs, strategy=strategy,
+                         threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
                          pairing=Pairing(rounds=rounds, block_s=block_time))
     settings = Settings(min_time_s=0.0, max_time_s=0.0, min_iterations=1, warmup_s=config.pairing.warmup_s,
                         target_ci=0.0, timeout_s=PAIRED_TIMEOUT_S, threads=threads, processes=1)
@@ -109,11 +135,13 @@ def prune_command(
     try:
         with run_session(store, tags={"command": "prune", "objective": objective, **tags}, log=log) as session, \
                 session.stage(definition, chosen_device, mode=mode, measure_power=False) as ready:
+            plan = (f"objective {objective}, budget {budget:g}" if strategy == "greedy" else
+                    f"static cut under {criterion} {config.threshold:g}")
             log(f"run {session.run_id}: pruning {model} on {definition.name} ({', '.join(backends)}), "
-                f"objective {objective}, budget {budget:g}, store {store}")
+                f"{plan}, store {store}")
             sweep = ready.sweep(settings, threads=threads)
-            pruner = Pruner(chosen_task, sweep, backends, config, workdir, session.keep_all, log)
-            outcome = pruner.run(resolved)
+            pruner = strategies[strategy](chosen_task, sweep, backends, config, workdir, session.keep_all, log)
+            outcome = pruner.run(prunable)
             report = {**outcome.report, "target": definition.name, "run_id": session.run_id, "store": store}
             _write_outputs(out, report, outcome, pruner.recipe, chosen_task.example_input)
     except KeyboardInterrupt:
@@ -130,16 +158,17 @@ def prune_command(
 
 def _write_outputs(out: Path, report: dict, outcome, recipe, example_input) -> None:
     """model.pt2, state_dict.pt + pruning.json, model.onnx (checked), report.json and the plots."""
-    from edgebench.prune.outputs import export_checked_onnx, save_pruned, write_report_json
+    from edgebench.prune.outputs import export_checked_onnx, measured, save_pruned, write_report_json
     from edgebench.prune.step_plots import plot_steps
 
+    name, part = outcome.report["model"], outcome.report["measured_part"]
     try:
-        save_pruned(out, outcome.model, recipe, outcome.report["model"], example_input, outcome.history)
+        save_pruned(out, outcome.model, recipe, name, example_input, outcome.history, part)
     except ExportError as exc:  # state_dict.pt and pruning.json are written before the program
         report["warnings"] = report["warnings"] + [f"model.pt2 not written: {exc}"]
         report["onnx_check"] = {"ok": False, "error": "no model.pt2 to export from"}
     else:
-        report["onnx_check"] = export_checked_onnx(out, outcome.model, example_input)
+        report["onnx_check"] = export_checked_onnx(out, measured(outcome.model, part, name), example_input)
     if not report["onnx_check"].get("ok"):
         report["warnings"] = report["warnings"] + [f"model.onnx: {report['onnx_check'].get('error')}"]
     write_report_json(out, report)
@@ -155,7 +184,7 @@ def _summary(report: dict, out: Path) -> None:
         shown = f"{ratio['ratio']:.3f}x [{ratio['ci95'][0]:.3f}, {ratio['ci95'][1]:.3f}]" if ratio else "not measured"
         console.print(f"  {backend}: {base['latency_ms'][backend]:.3f} ms -> "
                       f"{final['latency_ms'].get(backend) or float('nan'):.3f} ms, paired ratio {shown}")
-    console.print(f"  accuracy {base['accuracy']:.2%} -> {final['accuracy']:.2%}; MACs {base['macs'] / 1e6:.1f} M -> "
+    console.print(f"  {report['metric']} {base['accuracy']:.2%} -> {final['accuracy']:.2%}; MACs {base['macs'] / 1e6:.1f} M -> "
                   f"{final['macs'] / 1e6:.1f} M; parameters {base['params'] / 1e6:.2f} M -> {final['params'] / 1e6:.2f} M")
     for warning in report["warnings"]:
         console.print(f"  warning: {warning}")

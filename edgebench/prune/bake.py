@@ -11,6 +11,8 @@ after normalisation is zero for every input:
 
 - every convolution or linear layer that produces it has an all-zero weight slice for it and a
   zero bias (a masked weight with a non-zero bias is a constant, not zero), and
+- every depthwise convolution on it has a zero bias: its channel is its input channel filtered,
+  zero when that is (SSDLite's heads start with one on each feature map), and
 - every BatchNorm on it maps zero to zero: ``beta - running_mean * gamma / sqrt(var + eps)``
   is zero (within ``BN_ZERO_ATOL``); a zeroed conv followed by a BatchNorm with a shift
   outputs that shift, which the next layer sees, so such a channel is kept.
@@ -21,6 +23,12 @@ Activations between are assumed to map zero to zero (ReLU, GELU, SiLU, hardswish
 that do not (sigmoid, exp...) keep their channels, and the output check catches anything else.
 Whole channels only: an unstructured mask (zeros scattered inside channels) leaves zeros in
 dense weights and nothing smaller; it is made permanent and reported.
+
+A detector is baked whole (``edgebench prune`` prunes it whole), with the layers that fix its
+anchors and classes kept (``edgebench.prune.surgery``). Its outputs are checked, and its speed
+measured, on its network (backbone and head, ``edgebench.board.detector_parts``) unless the spec
+says ``#end_to_end``: the boxes that survive NMS depend on scores near its thresholds, and with
+random or barely trained weights a last-digit difference changes them.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from torch import nn
 from torch.nn.utils import prune as torch_prune
 
 from edgebench.errors import UsageError
+from edgebench.board.detector_parts import select_part
 from edgebench.board.synthetic_inputs import make_inputs
 from edgebench.board.torch_models import ModelBuildError, build_module
 from edgebench.models import resolve_model
@@ -45,8 +54,10 @@ from edgebench.models.artifacts import atomic_target
 from edgebench.models.input_specs import format_shape
 from edgebench.models.resolve import ResolvedModel
 from edgebench.models.spec import FILE_FORMATS, parse_spec
+from edgebench.prune.baseline import measured_part, saved_model
 from edgebench.sweep.paired import Pairing, measure_paired
-from edgebench.prune.surgery import PRUNABLE_TYPES, Graph, build_graph, macs_and_params, output_layer
+from edgebench.prune.surgery import (PRUNABLE_TYPES, Graph, build_graph, is_depthwise, macs_and_params,
+                                     quiet_torch_pruning)
 from edgebench.results.record import Settings
 from edgebench.board.runners.base import first_line
 from edgebench.board.runners.eager import find_hooks
@@ -77,8 +88,9 @@ _NOT_ZERO_AT_ZERO = ("Sigmoid", "Hardsigmoid", "Exp", "Cos", "Softplus", "AddBac
 @dataclass(frozen=True)
 class Loaded:
     resolved: ResolvedModel
-    module: nn.Module
+    module: nn.Module  # the whole model, a detector with its pre- and postprocessing
     example_input: torch.Tensor  # the worker's own synthetic input, batch 1
+    part: str | None = None  # what of a detector is checked and measured
 
     @property
     def input_shape(self) -> str:
@@ -98,7 +110,8 @@ def check_out(out: Path, spec: str) -> None:
 
 
 def load_for_bake(spec: str, input_shapes: Sequence[str]) -> Loaded:
-    """The model as an ``nn.Module`` with its masks, as ``edgebench run`` would build it."""
+    """The model as an ``nn.Module`` with its masks, as ``edgebench run`` would build it (a
+    detector whole, with the part to measure)."""
     parsed = parse_spec(spec)
     needs = "bake needs an nn.Module with its masks"
     if parsed.onnx_path is not None:
@@ -111,8 +124,9 @@ def load_for_bake(spec: str, input_shapes: Sequence[str]) -> Loaded:
         resolved = resolve_model(spec, input_shapes)
         if len(resolved.inputs) != 1:
             raise UsageError(f"bake handles models with one input; {resolved.name} has {len(resolved.inputs)}")
+        part = resolved.recipe.get("part")
         try:
-            module = build_module(resolved.recipe)
+            module = build_module({key: value for key, value in resolved.recipe.items() if key != "part"})
         except ModelBuildError as exc:
             raise UsageError(str(exc))
     if isinstance(module, torch.jit.ScriptModule):
@@ -123,7 +137,9 @@ def load_for_bake(spec: str, input_shapes: Sequence[str]) -> Loaded:
         raise UsageError(f"{resolved.name} carries hooks other than prune masks: {'; '.join(others)} "
                          "(bake removes prune masks only; remove these first)")
     array = make_inputs([resolved.inputs[0].as_dict(1)])[resolved.inputs[0].name]
-    return Loaded(resolved, module, torch.from_numpy(array))
+    name = resolved.name.removesuffix(f"#{part}") if part else resolved.name
+    return Loaded(dataclasses.replace(resolved, name=name), module, torch.from_numpy(array),
+                  measured_part(module, part))
 
 
 # -- baking ----------------------------------------------------------------------------------
@@ -208,9 +224,9 @@ class Baked:
         }
 
 
-def bake(module: nn.Module, example_input: torch.Tensor) -> Baked:
+def bake(module: nn.Module, example_input: torch.Tensor, part: str | None = None) -> Baked:
     """A smaller, hook-free copy of ``module`` without its dead channels; ``module`` is left as it
-    was. UsageError when the copy's outputs differ from the original's."""
+    was. UsageError when the copy's outputs (of a detector, its ``part``'s) differ from the original's."""
     _run(module, example_input, "the model")  # a wrong --input-shape fails here, in one line
     hooks = find_hooks(module)
     model = _copy(module)
@@ -230,12 +246,13 @@ def bake(module: nn.Module, example_input: torch.Tensor) -> Baked:
         if plan.dead:
             group = graph.groups[plan.group]
             root, handler = group[0].dep.target.module, group[0].dep.handler
-            graph.dependencies.get_pruning_group(root, handler, plan.dead).prune()
+            with quiet_torch_pruning():
+                graph.dependencies.get_pruning_group(root, handler, plan.dead).prune()
     widths_after = _widths(model)
     group_of = {layer: plan.group for plan in plans for layer in plan.layers}
     layers = [{"name": name, "group": group_of.get(name), "before": before, "after": widths_after[name]}
               for name, before in widths_before.items() if widths_after[name] != before]
-    max_abs_diff = check_outputs(module, model, example_input)
+    max_abs_diff = check_outputs(module, model, example_input, part)
     macs_after, params_after = macs_and_params(model, example_input)
     return Baked(model, hooks, masks, plans, ungrouped, layers, (macs_before, macs_after),
                  (params_before, params_after), max_abs_diff)
@@ -293,6 +310,10 @@ def plan_group(graph: Graph, group_id: str) -> GroupPlan:
             if not is_out:
                 continue  # a consumer: its inputs shrink with the group, nothing to check
             weight_zero, bias_zero = _zero_outputs(module)
+            if is_depthwise(module):
+                # Zero in, zero out, whatever its weights, unless its bias makes a constant.
+                biased.setdefault(name, set()).update(root for idx, root in pairs if not bias_zero[idx])
+                continue
             zero_in.setdefault(name, set()).update(root for idx, root in pairs if weight_zero[idx])
             biased.setdefault(name, set()).update(root for idx, root in pairs
                                                   if weight_zero[idx] and not bias_zero[idx])
@@ -361,11 +382,11 @@ def _zero_response(norm: nn.modules.batchnorm._BatchNorm) -> list[float]:
 
 
 def _ungrouped_zeros(model: nn.Module, graph: Graph) -> list[Kept]:
-    """Zero output channels of layers that no group removes: the output layer, and layers
-    Torch-Pruning could not put in a group."""
+    """Zero output channels of layers that no group removes: the kept layers (``surgery``), and
+    layers Torch-Pruning could not put in a group."""
     grouped = {item.dep.target.module for group in graph.groups.values() for item in group
                if graph.dependencies.is_out_channel_pruning_fn(item.dep.handler)}
-    last = output_layer(model)
+    reasons = graph.kept_reasons()
     kept = []
     for name, layer in model.named_modules():
         if not isinstance(layer, PRUNABLE_TYPES) or layer in grouped:
@@ -373,9 +394,8 @@ def _ungrouped_zeros(model: nn.Module, graph: Graph) -> list[Kept]:
         zeros = sum(_zero_outputs(layer)[0])
         if not zeros:
             continue
-        reason = ("the model's output layer: its width is the model's output" if layer is last else
-                  "in no prunable group (coupled with the output layer, or through an operation "
-                  "Torch-Pruning cannot follow)")
+        reason = reasons.get(name, "in no prunable group (coupled with a kept layer, or through an operation "
+                                   "Torch-Pruning cannot follow)")
         kept.append(Kept("layer", name, zeros, reason))
     return kept
 
@@ -384,9 +404,13 @@ def _widths(model: nn.Module) -> dict[str, int]:
     return {name: layer.weight.shape[0] for name, layer in model.named_modules() if isinstance(layer, PRUNABLE_TYPES)}
 
 
-def check_outputs(original: nn.Module, baked: nn.Module, example_input: torch.Tensor) -> float:
+def check_outputs(original: nn.Module, baked: nn.Module, example_input: torch.Tensor,
+                  part: str | None = None) -> float:
     """The largest absolute output difference over the example input and a seeded random one;
-    UsageError when they are not close (``RTOL``, ``ATOL``)."""
+    UsageError when they are not close (``RTOL``, ``ATOL``). With a ``part``, that part of both
+    detectors is compared (the network: the head's outputs before decoding and NMS)."""
+    if part:
+        original, baked = select_part(original, part, "the model"), select_part(baked, part, "the baked model")
     generator = torch.Generator().manual_seed(RANDOM_INPUT_SEED)
     inputs = [example_input, torch.randn(example_input.shape, generator=generator, dtype=example_input.dtype)]
     worst = 0.0
@@ -475,7 +499,5 @@ def measure_speedup(original: nn.Module, baked: nn.Module, loaded: Loaded, workd
 
 
 def _materialize(module: nn.Module, path: Path, loaded: Loaded, role: str) -> ResolvedModel:
-    """``module`` as a file the worker loads, resolved like any model spec."""
-    torch.save(module, path)
-    resolved = resolve_model(str(path), [loaded.input_shape])
-    return dataclasses.replace(resolved, name=f"{loaded.resolved.name} ({role})")
+    """``module`` as a file the worker loads, resolved like any model spec (a detector's part)."""
+    return saved_model(module, path, loaded.input_shape, f"{loaded.resolved.name} ({role})", loaded.part)

@@ -1,35 +1,80 @@
-"""The model the pruner starts from: resolved at the task's input, trained when it is untrained."""
+"""The model the pruner starts from, and what of it the worker measures.
+
+The pruner prunes, fine-tunes and evaluates the whole model (a detector with its preprocessing
+and postprocessing, as the task calls it), but a detector is measured as its network unless the
+spec says ``#end_to_end`` (``edgebench.board.detector_parts``). So the whole model is built here,
+and every file the worker loads is the whole model with the part to measure in its recipe.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple, Optional
 
 import torch
 
-from edgebench.errors import UsageError
+from edgebench.board.detector_parts import is_detector
 from edgebench.board.torch_models import build_module
+from edgebench.errors import UsageError
 from edgebench.models import default_cache_dir, resolve_model
+from edgebench.models.fingerprint import module_fingerprint
 from edgebench.models.resolve import ResolvedModel
-from edgebench.models.spec import parse_spec
+from edgebench.models.spec import parse_spec, with_part
 
-# A model scoring under this share of the task's accuracy scale is taken as untrained (random
-# torchvision weights score about 1/classes) and is trained before pruning starts.
+# A model scoring under this share of the task's metric scale is taken as untrained (random
+# torchvision weights score about 1/classes) and is trained before pruning starts; a task may set
+# its own (``untrained_below``).
 UNTRAINED_BELOW = 0.5
 
 
-def prunable_model(spec: str, task) -> ResolvedModel:
-    """The model spec resolved at the task's input shape; UsageError unless it is a trainable
-    PyTorch module."""
+class Prunable(NamedTuple):
+    resolved: ResolvedModel  # the whole model: its recipe rebuilds what the pruning history replays on
+    part: Optional[str]  # what of it the worker measures, when the spec says ("network", "end_to_end")
+
+
+def prunable_model(spec: str, task) -> Prunable:
+    """The model spec resolved at the task's input shape, as the whole model; UsageError unless it
+    is a trainable PyTorch module."""
     parsed = parse_spec(spec)
     if parsed.onnx_path is not None:
         raise UsageError(f"edgebench prune needs a PyTorch model; {parsed.name} is ONNX")
     if parsed.recipe and parsed.recipe["format"] == "torch-export":
         raise UsageError(f"edgebench prune needs a trainable nn.Module; {parsed.name} is a torch.export program "
                          "(give the .pt module or the callable that builds it)")
-    return resolve_model(spec, ["x".join(str(d) for d in task.example_input.shape[1:])])
+    resolved = resolve_model(spec, ["x".join(str(d) for d in task.example_input.shape[1:])])
+    part = resolved.recipe.get("part")
+    if part is None:
+        return Prunable(resolved, None)
+    recipe = {key: value for key, value in resolved.recipe.items() if key != "part"}
+    whole = dataclasses.replace(resolved, name=resolved.name.removesuffix(f"#{part}"), recipe=recipe,
+                                fingerprint=module_fingerprint(build_module(recipe)))
+    return Prunable(whole, part)
+
+
+def measured_part(module: torch.nn.Module, part: Optional[str]) -> Optional[str]:
+    """The part of ``module`` the worker measures: ``part`` when the spec said, else a detector's
+    network (its whole call when it has no network apart, as Faster R-CNN), else the module."""
+    if part or not is_detector(module):
+        return part
+    return "network" if hasattr(module, "backbone") and hasattr(module, "head") else "end_to_end"
+
+
+def saved_model(module: torch.nn.Module, path: Path, input_shape: str, name: str,
+                part: Optional[str]) -> ResolvedModel:
+    """``module`` saved whole at ``path`` and resolved like a model spec, shown as ``name``; with a
+    ``part``, the worker builds and measures that part of it, and the name says which."""
+    torch.save(module, path)
+    resolved = resolve_model(str(path), [input_shape])
+    if part is None:
+        return dataclasses.replace(resolved, name=name)
+    # The file's fingerprint is the whole module's; the part's exports are cached apart.
+    return dataclasses.replace(resolved, name=with_part(name, part), recipe={**resolved.recipe, "part": part},
+                               fingerprint=f"{resolved.fingerprint}#{part}")
 
 
 def trained_baseline(resolved: ResolvedModel, task, train_steps: int,
@@ -37,15 +82,16 @@ def trained_baseline(resolved: ResolvedModel, task, train_steps: int,
     """The module, trained for ``train_steps`` on ``task`` if it scores as untrained; trained
     weights are cached by model fingerprint, task and steps. Returns the module and what was done."""
     module = build_module(resolved.recipe)
-    accuracy = task.evaluate(module)
-    if accuracy >= UNTRAINED_BELOW:
+    score = task.evaluate(module)
+    if score >= getattr(task, "untrained_below", UNTRAINED_BELOW):
         return module, {"trained_here": False, "steps": 0}
+    metric = getattr(task, "metric", "score")
     cached = default_cache_dir() / "prune" / "baselines" / f"{_key(resolved, task, train_steps)}.pt"
     if cached.is_file():
         module.load_state_dict(torch.load(cached, weights_only=True))
-        log(f"baseline: untrained ({accuracy:.1%}); trained weights from the cache {cached}")
+        log(f"baseline: untrained ({metric} {score:.1%}); trained weights from the cache {cached}")
         return module, {"trained_here": True, "steps": train_steps, "cached": str(cached)}
-    log(f"baseline: untrained ({accuracy:.1%}); training {train_steps} steps on {task.name}")
+    log(f"baseline: untrained ({metric} {score:.1%}); training {train_steps} steps on {task.name}")
     started = time.perf_counter()
     task.finetune(module, train_steps)
     seconds = round(time.perf_counter() - started, 1)

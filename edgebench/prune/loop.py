@@ -1,7 +1,7 @@
 """The measured pruning loop (NetAdapt's, with the target as the judge).
 
-Each iteration: score the channels of the current model (L1, HRank, Taylor or a registered
-criterion: ``edgebench.prune.importance``), propose for every
+Each iteration: score the channels of the current model (L1, HRank, Taylor, utilisation or a
+registered criterion: ``edgebench.prune.importance``), propose for every
 prunable group the smallest aligned cut expected to remove ``step`` of the current latency (or
 MACs), build each candidate with Torch-Pruning, and measure all of them in one paired run per
 backend against the current model and the baseline. With ``--objective latency`` a candidate goes
@@ -26,14 +26,13 @@ from typing import Any, Optional
 import torch
 
 from edgebench.errors import UsageError
-from edgebench.models import resolve_model
 from edgebench.models.artifacts import forget_exports
 from edgebench.models.resolve import ResolvedModel
-from edgebench.prune.baseline import trained_baseline
+from edgebench.prune.baseline import Prunable, measured_part, saved_model, trained_baseline
 from edgebench.prune.importance import channel_scores
 from edgebench.sweep.paired import Pairing, PairedMeasurement, Ratio, measure_paired
 from edgebench.prune.proposals import Proposal, propose
-from edgebench.prune.surgery import build_graph, macs_and_params, pruned_copy
+from edgebench.prune.surgery import Graph, build_graph, macs_and_params, pruned_copy
 from edgebench.results.record import Record
 from edgebench.sweep.execute import Sweep
 
@@ -61,6 +60,9 @@ class PruneConfig:
     final_finetune_steps: int = 200
     train_steps: int = 200
     staircase: bool = False
+    score_inputs: Optional[int] = None  # training inputs a data-driven criterion scores from (None: its own)
+    strategy: str = "greedy"
+    threshold: float = 0.05  # --strategy static: channels scoring under it go
     pairing: Pairing = field(default_factory=Pairing)
 
 
@@ -96,6 +98,19 @@ class Candidate:
         }
 
 
+@dataclass(frozen=True)
+class Baseline:
+    """The model pruning starts from, its file for the worker and what it scored."""
+
+    module: torch.nn.Module
+    resolved: ResolvedModel
+    training: dict
+    accuracy: float
+    floor: float
+    macs: int
+    params: int
+
+
 @dataclass
 class Outcome:
     """What the loop ends with: the kept model, its replayable history and the report's data."""
@@ -106,7 +121,8 @@ class Outcome:
 
 
 class Pruner:
-    """Runs the loop; ``log`` gets progress lines, ``keep_records`` every measured record."""
+    """Runs the loop; ``log`` gets progress lines, ``keep_records`` every measured record.
+    Another strategy (``edgebench.prune.static``) subclasses it and replaces ``run``."""
 
     def __init__(self, task, sweep: Sweep, backends: list[str], config: PruneConfig, workdir: Path,
                  keep_records: Callable[[list[Record]], None], log: Callable[[str], None] = lambda line: None):
@@ -119,34 +135,48 @@ class Pruner:
         self.log = log
         self.example_input = task.example_input
         self.input_shape = "x".join(str(d) for d in self.example_input.shape[1:])
+        self.metric = getattr(task, "metric", "score")  # the task's headline metric, for the log
 
     # -- the baseline ---------------------------------------------------------------------
 
-    def baseline(self, resolved: ResolvedModel) -> tuple[torch.nn.Module, ResolvedModel, dict]:
-        """The model to prune, trained when untrained, and its file for the worker."""
+    def baseline(self, prunable: Prunable) -> Baseline:
+        """The model to prune, trained when untrained, its file for the worker and its scores."""
+        resolved = prunable.resolved
         self.recipe = resolved.recipe  # what rebuilds the architecture the pruning history replays on
+        self.model_name = resolved.name
         module, training = trained_baseline(resolved, self.task, self.config.train_steps, self.log)
-        return module, self.materialize(module, "baseline", resolved.name), training
+        self.part = measured_part(module, prunable.part)
+        accuracy = self.task.evaluate(module)
+        floor = accuracy - self.config.max_accuracy_drop
+        macs, params = macs_and_params(module, self.example_input)
+        measured = f" (measured: its {self.part})" if self.part else ""
+        self.log(f"baseline{measured}: {self.metric} {accuracy:.2%}, {macs / 1e6:.1f} M MACs, "
+                 f"{params / 1e6:.2f} M parameters; floor {floor:.2%}")
+        return Baseline(module, self.materialize(module, "baseline", self.model_name), training, accuracy, floor,
+                        macs, params)
 
     def materialize(self, module: torch.nn.Module, stem: str, name: str) -> ResolvedModel:
-        """``module`` as a file the worker loads, resolved like any model spec, shown as ``name``."""
-        path = self.workdir / f"{stem}.pt"
-        torch.save(module, path)
-        return dataclasses.replace(resolve_model(str(path), [self.input_shape]), name=name)
+        """``module`` as a file the worker loads, resolved like any model spec, shown as ``name``
+        (with the measured part, for a detector)."""
+        return saved_model(module, self.workdir / f"{stem}.pt", self.input_shape, name, self.part)
+
+    def graph(self, model: torch.nn.Module, first: bool) -> Graph:
+        """The model's prunable groups; the first time, the log and the report say what is kept."""
+        graph = build_graph(model, self.example_input)
+        if first:
+            self.kept = [dataclasses.asdict(kept) for kept in graph.kept]
+            self.log(graph.describe_kept())
+        return graph
 
     # -- the loop ---------------------------------------------------------------------------
 
-    def run(self, resolved: ResolvedModel) -> Outcome:
-        """Prune ``resolved`` (from ``edgebench.prune.baseline.prunable_model``)."""
+    def run(self, prunable: Prunable) -> Outcome:
+        """Prune ``prunable`` (from ``edgebench.prune.baseline.prunable_model``)."""
         config = self.config
         started = time.perf_counter()
-        current, baseline_model, training = self.baseline(resolved)
-        baseline_accuracy = self.task.evaluate(current)
-        floor = baseline_accuracy - config.max_accuracy_drop
-        baseline_macs, baseline_params = macs_and_params(current, self.example_input)
-        self.log(f"baseline: accuracy {baseline_accuracy:.2%}, {baseline_macs / 1e6:.1f} M MACs, "
-                 f"{baseline_params / 1e6:.2f} M parameters; floor {floor:.2%}")
-        current_model, accuracy, macs = baseline_model, baseline_accuracy, baseline_macs
+        base = self.baseline(prunable)
+        current, baseline_model, floor = base.module, base.resolved, base.floor
+        current_model, accuracy, macs = baseline_model, base.accuracy, base.macs
         history: list = []
         steps: list[dict] = []
         rates: dict[str, float] = {}
@@ -154,13 +184,13 @@ class Pruner:
         ratio_to_baseline: dict[str, Optional[Ratio]] = {b: None for b in self.backends}
         stop_reason = f"stopped after {config.max_iterations} iterations"
         for iteration in range(1, config.max_iterations + 1):
-            graph = build_graph(current, self.example_input)
+            graph = self.graph(current, first=iteration == 1)
             proposals = propose(graph, config.step, config.round_to, rates, config.objective)
             if not proposals:
                 stop_reason = "no group can lose more channels at this alignment"
                 break
-            scores = channel_scores(config.criterion, current, graph.groups, self.task)
-            candidates = [self._candidate(iteration, graph, proposal, scores[proposal.group], current_model.name)
+            scores = channel_scores(config.criterion, current, graph.groups, self.task, config.score_inputs)
+            candidates = [self._candidate(iteration, graph, proposal, scores[proposal.group])
                           for proposal in proposals]
             self.log(f"iteration {iteration}: {len(candidates)} candidates, measuring on "
                      f"{', '.join(self.backends)}")
@@ -198,28 +228,26 @@ class Pruner:
             steps += [candidate.step_dict() for candidate in candidates]
             self._discard(candidates)
             if chosen is None:
-                stop_reason = "no candidate was both faster and accurate enough" if config.objective == "latency" \
-                    else "no candidate kept the accuracy within the allowed drop"
+                stop_reason = f"no candidate was both faster and within the allowed {self.metric} drop" \
+                    if config.objective == "latency" else f"no candidate kept the {self.metric} within the allowed drop"
                 break
             current, accuracy, macs = chosen.module, chosen.accuracy, chosen.macs
             history.append(chosen.history_entry)
             current_model = self.materialize(current, f"kept-{iteration:02d}",
-                                             f"{baseline_model.name} [pruned, step {iteration}]")
+                                             f"{self.model_name} [pruned, step {iteration}]")
             ratio_to_baseline = dict(chosen.ratio_to_baseline)
             self.log(f"iteration {iteration}: kept {chosen.proposal.group} {chosen.proposal.width}->"
-                     f"{chosen.proposal.keep}: {self._progress(ratio_to_baseline, baseline_latency)}, accuracy "
-                     f"{accuracy:.2%}, MACs {macs / baseline_macs:.2f}x")
-            if self._within_budget(ratio_to_baseline, macs / baseline_macs):
+                     f"{chosen.proposal.keep}: {self._progress(ratio_to_baseline, baseline_latency)}, {self.metric} "
+                     f"{accuracy:.2%}, MACs {macs / base.macs:.2f}x")
+            if self._within_budget(ratio_to_baseline, macs / base.macs):
                 stop_reason = f"budget reached ({config.objective} at most {config.budget:g} of the baseline)"
                 break
-        return self._finish(current, history, steps, stop_reason, started, baseline_model, baseline_accuracy,
-                            baseline_macs, baseline_params, baseline_latency, training, floor)
+        return self._finish(current, history, steps, stop_reason, started, base, baseline_latency)
 
-    def _candidate(self, iteration: int, graph, proposal: Proposal, scores: torch.Tensor,
-                   current_name: str) -> Candidate:
+    def _candidate(self, iteration: int, graph, proposal: Proposal, scores: torch.Tensor) -> Candidate:
         module, entry = pruned_copy(graph, proposal.group, proposal.keep, scores)
         macs, params = macs_and_params(module, self.example_input)
-        name = f"{current_name.split(' [')[0]} [candidate {iteration}: {proposal.group} {proposal.width}->{proposal.keep}]"
+        name = f"{self.model_name} [candidate {iteration}: {proposal.group} {proposal.width}->{proposal.keep}]"
         resolved = self.materialize(module, f"candidate-{iteration:02d}-{proposal.group}-{proposal.keep}", name)
         return Candidate(iteration, proposal, module, entry, resolved, macs, params)
 
@@ -234,8 +262,8 @@ class Pruner:
         proposal = chosen.proposal
         stride = max(1, self.config.round_to // 4)
         widths = range(proposal.keep + stride, min(proposal.width, proposal.keep + 2 * self.config.round_to), stride)
-        probes = [self._candidate(iteration, graph, Proposal(proposal.group, proposal.width, width), scores,
-                                  current.name) for width in widths]
+        probes = [self._candidate(iteration, graph, Proposal(proposal.group, proposal.width, width), scores)
+                  for width in widths]
         if not probes:
             return chosen, [], []
         again = dataclasses.replace(chosen, ratio_to_current={}, ratio_to_baseline={}, latency_ms={})
@@ -257,7 +285,7 @@ class Pruner:
         self.task.finetune(widest.module, self.config.finetune_steps)
         widest.accuracy = self.task.evaluate(widest.module)
         if widest.accuracy < max(floor, chosen.accuracy):
-            widest.reason += f"; accuracy {widest.accuracy:.2%} is under the kept width's {chosen.accuracy:.2%}"
+            widest.reason += f"; {self.metric} {widest.accuracy:.2%} is under the kept width's {chosen.accuracy:.2%}"
             return chosen, probes, pending
         widest.verdict, chosen.verdict = "kept", "rejected"
         widest.reason += "; the cheap edge of the stair: as fast as the kept width, with more channels"
@@ -323,7 +351,7 @@ class Pruner:
             self.task.finetune(candidate.module, self.config.finetune_steps)
             candidate.accuracy = self.task.evaluate(candidate.module)
             if candidate.accuracy < floor:
-                candidate.reason = (f"accuracy {candidate.accuracy:.2%} after {self.config.finetune_steps} "
+                candidate.reason = (f"{self.metric} {candidate.accuracy:.2%} after {self.config.finetune_steps} "
                                     f"fine-tuning steps is under the floor {floor:.2%}")
                 continue
             survivors.append((max(accuracy - candidate.accuracy, 0.0) / gain, -gain, candidate))
@@ -332,10 +360,10 @@ class Pruner:
         survivors.sort(key=lambda item: (item[0], item[1]))
         chosen = survivors[0][2]
         chosen.verdict = "kept"
-        chosen.reason = (f"least accuracy lost per unit of {self.config.objective} gained among "
+        chosen.reason = (f"least {self.metric} lost per unit of {self.config.objective} gained among "
                          f"{len(survivors)} verified candidate(s)")
         for _, _, other in survivors[1:]:
-            other.reason = f"verified, but {chosen.proposal.group} lost less accuracy per unit of gain"
+            other.reason = f"verified, but {chosen.proposal.group} lost less {self.metric} per unit of gain"
         return chosen
 
     def _gain(self, candidate: Candidate, macs: int) -> Optional[float]:
@@ -377,9 +405,9 @@ class Pruner:
 
     # -- the end ----------------------------------------------------------------------------
 
-    def _finish(self, model, history, steps, stop_reason, started, baseline_model, baseline_accuracy,
-                baseline_macs, baseline_params, baseline_latency, training, floor) -> Outcome:
-        config = self.config
+    def _finish(self, model: torch.nn.Module, history: list, steps: list[dict], stop_reason: str, started: float,
+                base: Baseline, baseline_latency: dict[str, float]) -> Outcome:
+        config, baseline_model, floor = self.config, base.resolved, base.floor
         accuracy = self.task.evaluate(model)
         notes = []
         if history and config.final_finetune_steps:
@@ -390,18 +418,18 @@ class Pruner:
             if tuned < accuracy:
                 # SGD can end on a worse point than it started from; never hand back the worse one.
                 model.load_state_dict(before)
-                notes.append(f"the final fine-tune lowered accuracy from {accuracy:.2%} to {tuned:.2%}; the "
+                notes.append(f"the final fine-tune lowered {self.metric} from {accuracy:.2%} to {tuned:.2%}; the "
                              "weights from before it are kept")
             else:
                 accuracy = tuned
         if accuracy < floor:
-            notes.append(f"final accuracy {accuracy:.2%} is under the floor {floor:.2%}")
+            notes.append(f"final {self.metric} {accuracy:.2%} is under the floor {floor:.2%}")
         macs, params = macs_and_params(model, self.example_input)
-        final_model = self.materialize(model, "final", f"{baseline_model.name} [pruned, final]")
+        final_model = self.materialize(model, "final", f"{self.model_name} [pruned, final]")
         final: dict[str, Any] = {"accuracy": accuracy, "macs": macs, "params": params, "latency_ms": {},
                                  "latency_ratio": {}}
-        baseline: dict[str, Any] = {"accuracy": baseline_accuracy, "macs": baseline_macs, "params": baseline_params,
-                                    "latency_ms": {}, "training": training}
+        baseline: dict[str, Any] = {"accuracy": base.accuracy, "macs": base.macs, "params": base.params,
+                                    "latency_ms": {}, "training": base.training}
         pairing = dataclasses.replace(config.pairing, rounds=config.pairing.rounds * FINAL_ROUNDS_FACTOR)
         records, warnings = [], notes
         for backend in self.backends:
@@ -419,11 +447,13 @@ class Pruner:
                         for entry, role in zip(paired.entries, ["baseline", "final"])]
         self.keep_records(records)
         report = {
+            "strategy": config.strategy, **({"threshold": config.threshold} if config.strategy == "static" else {}),
             "objective": config.objective, "budget": config.budget, "max_accuracy_drop": config.max_accuracy_drop,
             "criterion": config.criterion, "round_to": config.round_to, "staircase": config.staircase, "step": config.step,
             "finetune_steps": config.finetune_steps, "final_finetune_steps": config.final_finetune_steps,
             "pairing": dataclasses.asdict(config.pairing), "backends": list(self.backends),
-            "task": self.task.name, "model": baseline_model.name, "accuracy_floor": floor,
+            "score_inputs": config.score_inputs, "task": self.task.name, "metric": self.metric,
+            "model": self.model_name, "measured_part": self.part, "kept_layers": self.kept, "accuracy_floor": floor,
             "stop_reason": stop_reason, "warnings": warnings,
             "baseline": baseline, "final": final, "kept_steps": len(history), "steps": steps,
             "wall_s": round(time.perf_counter() - started, 1),

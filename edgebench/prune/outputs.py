@@ -1,10 +1,12 @@
 """What ``edgebench prune`` leaves in its output folder, and how the pruned model is read back.
 
 - ``state_dict.pt``: the pruned weights (``torch.load(..., weights_only=True)`` reads them).
-- ``pruning.json``: the unpruned model's recipe, the example input's shape and Torch-Pruning's
-  pruning history. The state dict does not fit the unpruned architecture; replaying the history
-  on the rebuilt model gives the architecture it fits (``load_pruned``).
-- ``model.pt2``: a ``torch.export`` program, for ``edgebench run --model DIR/model.pt2``.
+- ``pruning.json``: the unpruned model's recipe, the example input's shape, Torch-Pruning's
+  pruning history and the measured part of a detector. The state dict does not fit the unpruned
+  architecture; replaying the history on the rebuilt model gives the architecture it fits
+  (``load_pruned``: the whole model, a detector with its pre- and postprocessing).
+- ``model.pt2``: a ``torch.export`` program, for ``edgebench run --model DIR/model.pt2``; of a
+  detector, the part that was measured (its network unless the spec said ``#end_to_end``).
 - ``model.onnx``: edgebench's own ONNX export of ``model.pt2`` (the exporter and cache
   ``edgebench run`` uses), checked in ONNX Runtime against eager PyTorch.
 - ``report.json``: the loop's steps and verdicts.
@@ -26,10 +28,12 @@ import torch_pruning as tp
 from torch import nn
 
 from edgebench.errors import UsageError
+from edgebench.board.detector_parts import select_part
 from edgebench.board.torch_models import build_module
 from edgebench.models import ExportError, onnx_for, resolve_model
 from edgebench.models.artifacts import atomic_target
 from edgebench.models.output_check import compare_outputs, run_onnx
+from edgebench.prune.surgery import quiet_torch_pruning
 from edgebench.board.runners.base import first_line
 
 FORMAT_VERSION = 1
@@ -45,9 +49,10 @@ _FIELDS = {"model": str, "recipe": dict, "input_shape": list, "input_dtype": str
 
 
 def save_pruned(out_dir: Path, model: nn.Module, recipe: dict, model_name: str, example_input: torch.Tensor,
-                history: list) -> None:
+                history: list, part: str | None = None) -> None:
     """Write ``state_dict.pt``, ``model.pt2`` and ``pruning.json``. ``recipe`` builds the
-    unpruned model; ``history`` is ``DependencyGraph.pruning_history()`` from that model to this one.
+    unpruned model; ``history`` is ``DependencyGraph.pruning_history()`` from that model to this one;
+    ``part`` is what of a detector was measured, and what ``model.pt2`` holds (``measured``).
 
     Raises ExportError (one line) when torch.export cannot capture the model; the state dict and
     pruning.json are written first, so ``load_pruned`` still works then."""
@@ -62,11 +67,12 @@ def save_pruned(out_dir: Path, model: nn.Module, recipe: dict, model_name: str, 
         "input_dtype": str(example_input.dtype).removeprefix("torch."),
         # Plain JSON: Torch-Pruning may hand out numpy or tensor indices.
         "history": [[str(name), bool(out_channels), [int(i) for i in idxs]] for name, out_channels, idxs in history],
+        "part": part,
     }
     with atomic_target(out_dir / PRUNING) as temp_path:
         temp_path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     try:
-        program = _export_program(model, example_input)
+        program = _export_program(measured(model, part, model_name), example_input)
     except Exception as exc:  # torch.export fails in many ways on models it cannot capture
         # A model.pt2 left from an earlier run would not be this model.
         (out_dir / PROGRAM).unlink(missing_ok=True)
@@ -76,9 +82,14 @@ def save_pruned(out_dir: Path, model: nn.Module, recipe: dict, model_name: str, 
         torch.export.save(program, temp_path)
 
 
+def measured(model: nn.Module, part: str | None, name: str) -> nn.Module:
+    """What of ``model`` the worker measured: ``model`` itself, or a detector's part."""
+    return select_part(model, part, name) if part else model
+
+
 def load_pruned(out_dir: Path) -> nn.Module:
-    """The pruned model, in eval mode: the recipe rebuilt, the history replayed, the weights loaded.
-    UsageError naming the file when a file is missing or does not fit."""
+    """The whole pruned model, in eval mode: the recipe rebuilt, the history replayed, the weights
+    loaded. UsageError naming the file when a file is missing or does not fit."""
     record_path, weights_path = out_dir / PRUNING, out_dir / STATE_DICT
     record = _read_record(record_path)
     if not weights_path.is_file():  # before the slow part: building and replaying
@@ -90,8 +101,9 @@ def load_pruned(out_dir: Path) -> nn.Module:
                          f"{first_line(exc)}")
     example = torch.zeros(record["input_shape"], dtype=getattr(torch, record["input_dtype"]))
     try:
-        graph = tp.DependencyGraph().build_dependency(module, example_inputs=example)
-        graph.load_pruning_history(record["history"])
+        with quiet_torch_pruning():
+            graph = tp.DependencyGraph().build_dependency(module, example_inputs=example)
+            graph.load_pruning_history(record["history"])
     except Exception as exc:  # a layer the model does not have, an index out of range, a bad entry
         raise UsageError(f"cannot replay the pruning history of {record_path} on {record['model']}: "
                          f"{type(exc).__name__}: {first_line(exc)}")

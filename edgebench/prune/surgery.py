@@ -2,20 +2,51 @@
 
 A *group* is a set of coupled channels that must go together (a residual stage's channels
 across every block that adds into it, a depthwise conv and its producer); it is named by its
-root module, which is the same in every copy of a model. Pruning a group removes channels for
+root module, which is the same in every copy of a model (by the first layer that produces its
+channels when the root is a depthwise conv, which only filters them). Pruning a group removes channels for
 real: the result is a smaller, hook-free module, and Torch-Pruning's pruning history replays it.
+
+Some layers keep their output channels (``kept_layers``); their input channels still follow
+their producers (Torch-Pruning prunes an ignored layer's inputs):
+
+- the graph's output layers: every convolution or linear layer from which no other one is
+  reachable in the dependency graph. Their widths are what the task reads: a classifier's
+  classes, a segmenter's classifier and auxiliary classifier, a detector's box and class convs.
+- per-family rules (``FAMILY_RULES``, functions of the model): a torchvision single-stage
+  detector (a ``.head`` of SSD, SSDLite, RetinaNet or FCOS kind, edgebench's built-in SSDs
+  included) keeps every convolution and linear layer under its head, whose widths fix the
+  anchors and classes; Torch-Pruning compares leaf modules, so the rule lists the head's leaves.
+  Depthwise convolutions excepted (SSDLite's heads start with one): their channels are their
+  input channels, which follow the backbone.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import warnings
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 import torch_pruning as tp
 from torch import nn
 
 PRUNABLE_TYPES = (nn.Conv2d, nn.Linear)
+
+
+@dataclass(frozen=True)
+class KeptLayers:
+    """Layers whose output channels no group prunes, and why."""
+
+    what: str  # "head", "output layers"
+    why: str  # "family rule ssd", "the task reads their widths"
+    layers: tuple[str, ...]
+
+    def describe(self) -> str:
+        shown = ", ".join(self.layers) if len(self.layers) <= 4 else f"{len(self.layers)} layers"
+        return f"{self.what} ({shown}: {self.why})"
 
 
 @dataclass(frozen=True)
@@ -26,30 +57,115 @@ class Graph:
     example_input: torch.Tensor
     dependencies: tp.DependencyGraph
     groups: dict[str, tp.Group]
+    kept: tuple[KeptLayers, ...] = ()
 
     def width(self, group_id: str) -> int:
         return len(self.groups[group_id][0].idxs)
 
+    def kept_reasons(self) -> dict[str, str]:
+        """Each kept layer's name and the rule that keeps it."""
+        return {name: f"{kept.what}: {kept.why}" for kept in self.kept for name in kept.layers}
+
+    def kept_modules(self) -> list[nn.Module]:
+        modules = dict(self.model.named_modules())
+        return [modules[name] for kept in self.kept for name in kept.layers]
+
+    def describe_kept(self) -> str:
+        return "kept: " + "; ".join(kept.describe() for kept in self.kept) if self.kept else "kept: nothing"
+
+
+#: A family rule: ``rule(model)`` -> (what, family, the leaf layers it keeps), or None when the
+#: model is not of its family. Append a function to add a family.
+FamilyRule = Callable[[nn.Module], Optional[tuple[str, str, list[nn.Module]]]]
+
+
+def single_stage_detector_head(model: nn.Module) -> Optional[tuple[str, str, list[nn.Module]]]:
+    """A torchvision SSD, SSDLite, RetinaNet or FCOS head (on the detector or its network part)."""
+    from torchvision.models.detection.fcos import FCOSHead
+    from torchvision.models.detection.retinanet import RetinaNetHead
+    from torchvision.models.detection.ssd import SSDHead
+    from torchvision.models.detection.ssdlite import SSDLiteHead
+
+    families = ((SSDLiteHead, "ssdlite"), (SSDHead, "ssd"), (RetinaNetHead, "retinanet"), (FCOSHead, "fcos"))
+    head = getattr(model, "head", None)
+    family = next((name for kind, name in families if isinstance(head, kind)), None)
+    if family is None:
+        return None
+    return "head", family, [module for module in head.modules()
+                            if isinstance(module, PRUNABLE_TYPES) and not is_depthwise(module)]
+
+
+def is_depthwise(layer: nn.Module) -> bool:
+    return isinstance(layer, nn.Conv2d) and layer.groups > 1 and layer.groups == layer.in_channels == layer.out_channels
+
+
+FAMILY_RULES: list[FamilyRule] = [single_stage_detector_head]
+
 
 def build_graph(model: nn.Module, example_input: torch.Tensor) -> Graph:
-    """The prunable groups of ``model``; the output layer is left alone (its width is the task's)."""
-    dependencies = tp.DependencyGraph().build_dependency(model, example_inputs=example_input)
-    groups = {}
-    for group in dependencies.get_all_groups(ignored_layers=[output_layer(model)],
-                                             root_module_types=list(PRUNABLE_TYPES)):
-        root = group[0].dep.target.module
-        groups[dependencies._module2name[root]] = group
-    return Graph(model, example_input, dependencies, groups)
+    """The prunable groups of ``model``, without the layers ``kept_layers`` keeps."""
+    with quiet_torch_pruning():
+        dependencies = tp.DependencyGraph().build_dependency(model, example_inputs=example_input)
+        graph = Graph(model, example_input, dependencies, {}, kept_layers(model, dependencies))
+        for group in dependencies.get_all_groups(ignored_layers=graph.kept_modules(),
+                                                 root_module_types=list(PRUNABLE_TYPES)):
+            graph.groups[_group_name(dependencies, group)] = group
+    return graph
 
 
-def output_layer(model: nn.Module) -> nn.Module | None:
-    """The last convolution or linear layer in definition order: the classifier in torchvision's
-    classification and segmentation models."""
-    last = None
-    for module in model.modules():
-        if isinstance(module, PRUNABLE_TYPES):
-            last = module
-    return last
+def _group_name(dependencies: tp.DependencyGraph, group: tp.Group) -> str:
+    producers = [dep.target.module for dep, _ in group if dependencies.is_out_channel_pruning_fn(dep.handler)
+                 and isinstance(dep.target.module, PRUNABLE_TYPES) and not is_depthwise(dep.target.module)]
+    return dependencies._module2name[producers[0] if producers else group[0].dep.target.module]
+
+
+@contextlib.contextmanager
+def quiet_torch_pruning() -> Iterator[None]:
+    """Torch-Pruning's warnings silenced: its shape inference warns on every deep graph, and it
+    warns on SSD's L2Norm scale, an unwrapped parameter it prunes along with conv4_3 (dimension
+    0) all the same."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", module="torch_pruning")
+        yield
+
+
+def kept_layers(model: nn.Module, dependencies: tp.DependencyGraph) -> tuple[KeptLayers, ...]:
+    """The family rules' layers, then the output layers no rule already keeps."""
+    layer_names = {module: name for name, module in model.named_modules()}
+    kept, claimed = [], set()
+    for rule in FAMILY_RULES:
+        found = rule(model)
+        if found:
+            what, family, layers = found
+            kept.append(KeptLayers(what, f"family rule {family}", tuple(layer_names[layer] for layer in layers)))
+            claimed.update(layers)
+    outputs = [layer for layer in output_layers(dependencies) if layer not in claimed]
+    if outputs:
+        kept.append(KeptLayers("output layers", "the task reads their widths",
+                               tuple(layer_names[layer] for layer in outputs)))
+    return tuple(kept)
+
+
+def output_layers(dependencies: tp.DependencyGraph) -> list[nn.Module]:
+    """Convolution and linear layers from which no other one is reachable, in graph order."""
+    outputs = []
+    for module, node in dependencies.module2node.items():
+        if isinstance(module, PRUNABLE_TYPES) and not _reaches_a_layer(node):
+            outputs.append(module)
+    return outputs
+
+
+def _reaches_a_layer(start) -> bool:
+    seen, frontier = {id(start)}, list(start.outputs)
+    while frontier:
+        node = frontier.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node.module, PRUNABLE_TYPES):
+            return True
+        frontier += node.outputs
+    return False
 
 
 def aligned_width(width: int, round_to: int) -> int:
@@ -60,17 +176,28 @@ def aligned_width(width: int, round_to: int) -> int:
 def pruned_copy(graph: Graph, group_id: str, keep: int, scores: torch.Tensor) -> tuple[nn.Module, list]:
     """A copy of the graph's model with group ``group_id`` cut to its ``keep`` highest-scoring
     channels; returns the copy and the pruning-history entry that replays the cut."""
-    model = copy.deepcopy(graph.model)
-    copied = build_graph(model, graph.example_input)
-    group = copied.groups[group_id]
-    width = len(group[0].idxs)
+    width = graph.width(group_id)
     if not 0 < keep < width:
         raise ValueError(f"cannot keep {keep} of {width} channels of {group_id}")
-    drop = torch.argsort(scores)[: width - keep].tolist()
-    root = group[0].dep.target.module
-    copied.dependencies.get_pruning_group(root, group[0].dep.handler, sorted(drop)).prune()
-    entry = copied.dependencies.pruning_history()[-1]
-    return model, [entry[0], bool(entry[1]), [int(i) for i in entry[2]]]
+    model, history = cut(graph, {group_id: torch.argsort(scores)[: width - keep].tolist()})
+    return model, history[0]
+
+
+def cut(graph: Graph, drops: dict[str, Iterable[int]]) -> tuple[nn.Module, list]:
+    """A copy of the graph's model without the given channels (root indices) of each group;
+    returns the copy and the pruning-history entries that replay the cuts, one per group."""
+    model = copy.deepcopy(graph.model)
+    copied = build_graph(model, graph.example_input)
+    for group_id, drop in drops.items():
+        group = copied.groups[group_id]
+        drop = sorted(int(index) for index in drop)
+        if not 0 < len(drop) < len(group[0].idxs):
+            raise ValueError(f"cannot remove {len(drop)} of {len(group[0].idxs)} channels of {group_id}")
+        # Groups own disjoint root channels, so one group's cut leaves another's indices valid.
+        with quiet_torch_pruning():
+            copied.dependencies.get_pruning_group(group[0].dep.target.module, group[0].dep.handler, drop).prune()
+    history = [[str(name), bool(out), [int(i) for i in idxs]] for name, out, idxs in copied.dependencies.pruning_history()]
+    return model, history
 
 
 def layer_macs(model: nn.Module, example_input: torch.Tensor) -> dict[nn.Module, int]:

@@ -36,9 +36,21 @@ class TinyResidual(nn.Module):
         return self.fc(self.head(torch.relu(x + y)))
 
 
+class DigitsWithLoss:
+    """The digits task with protocol v2's ``loss``: the cross-entropy of the logits."""
+
+    def __init__(self):
+        self.inner = digits_task(size=16)
+        self.name, self.example_input = self.inner.name, self.inner.example_input
+        self.evaluate, self.finetune, self.sample_batch = self.inner.evaluate, self.inner.finetune, self.inner.sample_batch
+
+    def loss(self, model, inputs, labels):
+        return nn.functional.cross_entropy(model(inputs), labels)
+
+
 @pytest.fixture(scope="module")
 def task():
-    return digits_task(size=16)
+    return DigitsWithLoss()
 
 
 def grouped(model, task):
@@ -89,7 +101,7 @@ def test_one_score_per_channel_for_every_resnet18_group(criterion, task):
     model = torchvision.models.resnet18(num_classes=10)
     groups = grouped(model, task)
     assert len(groups) == 12
-    scores = channel_scores(criterion, model, groups, task, batch_size=16)
+    scores = channel_scores(criterion, model, groups, task, sample_size=16)
     assert scores.keys() == groups.keys()
     for group_id, group in groups.items():
         score = scores[group_id]
@@ -144,17 +156,27 @@ def test_hrank_removes_its_hooks_even_when_the_forward_fails(task):
 
 
 def test_unknown_criterion_lists_the_known_ones(task):
-    with pytest.raises(UsageError, match="unknown importance criterion 'l2'; choose one of l1, hrank, taylor"):
+    with pytest.raises(UsageError, match="unknown importance criterion 'l2'; choose one of l1, hrank, taylor, utilisation"):
         channel_scores("l2", fresh_model(), {}, task)
 
 
-@pytest.mark.parametrize("criterion", ["hrank", "taylor"])
+@pytest.mark.parametrize("criterion", ["hrank", "taylor", "utilisation"])
 def test_data_criteria_need_sample_batch(criterion):
     class NoBatches:
         name = "bare"
 
     with pytest.raises(UsageError, match=f"^the {criterion} criterion needs task.sample_batch\\(size\\)"):
         channel_scores(criterion, fresh_model(), {}, NoBatches())
+
+
+def test_taylor_needs_the_tasks_loss_in_one_line(task):
+    class NoLoss:
+        name = "lossless"
+        sample_batch = task.sample_batch
+
+    with pytest.raises(UsageError, match="^the taylor criterion needs task.loss\\(model, inputs, targets\\); "
+                                         "task lossless has none$"):
+        channel_scores("taylor", fresh_model(), {}, NoLoss())
 
 
 def test_l1_needs_no_data():

@@ -65,7 +65,7 @@ def conv_groups():
 
 
 def test_an_installed_criterion_is_found_by_name(plugin):
-    assert list(CRITERIA)[:3] == ["l1", "hrank", "taylor"]
+    assert list(CRITERIA)[:4] == ["l1", "hrank", "taylor", "utilisation"]
     assert {"keep_first", "l2"} <= set(CRITERIA) and "keep_first" in CRITERIA
     model, groups = conv_groups()
     (score,) = channel_scores("keep_first", model, groups, load_task("ones")).values()
@@ -82,7 +82,7 @@ def test_a_torch_pruning_importance_serves_as_a_criterion(plugin):
 
 def test_unknown_and_unloadable_criteria_are_one_line_errors(plugin):
     with pytest.raises(UsageError, match="^unknown importance criterion 'l3'; choose one of l1, hrank, "
-                                         "taylor, broken, keep_first, l2$"):
+                                         "taylor, utilisation, broken, keep_first, l2$"):
         check_criterion("l3", load_task("ones"))
     with pytest.raises(UsageError, match="^importance criterion broken cannot be loaded: AttributeError: "):
         check_criterion("broken", load_task("ones"))

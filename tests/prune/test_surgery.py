@@ -6,8 +6,8 @@ import torch_pruning as tp
 import torchvision
 
 from edgebench.prune.proposals import MAX_CUT_PER_STEP, propose
-from edgebench.prune.surgery import (aligned_width, build_graph, layer_macs, macs_and_params, macs_per_channel,
-                                     output_layer, pruned_copy)
+from edgebench.prune.surgery import (aligned_width, build_graph, cut, layer_macs, macs_and_params, macs_per_channel,
+                                     pruned_copy)
 
 EXAMPLE = torch.randn(1, 3, 32, 32)
 
@@ -20,7 +20,8 @@ def resnet():
 
 def test_groups_are_named_by_root_module_and_the_classifier_is_not_one(resnet):
     graph = build_graph(resnet, EXAMPLE)
-    assert output_layer(resnet) is resnet.fc
+    assert graph.kept_modules() == [resnet.fc]
+    assert graph.describe_kept() == "kept: output layers (fc: the task reads their widths)"
     assert graph.width("layer1.0.conv1") == 64 and graph.width("layer4.1.conv1") == 512
     # The stem and layer1's residual channels are one coupled group.
     assert "conv1" in graph.groups and "layer1.0.conv2" not in graph.groups
@@ -42,6 +43,20 @@ def test_a_pruned_copy_is_smaller_keeps_the_highest_scores_and_its_history_repla
     assert [p.shape for p in fresh.parameters()] == [p.shape for p in smaller.parameters()]
     with pytest.raises(ValueError, match="cannot keep 64 of 64"):
         pruned_copy(graph, "layer1.0.conv1", 64, scores)
+
+
+def test_one_cut_of_several_groups_replays_as_one_history_entry_per_group(resnet):
+    graph = build_graph(resnet, EXAMPLE)
+    smaller, history = cut(graph, {"layer1.0.conv1": [0, 5], "layer3.0.conv1": range(100), "conv1": [63]})
+    assert [entry[0] for entry in history] == ["layer1.0.conv1", "layer3.0.conv1", "conv1"]
+    assert smaller.layer1[0].conv1.out_channels == 62 and smaller.layer3[0].conv1.out_channels == 156
+    assert smaller.conv1.out_channels == 63 and smaller.layer1[1].conv2.out_channels == 63
+    assert smaller(EXAMPLE).shape == (1, 10)
+    fresh = torchvision.models.resnet18(num_classes=10).eval()
+    tp.DependencyGraph().build_dependency(fresh, example_inputs=EXAMPLE).load_pruning_history(history)
+    assert [p.shape for p in fresh.parameters()] == [p.shape for p in smaller.parameters()]
+    with pytest.raises(ValueError, match="cannot remove 64 of 64 channels of conv1"):
+        cut(graph, {"conv1": range(64)})
 
 
 def test_macs_count_convolutions_and_linear_layers_and_fall_linearly_with_a_groups_width(resnet):

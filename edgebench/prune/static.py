@@ -1,0 +1,81 @@
+"""``edgebench prune --strategy static``: one cut of every channel scoring under a threshold.
+
+The Parsimonious Inference study of SSD back-ends pruned, permanently and at once, the kernels
+active on under 5% of the inputs, then fine-tuned. Here: the channels of the baseline are scored
+(``--criterion utilisation`` by default: the fraction of training inputs a channel is active on,
+``edgebench.prune.importance``), every prunable group loses its channels scoring under
+``--threshold`` in one cut (``threshold_cut``), the pruned model gets ``--finetune-steps``, and it
+is measured against the baseline in one paired run per backend, as the greedy loop measures a
+candidate of its first iteration (roles current, baseline, candidate). It then finishes as the
+loop does (``--final-finetune-steps``, the final paired comparison, the same report and outputs),
+so the cut is one step of ``report.json``, kept whatever it measured: the warnings say when it is
+not significantly faster or under the accuracy floor.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+
+from edgebench.prune.baseline import Prunable
+from edgebench.prune.importance import channel_scores
+from edgebench.prune.loop import Candidate, Outcome, Pruner
+from edgebench.prune.proposals import Proposal
+from edgebench.prune.surgery import cut, macs_and_params
+
+DEFAULT_THRESHOLD = 0.05
+
+
+def threshold_cut(scores: dict[str, torch.Tensor], threshold: float, round_to: int) -> dict[str, list[int]]:
+    """For each group, the channels to remove: those scoring under ``threshold``, lowest first,
+    but at least one channel stays and the kept count is rounded up to a multiple of ``round_to``
+    (never above the group's width), so a few channels under the threshold may stay."""
+    drops = {}
+    for group_id, score in scores.items():
+        width = len(score)
+        under = int((score < threshold).sum())
+        keep = min(width, math.ceil(max(width - under, 1) / round_to) * round_to)
+        if keep < width:
+            drops[group_id] = sorted(torch.argsort(score)[: width - keep].tolist())
+    return drops
+
+
+class StaticPruner(Pruner):
+    """The static strategy; everything but ``run`` is the greedy loop's."""
+
+    def run(self, prunable: Prunable) -> Outcome:
+        config = self.config
+        started = time.perf_counter()
+        base = self.baseline(prunable)
+        graph = self.graph(base.module, first=True)
+        scores = channel_scores(config.criterion, base.module, graph.groups, self.task, config.score_inputs)
+        drops = threshold_cut(scores, config.threshold, config.round_to)
+        if not drops:
+            return self._finish(base.module, [], [], f"no channel scored under {config.threshold:g} ({config.criterion})",
+                                started, base, {})
+        module, history = cut(graph, drops)
+        widths = {group_id: graph.width(group_id) for group_id in drops}
+        before, removed = sum(widths.values()), sum(len(drop) for drop in drops.values())
+        self.log(f"static cut: {removed} of {before} channels in {len(drops)} group(s) scored under "
+                 f"{config.threshold:g} ({config.criterion}); fine-tuning {config.finetune_steps} steps")
+        self.task.finetune(module, config.finetune_steps)
+        macs, params = macs_and_params(module, self.example_input)
+        proposal = Proposal(", ".join(f"{group_id} {widths[group_id]}->{widths[group_id] - len(drop)}"
+                                      for group_id, drop in drops.items()), before, before - removed)
+        name = f"{self.model_name} [static cut under {config.threshold:g}]"
+        candidate = Candidate(1, proposal, module, history, self.materialize(module, "static", name), macs, params)
+        candidate.accuracy = self.task.evaluate(module)
+        baseline_latency: dict[str, float] = {}
+        pending, _ = self._measure(1, base.resolved, base.resolved, [candidate], baseline_latency, {})
+        failure = candidate.reason  # set when a backend could not measure it
+        candidate.verdict = "kept"
+        candidate.reason = (f"static: every channel under {config.threshold:g} ({config.criterion}) removed at once, "
+                            f"then {config.finetune_steps} fine-tuning steps" + (f"; {failure}" if failure else ""))
+        self.keep_records(self._annotate(pending, [candidate], candidate))
+        self._discard([candidate])
+        self.log(f"static cut: {self._progress(candidate.ratio_to_baseline, baseline_latency)}, {self.metric} "
+                 f"{candidate.accuracy:.2%}, MACs {macs / base.macs:.2f}x")
+        return self._finish(module, history, [candidate.step_dict()], f"static cut of {removed} channels",
+                            started, base, baseline_latency)
