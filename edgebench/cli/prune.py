@@ -31,8 +31,9 @@ def prune_command(
                               "edgebench:NAME[?k=v][#part], package.module:callable or a full-module .pt file. Its "
                               "classes must fit the task (e.g. torchvision:resnet18?num_classes=10 for digits). A "
                               "detector is pruned whole and measured as its network unless the spec says #end_to_end."),
-    task: str = typer.Option("digits", "--task", help="'digits' (scikit-learn's bundled digits; digits?size=64 "
-                             "for another input size) or package.module:callable returning a task object."),
+    task: str = typer.Option("digits", "--task", help="A built-in task (`edgebench tasks` lists them: digits, "
+                             "digit-detection, digit-segmentation; options as digits?size=64) or "
+                             "package.module:callable returning a task object."),
     out: Path = typer.Option(..., "--out", help="Directory for the pruned model, model.onnx, report.json and plots."),
     target: str = typer.Option("local", "--target", "-t", help="Built-in target, 'local', or a target .toml file."),
     backend: str = typer.Option("eager", "--backend", "-b", help="Comma-separated backends; a step counts only "
@@ -52,6 +53,9 @@ def prune_command(
     threshold: Optional[float] = typer.Option(None, "--threshold", help="--strategy static: channels scoring under "
                                               "this go, in (0, 1] (default 0.05: active on under 5% of the inputs, "
                                               "with --criterion utilisation)."),
+    ratio: Optional[float] = typer.Option(None, "--ratio", help="--strategy static, instead of --threshold: "
+                                          "this share of every group's channels goes, the lowest-scoring first "
+                                          "(e.g. --criterion hrank --ratio 0.15), in (0, 1)."),
     score_inputs: Optional[int] = typer.Option(None, "--score-inputs", min=1, help="Training inputs hrank, taylor "
                                                "and utilisation score from (default 64; utilisation 256)."),
     round_to: int = typer.Option(8, "--round-to", min=1, help="Channel counts are multiples of this."),
@@ -97,11 +101,15 @@ def prune_command(
     if strategy == "static":
         if staircase:
             raise UsageError("--staircase applies to --strategy greedy: the static cut has no steps to widen")
+        if ratio is not None and threshold is not None:
+            raise UsageError("--ratio and --threshold are two rules for the static cut; give one")
+        if ratio is not None and not 0 < ratio < 1:
+            raise UsageError(f"--ratio must be in (0, 1), not {ratio:g}")
         threshold = DEFAULT_THRESHOLD if threshold is None else threshold
         if not 0 < threshold <= 1:
             raise UsageError(f"--threshold must be in (0, 1], not {threshold:g}")
-    elif threshold is not None:
-        raise UsageError("--threshold applies to --strategy static only")
+    elif threshold is not None or ratio is not None:
+        raise UsageError(f"--{'threshold' if threshold is not None else 'ratio'} applies to --strategy static only")
     criterion = criterion or ("utilisation" if strategy == "static" else "l1")
     if criterion not in CRITERIA:
         raise UsageError(f"--criterion must be one of {', '.join(CRITERIA)}, not {criterion!r}")
@@ -119,7 +127,7 @@ def prune_command(
                          round_to=round_to, step=step, max_iterations=max_iterations, finetune_steps=finetune_steps,
                          final_finetune_steps=final_finetune_steps, train_steps=train_steps, staircase=staircase,
                          score_inputs=score_inputs, strategy=strategy,
-                         threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
+                         threshold=DEFAULT_THRESHOLD if threshold is None else threshold, ratio=ratio,
                          pairing=Pairing(rounds=rounds, block_s=block_time))
     settings = Settings(min_time_s=0.0, max_time_s=0.0, min_iterations=1, warmup_s=config.pairing.warmup_s,
                         target_ci=0.0, timeout_s=PAIRED_TIMEOUT_S, threads=threads, processes=1)
@@ -136,7 +144,8 @@ def prune_command(
         with run_session(store, tags={"command": "prune", "objective": objective, **tags}, log=log) as session, \
                 session.stage(definition, chosen_device, mode=mode, measure_power=False) as ready:
             plan = (f"objective {objective}, budget {budget:g}" if strategy == "greedy" else
-                    f"static cut under {criterion} {config.threshold:g}")
+                    f"static cut under {criterion} {config.threshold:g}" if ratio is None else
+                    f"static cut of {ratio:g} of each group by {criterion}")
             log(f"run {session.run_id}: pruning {model} on {definition.name} ({', '.join(backends)}), "
                 f"{plan}, store {store}")
             sweep = ready.sweep(settings, threads=threads)

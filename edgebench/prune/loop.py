@@ -26,13 +26,15 @@ from typing import Any, Optional
 import torch
 
 from edgebench.errors import UsageError
-from edgebench.models.artifacts import forget_exports
+from edgebench.models.artifacts import forget_exports, onnx_for
 from edgebench.models.resolve import ResolvedModel
 from edgebench.prune.baseline import Prunable, measured_part, saved_model, trained_baseline
 from edgebench.prune.importance import channel_scores
+from edgebench.prune.model_stats import model_stats
 from edgebench.sweep.paired import Pairing, PairedMeasurement, Ratio, measure_paired
 from edgebench.prune.proposals import Proposal, propose
 from edgebench.prune.surgery import Graph, build_graph, macs_and_params, pruned_copy
+from edgebench.results.pruned import FINAL_STAGE
 from edgebench.results.record import Record
 from edgebench.sweep.execute import Sweep
 
@@ -45,6 +47,8 @@ RETRY_ROUNDS_FACTOR = 2
 NOT_FASTER = "not significantly faster than the current model"
 # The last comparison of the final model with the baseline gets this many times the rounds.
 FINAL_ROUNDS_FACTOR = 2
+# Backends that run the ONNX export, whose size the final figures then report.
+ONNX_BACKENDS = {"onnxruntime", "tensorrt"}
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,7 @@ class PruneConfig:
     score_inputs: Optional[int] = None  # training inputs a data-driven criterion scores from (None: its own)
     strategy: str = "greedy"
     threshold: float = 0.05  # --strategy static: channels scoring under it go
+    ratio: Optional[float] = None  # --strategy static: this share of every group's channels goes instead
     pairing: Pairing = field(default_factory=Pairing)
 
 
@@ -405,6 +410,14 @@ class Pruner:
 
     # -- the end ----------------------------------------------------------------------------
 
+    def _figures(self, module: torch.nn.Module, resolved: ResolvedModel, score: float) -> dict[str, Any]:
+        """The model on paper and every metric the task computes, for the per-network table
+        (``edgebench compare --pruned``); the ONNX size when a backend runs the export."""
+        onnx_file = onnx_for(resolved, 1) if set(self.backends) & ONNX_BACKENDS else None
+        metrics = self.task.metrics(module) if callable(getattr(self.task, "metrics", None)) else {}
+        return {"model": model_stats(module, self.example_input, self.part, onnx_file),
+                "metrics": {**metrics, self.metric: score}}
+
     def _finish(self, model: torch.nn.Module, history: list, steps: list[dict], stop_reason: str, started: float,
                 base: Baseline, baseline_latency: dict[str, float]) -> Outcome:
         config, baseline_model, floor = self.config, base.resolved, base.floor
@@ -431,6 +444,8 @@ class Pruner:
         baseline: dict[str, Any] = {"accuracy": base.accuracy, "macs": base.macs, "params": base.params,
                                     "latency_ms": {}, "training": base.training}
         pairing = dataclasses.replace(config.pairing, rounds=config.pairing.rounds * FINAL_ROUNDS_FACTOR)
+        figures = {"baseline": self._figures(base.module, baseline_model, base.accuracy),
+                   "final": self._figures(model, final_model, accuracy)}
         records, warnings = [], notes
         for backend in self.backends:
             paired = measure_paired(self.sweep, [baseline_model, final_model], backend, pairing,
@@ -443,8 +458,11 @@ class Pruner:
             if history and (ratio is None or not ratio.faster):
                 warnings.append(f"the final model is not significantly faster than the baseline on {backend}: "
                                 f"{ratio if ratio else paired.entries[1].error}")
-            records += [entry.record.model_copy(update={"env": {**entry.record.env, "prune": {"role": role}}})
-                        for entry, role in zip(paired.entries, ["baseline", "final"])]
+            records += [entry.record.model_copy(update={"env": {**entry.record.env, "prune": {
+                "role": role, "stage": FINAL_STAGE, "metric": self.metric, "metrics": figures[role]["metrics"],
+                "model": figures[role]["model"]}}}) for entry, role in zip(paired.entries, ["baseline", "final"])]
+            baseline["model_stats"], final["model_stats"] = figures["baseline"]["model"], figures["final"]["model"]
+            baseline["metrics"], final["metrics"] = figures["baseline"]["metrics"], figures["final"]["metrics"]
         self.keep_records(records)
         report = {
             "strategy": config.strategy, **({"threshold": config.threshold} if config.strategy == "static" else {}),

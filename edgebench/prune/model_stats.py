@@ -1,7 +1,7 @@
 """What a model variant is on paper, for the table of pruned variants beside what it measured.
 
 The figures are of the part the worker measures (a detector's network unless the spec said
-``#end_to_end``; ``edgebench.board.detector_parts``): multiply-accumulates and parameters, the
+``#end_to_end``; ``edgebench.board.detector_parts``), whole otherwise: multiply-accumulates and parameters, the
 size of its saved weights (``torch.save`` of the state dict) and of its ONNX export when one was
 made.
 """
@@ -15,21 +15,15 @@ from typing import Any, Optional
 import torch
 from torch import nn
 
-from edgebench.board.detector_parts import is_detector, select_part
+from edgebench.board.detector_parts import select_part
 from edgebench.prune.surgery import macs_and_params
-
-
-def measured_part(module: nn.Module, part: Optional[str]) -> nn.Module:
-    """The part of ``module`` a measurement runs: a detector's network by default."""
-    if is_detector(module):
-        return select_part(module, part or "network", type(module).__name__)
-    return module
 
 
 def model_stats(module: nn.Module, example_input: torch.Tensor, part: Optional[str] = None,
                 onnx_path: Optional[Path] = None) -> dict[str, Any]:
-    """MACs, parameters and weights size of the measured part of ``module``; ONNX size when given."""
-    measured = measured_part(module, part)
+    """MACs, parameters and weights size of ``part`` of ``module`` (the part the worker measures,
+    ``prune.baseline.measured_part``; None: the whole module); ONNX size when given."""
+    measured = select_part(module, part, type(module).__name__) if part else module
     macs, params = macs_and_params(measured, example_input)
     buffer = io.BytesIO()
     torch.save(measured.state_dict(), buffer)

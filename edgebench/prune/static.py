@@ -1,4 +1,5 @@
-"""``edgebench prune --strategy static``: one cut of every channel scoring under a threshold.
+"""``edgebench prune --strategy static``: one cut of every channel scoring under a threshold, or of
+the same share of every group's channels.
 
 The Parsimonious Inference study of SSD back-ends pruned, permanently and at once, the kernels
 active on under 5% of the inputs, then fine-tuned. Here: the channels of the baseline are scored
@@ -9,7 +10,11 @@ is measured against the baseline in one paired run per backend, as the greedy lo
 candidate of its first iteration (roles current, baseline, candidate). It then finishes as the
 loop does (``--final-finetune-steps``, the final paired comparison, the same report and outputs),
 so the cut is one step of ``report.json``, kept whatever it measured: the warnings say when it is
-not significantly faster or under the accuracy floor.
+not significantly faster or under the accuracy floor. The step also records the task's metric right
+after the cut, before fine-tuning (``metric_after_cut``).
+
+``--ratio R`` replaces the threshold with a uniform cut (``ratio_cut``): every group loses its
+``R`` lowest-scoring channels, as the HRank study of SSD300 pruned its backbone and extra layers.
 """
 
 from __future__ import annotations
@@ -42,6 +47,18 @@ def threshold_cut(scores: dict[str, torch.Tensor], threshold: float, round_to: i
     return drops
 
 
+def ratio_cut(scores: dict[str, torch.Tensor], ratio: float, round_to: int) -> dict[str, list[int]]:
+    """For each group, its ``ratio`` lowest-scoring channels (rounded down), the kept count rounded
+    up to a multiple of ``round_to`` and never below one."""
+    drops = {}
+    for group_id, score in scores.items():
+        width = len(score)
+        keep = min(width, math.ceil(max(width - math.floor(ratio * width), 1) / round_to) * round_to)
+        if keep < width:
+            drops[group_id] = sorted(torch.argsort(score)[: width - keep].tolist())
+    return drops
+
+
 class StaticPruner(Pruner):
     """The static strategy; everything but ``run`` is the greedy loop's."""
 
@@ -51,31 +68,38 @@ class StaticPruner(Pruner):
         base = self.baseline(prunable)
         graph = self.graph(base.module, first=True)
         scores = channel_scores(config.criterion, base.module, graph.groups, self.task, config.score_inputs)
-        drops = threshold_cut(scores, config.threshold, config.round_to)
+        if config.ratio is None:
+            drops = threshold_cut(scores, config.threshold, config.round_to)
+            rule = f"scored under {config.threshold:g} ({config.criterion})"
+        else:
+            drops = ratio_cut(scores, config.ratio, config.round_to)
+            rule = f"the lowest {config.ratio:g} of each group ({config.criterion})"
         if not drops:
-            return self._finish(base.module, [], [], f"no channel scored under {config.threshold:g} ({config.criterion})",
-                                started, base, {})
+            return self._finish(base.module, [], [], f"no channel to cut: none {rule}", started, base, {})
         module, history = cut(graph, drops)
         widths = {group_id: graph.width(group_id) for group_id in drops}
         before, removed = sum(widths.values()), sum(len(drop) for drop in drops.values())
-        self.log(f"static cut: {removed} of {before} channels in {len(drops)} group(s) scored under "
-                 f"{config.threshold:g} ({config.criterion}); fine-tuning {config.finetune_steps} steps")
+        after_cut = self.task.evaluate(module)
+        self.log(f"static cut: {removed} of {before} channels in {len(drops)} group(s), {rule}; {self.metric} "
+                 f"{base.accuracy:.2%} -> {after_cut:.2%}; fine-tuning {config.finetune_steps} steps")
         self.task.finetune(module, config.finetune_steps)
         macs, params = macs_and_params(module, self.example_input)
         proposal = Proposal(", ".join(f"{group_id} {widths[group_id]}->{widths[group_id] - len(drop)}"
                                       for group_id, drop in drops.items()), before, before - removed)
-        name = f"{self.model_name} [static cut under {config.threshold:g}]"
+        name = f"{self.model_name} [static cut " + (f"under {config.threshold:g}]" if config.ratio is None
+                                                     else f"of {config.ratio:g}]")
         candidate = Candidate(1, proposal, module, history, self.materialize(module, "static", name), macs, params)
         candidate.accuracy = self.task.evaluate(module)
         baseline_latency: dict[str, float] = {}
         pending, _ = self._measure(1, base.resolved, base.resolved, [candidate], baseline_latency, {})
         failure = candidate.reason  # set when a backend could not measure it
         candidate.verdict = "kept"
-        candidate.reason = (f"static: every channel under {config.threshold:g} ({config.criterion}) removed at once, "
-                            f"then {config.finetune_steps} fine-tuning steps" + (f"; {failure}" if failure else ""))
+        candidate.reason = (f"static: every channel {rule} removed at once, then {config.finetune_steps} "
+                            "fine-tuning steps" + (f"; {failure}" if failure else ""))
         self.keep_records(self._annotate(pending, [candidate], candidate))
         self._discard([candidate])
         self.log(f"static cut: {self._progress(candidate.ratio_to_baseline, baseline_latency)}, {self.metric} "
                  f"{candidate.accuracy:.2%}, MACs {macs / base.macs:.2f}x")
-        return self._finish(module, history, [candidate.step_dict()], f"static cut of {removed} channels",
+        step = {**candidate.step_dict(), "metric_after_cut": after_cut}
+        return self._finish(module, history, [step], f"static cut of {removed} channels",
                             started, base, baseline_latency)

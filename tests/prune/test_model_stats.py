@@ -3,7 +3,8 @@
 import torch
 import torchvision
 
-from edgebench.prune.model_stats import measured_part, model_stats
+from edgebench.board.detector_parts import select_part
+from edgebench.prune.model_stats import model_stats
 from edgebench.prune.surgery import macs_and_params
 
 
@@ -12,9 +13,8 @@ def test_a_detector_is_counted_by_its_network_and_a_classifier_whole(tmp_path):
     detector = torchvision.models.detection.ssdlite320_mobilenet_v3_large(
         weights=None, weights_backbone=None, num_classes=11).eval()
     example = torch.randn(1, 3, 320, 320)
-    network = measured_part(detector, None)
-    assert type(network).__name__ == "DetectorNetwork" and network.backbone is detector.backbone
-    stats = model_stats(detector, example)
+    network = select_part(detector, "network", "ssdlite")
+    stats = model_stats(detector, example, "network")
     assert (stats["macs"], stats["params"]) == macs_and_params(network, example)
     assert stats["params"] == sum(p.numel() for p in detector.backbone.parameters()) + \
         sum(p.numel() for p in detector.head.parameters())

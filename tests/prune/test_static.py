@@ -12,7 +12,7 @@ import torch
 
 from edgebench.board.detector_parts import select_part
 from edgebench.prune.outputs import load_pruned
-from edgebench.prune.static import threshold_cut
+from edgebench.prune.static import ratio_cut, threshold_cut
 from edgebench.results.store import Store
 from tiny_detection import DEAD
 
@@ -44,12 +44,23 @@ def test_the_cut_removes_channels_under_the_threshold_keeping_one_and_the_alignm
     assert threshold_cut(scores, 0.25, 1) == {"a": [0, 1, 4], "b": [0, 1], "c": [1]}
 
 
+def test_the_ratio_cut_takes_the_same_share_of_every_group_lowest_first():
+    scores = {"a": torch.tensor([0.9, 0.1, 0.5, 0.3, 0.7, 0.2, 0.8, 0.6, 0.4, 1.0]), "b": torch.tensor([0.2, 0.1])}
+    assert ratio_cut(scores, 0.3, 1) == {"a": [1, 3, 5]}  # b: 0.3 of 2 rounds down to none
+    assert ratio_cut(scores, 0.5, 1) == {"a": [1, 2, 3, 5, 8], "b": [1]}
+    assert ratio_cut(scores, 0.3, 4) == {"a": [1, 5]}  # 7 kept, rounded up to 8
+    assert ratio_cut(scores, 0.99, 1) == {"a": list(range(9)), "b": [1]}  # one channel always stays
+
+
 @pytest.mark.parametrize("args, message", [
     (["--strategy", "static", "--threshold", "0"], "--threshold must be in (0, 1], not 0"),
     (["--strategy", "static", "--threshold", "1.5"], "--threshold must be in (0, 1], not 1.5"),
     (["--threshold", "0.1"], "--threshold applies to --strategy static only"),
     (["--strategy", "greedier"], "--strategy must be one of greedy, static, not 'greedier'"),
     (["--strategy", "static", "--staircase"], "--staircase applies to --strategy greedy"),
+    (["--strategy", "static", "--ratio", "1"], "--ratio must be in (0, 1), not 1"),
+    (["--strategy", "static", "--ratio", "0.2", "--threshold", "0.1"], "--ratio and --threshold are two rules"),
+    (["--ratio", "0.2"], "--ratio applies to --strategy static only"),
 ])
 def test_bad_static_options_are_one_line_and_exit_2(cli, tmp_path, args, message):
     proc = cli("prune", "--model", "tiny_detection:tiny_ssdlite", "--task", "tiny_detection:detection_task",
@@ -69,7 +80,7 @@ def test_a_static_cut_of_a_users_detector_is_measured_as_its_network_and_written
     assert proc.returncode == 0, proc.stderr
     logged = " ".join(proc.stderr.split())  # the console wraps long lines
     assert "kept: head (head.classification_head.module_list.0.1, " in logged and "family rule ssdlite)" in logged
-    assert f"static cut: {DEAD} of 16 channels in 1 group(s) scored under 0.05 (utilisation)" in logged
+    assert f"static cut: {DEAD} of 16 channels in 1 group(s), scored under 0.05 (utilisation); mAP" in logged
     report = json.loads(proc.stdout)
     [kept] = report["kept_layers"]
     assert kept["why"] == "family rule ssdlite" and len(kept["layers"]) == 4
@@ -80,6 +91,7 @@ def test_a_static_cut_of_a_users_detector_is_measured_as_its_network_and_written
     [step] = report["steps"]
     assert step["channels"] == [16, 16 - DEAD] and step["group"] == f"backbone.0 16->{16 - DEAD}"
     assert step["verdict"] == "kept" and step["ratio_to_baseline"]["eager"]["ratio"] > 0
+    assert step["metric_after_cut"] == 0.5  # the tiny task's fixed score, read before fine-tuning
     assert report["final"]["macs"] < report["baseline"]["macs"]
     assert report["onnx_check"]["ok"], report["onnx_check"]
     # The whole detector comes back; model.pt2 is its network.
@@ -94,6 +106,14 @@ def test_a_static_cut_of_a_users_detector_is_measured_as_its_network_and_written
         records = [record.to_json_dict(with_samples=False) for record in store.records()]
     assert {record["env"]["prune"]["role"] for record in records} == {"current", "baseline", "candidate", "final"}
     assert all(record["model"].endswith("#network") for record in records)
+    # The final pair carries the figures of the per-network table (edgebench compare --pruned).
+    final_pair = {r["env"]["prune"]["role"]: r["env"]["prune"] for r in records if r["env"]["prune"].get("stage")}
+    assert set(final_pair) == {"baseline", "final"}
+    assert final_pair["final"]["model"] == report["final"]["model_stats"]
+    assert final_pair["final"]["model"]["macs"] == report["final"]["macs"] < final_pair["baseline"]["model"]["macs"]
+    assert final_pair["final"]["model"]["state_dict_bytes"] < final_pair["baseline"]["model"]["state_dict_bytes"]
+    assert "onnx_bytes" not in final_pair["final"]["model"]  # eager only: no export was measured
+    assert final_pair["baseline"]["metric"] == "mAP" and final_pair["baseline"]["metrics"]["mAP"] == 0.5
 
 
 def test_the_greedy_loop_prunes_a_users_detector_with_taylor_on_its_loss(cli, tmp_path):
