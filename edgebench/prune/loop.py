@@ -465,7 +465,7 @@ class Pruner:
             baseline["metrics"], final["metrics"] = figures["baseline"]["metrics"], figures["final"]["metrics"]
         self.keep_records(records)
         report = {
-            "strategy": config.strategy, **({"threshold": config.threshold} if config.strategy == "static" else {}),
+            "strategy": config.strategy, **(_static_rule(config) if config.strategy == "static" else {}),
             "objective": config.objective, "budget": config.budget, "max_accuracy_drop": config.max_accuracy_drop,
             "criterion": config.criterion, "round_to": config.round_to, "staircase": config.staircase, "step": config.step,
             "finetune_steps": config.finetune_steps, "final_finetune_steps": config.final_finetune_steps,
@@ -477,3 +477,8 @@ class Pruner:
             "wall_s": round(time.perf_counter() - started, 1),
         }
         return Outcome(model, history, report)
+
+
+def _static_rule(config: PruneConfig) -> dict[str, float]:
+    """The static cut's rule for the report: a share of every group, or a score threshold."""
+    return {"threshold": config.threshold} if config.ratio is None else {"ratio": config.ratio}
