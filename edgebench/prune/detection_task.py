@@ -25,12 +25,11 @@ import torch
 from torch import nn
 
 from edgebench.prune.digit_scenes import Scene
-from edgebench.prune.scene_tasks import COMMON_DEFAULTS, SceneTask
+from edgebench.prune.scene_tasks import SceneTask, scene_defaults
 from edgebench.prune.task_options import with_defaults
 from edgebench.prune.tasks import described, model_device
 
-DEFAULTS: dict[str, Any] = {"size": 300, **COMMON_DEFAULTS, "batch_size": 8, "lr": 0.001,
-                            "min_scale": 0.2, "max_scale": 0.4}
+DEFAULTS = scene_defaults(size=300, batch_size=8, lr=0.001, min_scale=0.2, max_scale=0.4)
 
 
 @described("detection", "mAP", DEFAULTS)

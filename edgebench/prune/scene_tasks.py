@@ -30,10 +30,13 @@ CLIP_NORM = 10.0
 NORM_BATCHES = 10
 EVAL_BATCH = 8
 MAX_DIGITS = 6
-# The options every scene task has; each task adds size, batch_size, lr and the digit scales.
-COMMON_DEFAULTS: dict[str, Any] = {
-    "seed": 0, "optimizer": "adamw", "warmup": 20, "min_digits": 1, "max_digits": 3, "eval_scenes": 100,
-}
+
+
+def scene_defaults(size: int, batch_size: int, lr: float, min_scale: float, max_scale: float) -> dict[str, Any]:
+    """A scene task's options and defaults, in the order its name shows them; what the tasks
+    share is fixed here."""
+    return {"size": size, "seed": 0, "batch_size": batch_size, "lr": lr, "optimizer": "adamw", "warmup": 20,
+            "min_digits": 1, "max_digits": 3, "min_scale": min_scale, "max_scale": max_scale, "eval_scenes": 100}
 
 
 class SceneTask:

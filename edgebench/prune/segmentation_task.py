@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from edgebench.prune.digit_scenes import Scene
-from edgebench.prune.scene_tasks import COMMON_DEFAULTS, SceneTask
+from edgebench.prune.scene_tasks import SceneTask, scene_defaults
 from edgebench.prune.task_options import with_defaults
 from edgebench.prune.tasks import described, model_device
 
@@ -35,8 +35,7 @@ AUX_WEIGHT = 0.5
 # predicts nothing else for hundreds of steps (measured: mIoU 0.09 after 150 steps at size 96,
 # 0.20 with this weight).
 CLASS_WEIGHTS = torch.tensor([0.1] + [1.0] * 10)
-DEFAULTS: dict[str, Any] = {"size": 96, **COMMON_DEFAULTS, "batch_size": 16, "lr": 0.003,
-                            "min_scale": 0.25, "max_scale": 0.45}
+DEFAULTS = scene_defaults(size=96, batch_size=16, lr=0.003, min_scale=0.25, max_scale=0.45)
 
 
 @described("segmentation", "mIoU", DEFAULTS)

@@ -9,7 +9,7 @@ import sys
 
 from typer.testing import CliRunner
 
-import edgebench.cli.tasks  # noqa: F401  (registers the sub-command on app)
+import edgebench.cli.main  # noqa: F401  (registers every sub-command on app, as the entry point does)
 from edgebench.cli.app import app
 from edgebench.prune.detection_task import DEFAULTS as DETECTION_DEFAULTS
 from edgebench.prune.digits import DEFAULTS as DIGITS_DEFAULTS
