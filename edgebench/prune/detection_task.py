@@ -60,7 +60,7 @@ class DetectionTask(SceneTask):
         model.eval()
         device = model_device(model)
         average_precision = MeanAveragePrecision(box_format="xyxy", iou_type="bbox", backend="pycocotools")
-        # COCO scores each image's 100 best detections; an untrained SSD returns 200, by design.
+        # COCO scores each image's 100 best detections; torchvision's SSDs return up to 200 or 300.
         average_precision.warn_on_many_detections = False
         with torch.inference_mode():
             for inputs, scenes in self.heldout_batches():

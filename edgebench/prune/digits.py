@@ -4,7 +4,10 @@ The data ships inside scikit-learn (1797 8x8 greyscale images, 10 classes), so t
 download. Each image is upscaled with bilinear interpolation to ``size`` x ``size``, repeated to 3
 channels (a torchvision model fits with ``num_classes=10``) and normalised with the training
 split's mean and standard deviation. The split is stratified and seeded: 1347 training and 450
-held-out images at the default ``test_fraction=0.25``.
+held-out images at the default ``test_fraction=0.25``. Kind ``classification``, metric
+``accuracy``; ``loss`` is the cross-entropy of the logits, and ``finetune`` trains with it.
+``source_digits`` and ``split_indices`` are the raw data and the split, which the digit scenes
+(``digit_scenes``) reuse.
 
 Options (``digits?size=64&seed=1``): ``size`` (32), ``seed`` (0; split, shuffling and
 ``sample_batch``), ``batch_size`` (64), ``lr`` (0.01; SGD, Nesterov momentum 0.9), ``test_fraction``
