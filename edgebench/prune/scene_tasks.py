@@ -48,7 +48,6 @@ class SceneTask:
 
     def __init__(self, options: dict[str, Any]):
         self._check(options)
-        self.options = options
         self.seed, self.batch_size, self.lr = options["seed"], options["batch_size"], options["lr"]
         self.optimizer, self.warmup = options["optimizer"], options["warmup"]
         self.name = self.task_name + options_query(options, self.defaults)

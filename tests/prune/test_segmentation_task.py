@@ -10,6 +10,7 @@ import torchvision
 from torch import nn
 
 from edgebench.prune.segmentation_task import CLASSES, digit_segmentation_task, segmentation_loss
+from edgebench.prune.scene_tasks import NORM_BATCHES
 from edgebench.prune.tasks import check_task, frozen_norms
 
 SIZE = 48
@@ -122,3 +123,33 @@ def test_finetune_lowers_the_loss_and_leaves_eval_mode_without_gradients():
     assert after < 0.8 * before, (before, after)
     assert not model.training and all(p.grad is None for p in model.parameters())
     assert 0.0 <= task.evaluate(model) <= 1.0
+
+
+def test_finetune_estimates_batch_norm_statistics_afresh_and_keeps_each_momentum():
+    task = digit_segmentation_task(size=SIZE, eval_scenes=2, batch_size=4)
+    model = tiny_segmenter()
+    norm = model.body[1]
+    norm.momentum = 0.01  # as torchvision's MobileNetV3: too slow to follow weights from scratch
+    task.finetune(model, 3)
+    assert norm.momentum == 0.01
+    # Reset, then one cumulative update per estimation batch: the training steps' are gone.
+    assert int(norm.num_batches_tracked) == NORM_BATCHES
+    untouched = tiny_segmenter()
+    task.finetune(untouched, 0)
+    assert int(untouched.body[1].num_batches_tracked) == 0
+
+
+def test_a_step_whose_loss_is_not_finite_is_skipped():
+    class Diverged(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, CLASSES, 1)
+
+        def forward(self, images):
+            return self.conv(images) * float("nan")
+
+    task = digit_segmentation_task(size=SIZE, eval_scenes=2, batch_size=2)
+    model = Diverged()
+    before = model.conv.weight.detach().clone()
+    task.finetune(model, 2)
+    assert torch.equal(model.conv.weight, before) and torch.isfinite(model.conv.weight).all()
