@@ -4,7 +4,10 @@ The data ships inside scikit-learn (1797 8x8 greyscale images, 10 classes), so t
 download. Each image is upscaled with bilinear interpolation to ``size`` x ``size``, repeated to 3
 channels (a torchvision model fits with ``num_classes=10``) and normalised with the training
 split's mean and standard deviation. The split is stratified and seeded: 1347 training and 450
-held-out images at the default ``test_fraction=0.25``.
+held-out images at the default ``test_fraction=0.25``. Kind ``classification``, metric
+``accuracy``; ``loss`` is the cross-entropy of the logits, and ``finetune`` trains with it.
+``source_digits`` and ``split_indices`` are the raw data and the split, which the digit scenes
+(``digit_scenes``) reuse.
 
 Options (``digits?size=64&seed=1``): ``size`` (32), ``seed`` (0; split, shuffling and
 ``sample_batch``), ``batch_size`` (64), ``lr`` (0.01; SGD, Nesterov momentum 0.9), ``test_fraction``
@@ -35,33 +38,33 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edgebench.errors import UsageError
-from edgebench.prune.tasks import model_device
+from edgebench.prune.task_options import (
+    options_query, require_between, require_int, require_positive, with_defaults,
+)
+from edgebench.prune.tasks import described, model_device
 
 DEFAULTS: dict[str, Any] = {"size": 32, "seed": 0, "batch_size": 64, "lr": 0.01, "test_fraction": 0.25}
 SOURCE_SIZE = 8
 EVAL_BATCH = 256
 
 
+@described("classification", "accuracy", DEFAULTS)
 def digits_task(**options: Any) -> DigitsTask:
-    """The task for ``digits?...``; UsageError for an unknown or bad option."""
-    unknown = sorted(set(options) - set(DEFAULTS))
-    if unknown:
-        raise UsageError(
-            f"the digits task has no option {', '.join(map(repr, unknown))}; "
-            f"accepted: {', '.join(sorted(DEFAULTS))}"
-        )
-    return DigitsTask(**{**DEFAULTS, **options})
+    """Classify scikit-learn's 8x8 handwritten digits, upscaled to size x size (10 classes)."""
+    return DigitsTask(**with_defaults("digits", options, DEFAULTS))
 
 
 class DigitsTask:
     """Fine-tunes and evaluates a classifier on the digits; the data lives in memory as tensors."""
 
+    kind = "classification"
+    metric = "accuracy"
+
     def __init__(self, size: int, seed: int, batch_size: int, lr: float, test_fraction: float):
         _check_options(size, seed, batch_size, lr, test_fraction)
         self.size, self.seed, self.batch_size, self.lr = size, seed, batch_size, lr
-        self.name = "digits" + _query(size=size, seed=seed, batch_size=batch_size, lr=lr,
-                                      test_fraction=test_fraction)
+        options = {"size": size, "seed": seed, "batch_size": batch_size, "lr": lr, "test_fraction": test_fraction}
+        self.name = "digits" + options_query(options, DEFAULTS)
         self.split = load_split(size, seed, test_fraction)
         self.example_input = _rgb(self.split.test_x[:1])
         # Shuffling continues across finetune calls, so short budgets still walk whole epochs.
@@ -83,6 +86,14 @@ class DigitsTask:
                 correct += int((model(inputs).argmax(dim=1) == labels).sum())
         return correct / len(self.split.test_y)
 
+    def metrics(self, model: nn.Module) -> dict[str, float]:
+        """The one metric this task computes: held-out accuracy."""
+        return {self.metric: self.evaluate(model)}
+
+    def loss(self, model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of the model's logits, in the model's current mode."""
+        return F.cross_entropy(model(inputs), labels)
+
     def finetune(self, model: nn.Module, budget: int) -> None:
         """Train in place for ``budget`` SGD steps; the model is left in eval mode."""
         if budget < 0:
@@ -98,7 +109,7 @@ class DigitsTask:
                 inputs = _rgb(self.split.train_x[indices]).to(device)
                 labels = self.split.train_y[indices].to(device)
                 optimizer.zero_grad(set_to_none=True)
-                F.cross_entropy(model(inputs), labels).backward()
+                self.loss(model, inputs, labels).backward()
                 optimizer.step()
         finally:
             optimizer.zero_grad(set_to_none=True)
@@ -131,19 +142,30 @@ class Split(NamedTuple):
     test_index: torch.Tensor
 
 
-def load_split(size: int, seed: int, test_fraction: float = 0.25) -> Split:
-    """The stratified, seeded train and held-out split at ``size`` x ``size``."""
+def source_digits() -> tuple[torch.Tensor, torch.Tensor]:
+    """The whole data set as shipped: images (1797, 1, 8, 8) in [0, 1] and labels (1797,) int64."""
     from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
 
     digits = load_digits()
     images = torch.tensor(digits.data, dtype=torch.float32).reshape(-1, 1, SOURCE_SIZE, SOURCE_SIZE)
-    labels = torch.tensor(digits.target, dtype=torch.long)
+    return images / 16.0, torch.tensor(digits.target, dtype=torch.long)
+
+
+def split_indices(labels: torch.Tensor, seed: int, test_fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Training and held-out rows of the data set: stratified by label, seeded."""
+    from sklearn.model_selection import train_test_split
+
     train, test = train_test_split(
-        range(len(labels)), test_size=test_fraction, stratify=digits.target, random_state=seed
+        range(len(labels)), test_size=test_fraction, stratify=labels.numpy(), random_state=seed
     )
-    train, test = torch.tensor(train), torch.tensor(test)
-    images = F.interpolate(images / 16.0, size=(size, size), mode="bilinear", align_corners=False)
+    return torch.tensor(train), torch.tensor(test)
+
+
+def load_split(size: int, seed: int, test_fraction: float = 0.25) -> Split:
+    """The stratified, seeded train and held-out split at ``size`` x ``size``."""
+    images, labels = source_digits()
+    train, test = split_indices(labels, seed, test_fraction)
+    images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
     mean, std = images[train].mean(), images[train].std()
     images = (images - mean) / std
     return Split(images[train], labels[train], images[test], labels[test], train, test)
@@ -155,26 +177,8 @@ def _rgb(images: torch.Tensor) -> torch.Tensor:
 
 
 def _check_options(size: Any, seed: Any, batch_size: Any, lr: Any, test_fraction: Any) -> None:
-    def is_int(value: Any) -> bool:
-        return isinstance(value, int) and not isinstance(value, bool)
-
-    def is_number(value: Any) -> bool:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-    if not is_int(size) or size < SOURCE_SIZE:
-        raise UsageError(f"digits size must be an integer >= {SOURCE_SIZE}, got {size!r}")
-    if not is_int(seed) or seed < 0:
-        raise UsageError(f"digits seed must be a non-negative integer, got {seed!r}")
-    if not is_int(batch_size) or batch_size < 2:
-        # BatchNorm cannot train on a batch of one.
-        raise UsageError(f"digits batch_size must be an integer >= 2, got {batch_size!r}")
-    if not is_number(lr) or lr <= 0:
-        raise UsageError(f"digits lr must be a positive number, got {lr!r}")
-    if not is_number(test_fraction) or not 0.05 <= test_fraction <= 0.5:
-        raise UsageError(f"digits test_fraction must be between 0.05 and 0.5, got {test_fraction!r}")
-
-
-def _query(**options: Any) -> str:
-    """``?size=32`` plus every option that differs from its default: distinct tasks, distinct names."""
-    shown = {k: v for k, v in options.items() if k == "size" or v != DEFAULTS[k]}
-    return "?" + "&".join(f"{k}={v}" for k, v in shown.items())
+    require_int("digits", "size", size, SOURCE_SIZE)
+    require_int("digits", "seed", seed, 0)
+    require_int("digits", "batch_size", batch_size, 2)  # BatchNorm cannot train on a batch of one
+    require_positive("digits", "lr", lr)
+    require_between("digits", "test_fraction", test_fraction, 0.05, 0.5)

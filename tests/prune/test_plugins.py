@@ -89,10 +89,10 @@ def test_unknown_and_unloadable_criteria_are_one_line_errors(plugin):
 
 
 def test_an_installed_task_is_found_by_name(plugin):
-    assert TASKS.names() == ["digits", "ones"]
+    assert TASKS.names() == ["digits", "digit-detection", "digit-segmentation", "ones"]
     task = load_task("ones?width=5")
     assert task.name == "ones?width=5" and task.example_input.shape == (1, 5, 8, 8)
-    with pytest.raises(UsageError, match="^unknown task 'one'; did you mean ones\\? known tasks: digits, ones; "):
+    with pytest.raises(UsageError, match="^unknown task 'one'; did you mean ones\\? known tasks: digits, digit-detection, digit-segmentation, ones; "):
         load_task("one")
     with pytest.raises(UsageError, match="^task ones\\?colour=red failed: TypeError"):
         load_task("ones?colour=red")

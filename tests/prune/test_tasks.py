@@ -68,7 +68,7 @@ def test_digits_forms():
 def test_unknown_name_suggests_the_builtin():
     with pytest.raises(UsageError, match="unknown task 'digit'; did you mean digits\\?"):
         load_task("digit")
-    with pytest.raises(UsageError, match="known tasks: digits; use NAME\\[\\?key=value&...\\] or "
+    with pytest.raises(UsageError, match="known tasks: digits, digit-detection, digit-segmentation; use NAME\\[\\?key=value&...\\] or "
                                          "package.module:callable"):
         load_task("cifar-10")
 
