@@ -1,7 +1,7 @@
 """SSD300-VGG16 with about a quarter of its parameters removed by HRank: dense, masked and pruned.
 
-Usage: python benchmarks/ssd_hrank.py --out DIR [--ratio 0.15] [--train-steps 300] [--finetune-steps 100]
-       [--final-finetune-steps 100] [--rounds 20] [--model SPEC] [--task SPEC] [--store FILE]
+Usage: python benchmarks/ssd_hrank.py --out DIR [--ratio 0.15] [--train-steps 200] [--finetune-steps 50]
+       [--final-finetune-steps 50] [--rounds 20] [--model SPEC] [--task SPEC] [--store FILE]
 
 The seed's result, by one command: ``edgebench prune --strategy static --criterion hrank --ratio R``
 on ``torchvision:ssd300_vgg16?num_classes=11`` and the ``digit-detection`` task cuts the lowest-
@@ -43,9 +43,9 @@ def main() -> None:
     parser.add_argument("--task", default=TASK)
     parser.add_argument("--ratio", type=float, default=0.15, help="share of each group's channels cut (0.15 with "
                         "--round-to 8 removes about 25%% of SSD300-VGG16's parameters)")
-    parser.add_argument("--train-steps", type=int, default=300)
-    parser.add_argument("--finetune-steps", type=int, default=100)
-    parser.add_argument("--final-finetune-steps", type=int, default=100)
+    parser.add_argument("--train-steps", type=int, default=200)
+    parser.add_argument("--finetune-steps", type=int, default=50)
+    parser.add_argument("--final-finetune-steps", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--store", default=None, help="results store (default: OUT/results.db)")
@@ -53,7 +53,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     store = args.store or str(args.out / "results.db")
     pruned_dir = args.out / "pruned"
-    command = [sys.executable, "-m", "edgebench.cli.main", "prune", "--model", args.model, "--task", args.task,
+    command = [sys.executable, "-m", "edgebench", "prune", "--model", args.model, "--task", args.task,
                "--strategy", "static", "--criterion", "hrank", "--ratio", str(args.ratio),
                "--backend", "eager,onnxruntime", "--train-steps", str(args.train_steps),
                "--finetune-steps", str(args.finetune_steps), "--final-finetune-steps", str(args.final_finetune_steps),

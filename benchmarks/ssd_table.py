@@ -1,7 +1,7 @@
 """The per-network table of the seeds' SSD study: kernels active on under 5% of inputs pruned statically.
 
 Usage: python benchmarks/ssd_table.py --out DIR [--networks vgg,squeezenet,ssdlite[,resnet50]]
-       [--threshold 0.05] [--train-steps 300] [--finetune-steps 100] [--final-finetune-steps 100] [--rounds 10]
+       [--threshold 0.05] [--train-steps 200] [--finetune-steps 50] [--final-finetune-steps 50] [--rounds 10]
 
 For each network, one command: ``edgebench prune --strategy static --criterion utilisation
 --threshold 0.05`` on the ``digit-detection`` task, measured on eager and ONNX Runtime, into one
@@ -28,7 +28,7 @@ NETWORKS = {
 
 
 def edgebench(*args: str) -> None:
-    command = [sys.executable, "-m", "edgebench.cli.main", *args]
+    command = [sys.executable, "-m", "edgebench", *args]
     print("$", " ".join(command), flush=True)
     subprocess.run(command, check=True)
 
@@ -38,9 +38,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--networks", default="vgg,squeezenet,ssdlite", help=f"of {', '.join(NETWORKS)}")
     parser.add_argument("--threshold", default="0.05")
-    parser.add_argument("--train-steps", default="300")
-    parser.add_argument("--finetune-steps", default="100")
-    parser.add_argument("--final-finetune-steps", default="100")
+    parser.add_argument("--train-steps", default="200")
+    parser.add_argument("--finetune-steps", default="50")
+    parser.add_argument("--final-finetune-steps", default="50")
     parser.add_argument("--rounds", default="10")
     args = parser.parse_args()
     chosen = args.networks.split(",")

@@ -25,11 +25,7 @@ from edgebench.models import default_cache_dir, resolve_model
 from edgebench.models.fingerprint import module_fingerprint
 from edgebench.models.resolve import ResolvedModel
 from edgebench.models.spec import parse_spec, with_part
-
-# A model scoring under this share of the task's metric scale is taken as untrained (random
-# torchvision weights score about 1/classes) and is trained before pruning starts; a task may set
-# its own (``untrained_below``).
-UNTRAINED_BELOW = 0.5
+from edgebench.prune.tasks import DEFAULT_UNTRAINED_BELOW
 
 
 class Prunable(NamedTuple):
@@ -83,7 +79,7 @@ def trained_baseline(resolved: ResolvedModel, task, train_steps: int,
     weights are cached by model fingerprint, task and steps. Returns the module and what was done."""
     module = build_module(resolved.recipe)
     score = task.evaluate(module)
-    if score >= getattr(task, "untrained_below", UNTRAINED_BELOW):
+    if score >= getattr(task, "untrained_below", DEFAULT_UNTRAINED_BELOW):
         return module, {"trained_here": False, "steps": 0}
     metric = getattr(task, "metric", "score")
     cached = default_cache_dir() / "prune" / "baselines" / f"{_key(resolved, task, train_steps)}.pt"

@@ -54,7 +54,7 @@ from torch import nn
 from edgebench.board.registry import NameList, Registry
 from edgebench.board.runners.base import first_line
 from edgebench.errors import UsageError
-from edgebench.prune.tasks import Task, model_device, require_batches
+from edgebench.prune.tasks import Task, frozen_norms, model_device, require_batches
 
 IMPORTANCE = Registry("importance criterion", "edgebench.importance")
 #: Every criterion name known here, built-ins first (read afresh, so installed plugins count).
@@ -208,7 +208,7 @@ class TaylorImportance(Importance):
         device = model_device(model)
         model.zero_grad(set_to_none=True)
         try:
-            with _frozen_norms(model):
+            with frozen_norms(model):
                 task.loss(model, inputs.to(device), _to_device(targets, device)).backward()
             yield
         finally:
@@ -293,23 +293,6 @@ def _activated(maps: torch.Tensor, norm: Optional[nn.Module],
         maps = F.batch_norm(maps, norm.running_mean, norm.running_var, norm.weight, norm.bias,
                             training=norm.running_mean is None, momentum=0.0, eps=norm.eps)
     return activation(maps) if activation is not None else maps
-
-
-@contextlib.contextmanager
-def _frozen_norms(model: nn.Module) -> Iterator[None]:
-    """``model`` in training mode with every BatchNorm in eval mode, each module's mode restored
-    on exit. (The same as ``edgebench.prune.tasks.frozen_norms``; written here so this criterion
-    does not wait for it.)"""
-    modes = {module: module.training for module in model.modules()}
-    model.train()
-    for module in model.modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm):
-            module.eval()
-    try:
-        yield
-    finally:
-        for module, training in modes.items():
-            module.train(training)
 
 
 def _to_device(targets: Any, device: torch.device) -> Any:
