@@ -87,7 +87,7 @@ def main() -> None:
     stats = {label: model_stats(module, example, part) for label, module in models.items()}
     (cut_step,) = report["steps"]
     print(f"\n{report['model']} on {report['task']}; measured part: {part}; "
-          f"masked contrast: {masked_channel_count(masked)} output channels zeroed by masks")
+          f"masked contrast: {masked_channel_count(masked)} layer output channels zeroed by masks")
     print(f"mAP: dense {report['baseline']['accuracy']:.3f}, right after the cut {cut_step['metric_after_cut']:.3f}, "
           f"after {args.finetune_steps}+{args.final_finetune_steps} fine-tuning steps {report['final']['accuracy']:.3f}")
     base_params = stats["dense"]["params"]

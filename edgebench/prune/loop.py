@@ -473,7 +473,8 @@ class Pruner:
             "score_inputs": config.score_inputs, "task": self.task.name, "metric": self.metric,
             "model": self.model_name, "measured_part": self.part, "kept_layers": self.kept, "accuracy_floor": floor,
             "stop_reason": stop_reason, "warnings": warnings,
-            "baseline": baseline, "final": final, "kept_steps": len(history), "steps": steps,
+            "baseline": baseline, "final": final, "steps": steps,
+            "kept_steps": sum(1 for step in steps if step.get("verdict") == "kept"),
             "wall_s": round(time.perf_counter() - started, 1),
         }
         return Outcome(model, history, report)
