@@ -1,3 +1,4 @@
+import subprocess
 import sys
 from pathlib import Path
 
@@ -16,6 +17,23 @@ def support_recipe():
                 "sys_path": [str(SUPPORT)]}
 
     return recipe
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch, capsys):
+    """The console script's own entry point in this process (no interpreter start-up), from tmp_path."""
+    from edgebench.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+
+    def invoke(*args):
+        monkeypatch.setattr(sys, "argv", ["edgebench", *args])
+        with pytest.raises(SystemExit) as exited:
+            main()
+        captured = capsys.readouterr()
+        return subprocess.CompletedProcess(args, exited.value.code or 0, captured.out, captured.err)
+
+    return invoke
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,6 @@ masked one in real eager worker processes, then run by `edgebench run`."""
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -24,23 +23,6 @@ def edgebench(*args, cwd, timeout=300):
     env = {**os.environ, "PYTHONPATH": str(SUPPORT)}
     return subprocess.run([sys.executable, "-m", "edgebench", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=timeout)
-
-
-@pytest.fixture
-def cli(tmp_path, monkeypatch, capsys):
-    """The console script's own entry point in this process (no interpreter start-up), from tmp_path."""
-    from edgebench.cli.main import main
-
-    monkeypatch.chdir(tmp_path)
-
-    def invoke(*args):
-        monkeypatch.setattr(sys, "argv", ["edgebench", *args])
-        with pytest.raises(SystemExit) as exited:
-            main()
-        captured = capsys.readouterr()
-        return subprocess.CompletedProcess(args, exited.value.code or 0, captured.out, captured.err)
-
-    return invoke
 
 
 def one_line_error(proc, text):

@@ -4,8 +4,6 @@ callable detector measured in real eager worker processes."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -15,23 +13,6 @@ from edgebench.prune.outputs import load_pruned
 from edgebench.prune.static import ratio_cut, threshold_cut
 from edgebench.results.store import Store
 from tiny_detection import DEAD
-
-
-@pytest.fixture
-def cli(tmp_path, monkeypatch, capsys):
-    """The console script's own entry point in this process (no interpreter start-up), from tmp_path."""
-    from edgebench.cli.main import main
-
-    monkeypatch.chdir(tmp_path)
-
-    def invoke(*args):
-        monkeypatch.setattr(sys, "argv", ["edgebench", *args])
-        with pytest.raises(SystemExit) as exited:
-            main()
-        captured = capsys.readouterr()
-        return subprocess.CompletedProcess(args, exited.value.code or 0, captured.out, captured.err)
-
-    return invoke
 
 
 def test_the_cut_removes_channels_under_the_threshold_keeping_one_and_the_alignment():
