@@ -4,6 +4,7 @@ masked one in real eager worker processes, then run by `edgebench run`."""
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
