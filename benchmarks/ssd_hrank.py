@@ -11,7 +11,8 @@ read before the cut, right after it, and after fine-tuning. Then the contrast th
 the same channels zeroed by ``torch.nn.utils.prune`` masks on the dense model
 (``edgebench.prune.masking``, which refuses a contrast with no mask on it and is tested to compute
 what the pruned model computes), measured with the dense and the pruned network in one paired
-eager run.
+eager run. Last, where the time went: the dense and the pruned network profiled per layer in
+eager (as ``edgebench run --profile-layers`` does) and diffed per module (``edgebench results layers``).
 """
 
 from __future__ import annotations
@@ -31,9 +32,13 @@ from edgebench.prune.tasks import load_task
 from edgebench.results.record import Settings
 from edgebench.session import available_definition, run_session
 from edgebench.sweep.paired import Pairing, measure_paired
+from edgebench.sweep.plan import Measurement
 
 MODEL = "torchvision:ssd300_vgg16?num_classes=11"
 TASK = "digit-detection"
+# A short timed loop before the profiled runs: the profile, not the latency, is what is read.
+PROFILE_SETTINGS = Settings(min_time_s=1, max_time_s=3, min_iterations=5, warmup_s=0.3, target_ci=0.05,
+                            timeout_s=900, processes=1)
 
 
 def main() -> None:
@@ -53,15 +58,14 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     store = args.store or str(args.out / "results.db")
     pruned_dir = args.out / "pruned"
-    command = [sys.executable, "-m", "edgebench", "prune", "--model", args.model, "--task", args.task,
-               "--strategy", "static", "--criterion", "hrank", "--ratio", str(args.ratio),
-               "--backend", "eager,onnxruntime", "--train-steps", str(args.train_steps),
-               "--finetune-steps", str(args.finetune_steps), "--final-finetune-steps", str(args.final_finetune_steps),
-               "--rounds", str(args.rounds), "--store", store, "--out", str(pruned_dir)]
-    if args.threads:
-        command += ["--threads", str(args.threads)]
-    print("$", " ".join(command), flush=True)
-    subprocess.run(command, check=True)
+    if (pruned_dir / "report.json").is_file():
+        print(f"{pruned_dir} holds a finished prune run: reusing it (remove it to prune again)", flush=True)
+    else:
+        edgebench("prune", "--model", args.model, "--task", args.task, "--strategy", "static", "--criterion", "hrank",
+                  "--ratio", str(args.ratio), "--backend", "eager,onnxruntime", "--train-steps", str(args.train_steps),
+                  "--finetune-steps", str(args.finetune_steps), "--final-finetune-steps",
+                  str(args.final_finetune_steps), "--rounds", str(args.rounds), "--store", store, "--out",
+                  str(pruned_dir), *(["--threads", str(args.threads)] if args.threads else []))
     report = json.loads((pruned_dir / "report.json").read_text())
     history = json.loads((pruned_dir / "pruning.json").read_text())["history"]
 
@@ -83,6 +87,10 @@ def main() -> None:
             sweep = ready.sweep(settings, allow_hooks=True)  # the masked model runs its prune hooks
             paired = measure_paired(sweep, resolved, "eager", Pairing(rounds=args.rounds))
             session.keep_all(entry.record for entry in paired.entries)
+            profiling = ready.sweep(PROFILE_SETTINGS, profile_layers=True)
+            for model in (resolved[0], resolved[2]):  # dense, pruned
+                session.keep(profiling.measure(Measurement(model, "eager", 1)))
+            run_id = session.run_id
 
     stats = {label: model_stats(module, example, part) for label, module in models.items()}
     (cut_step,) = report["steps"]
@@ -104,6 +112,15 @@ def main() -> None:
         print(f"  {backend:12} {report['baseline']['latency_ms'][backend]:9.2f} ms -> "
               f"{report['final']['latency_ms'][backend]:9.2f} ms  {shown}")
     print(f"wall time of the prune command: {report['wall_s']:.0f} s")
+    # Where the time went: the dense and the pruned network profiled per layer in eager, records
+    # 4 and 5 of the run, diffed per module.
+    edgebench("results", "layers", f"{run_id}:4", f"{run_id}:5", "--depth", "3", "--store", store)
+
+
+def edgebench(*args: str) -> None:
+    command = [sys.executable, "-m", "edgebench", *args]
+    print("$", " ".join(command), flush=True)
+    subprocess.run(command, check=True)
 
 
 if __name__ == "__main__":
