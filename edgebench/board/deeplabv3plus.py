@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import functools
 
+from edgebench.board.lazy_classes import by_factory
+
 # The paper's crop size.
 INPUT_SIZE = (513, 513)
 
@@ -39,6 +41,7 @@ def _model_class():
 
     class DeepLabV3Plus(torch.nn.Module):
         default_input_size = INPUT_SIZE
+        __reduce__ = by_factory(__name__, "_model_class")  # torch.save finds the class by its factory
 
         def __init__(self, encoder, aspp, num_classes):
             super().__init__()

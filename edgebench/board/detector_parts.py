@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import functools
 
+from edgebench.board.lazy_classes import by_factory
+
 PARTS = ("network", "end_to_end")
 
 
@@ -53,6 +55,8 @@ def _network_class():
     class DetectorNetwork(torch.nn.Module):
         """Backbone and head of an SSD, RetinaNet or FCOS: the head's outputs per anchor before
         decoding, in the head's order (SSD: bbox_regression, then cls_logits)."""
+
+        __reduce__ = by_factory(__name__, "_network_class")  # torch.save finds the class by its factory
 
         def __init__(self, backbone, head):
             super().__init__()

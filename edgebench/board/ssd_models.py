@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import functools
 
+from edgebench.board.lazy_classes import by_factory
+
 SSD300_SIZE = (300, 300)
 # ssd300_vgg16's anchors: six feature maps, as in the SSD paper.
 ASPECT_RATIOS = [[2], [2, 3], [2, 3], [2, 3], [2], [2]]
@@ -74,6 +76,8 @@ def _feature_maps_class():
 
     class FeatureMaps(torch.nn.Module):
         """Stages applied in turn; every stage's output is one feature map for the SSD head."""
+
+        __reduce__ = by_factory(__name__, "_feature_maps_class")  # torch.save finds the class by its factory
 
         def __init__(self, stages):
             super().__init__()
