@@ -39,8 +39,8 @@ def prune_command(
     backend: str = typer.Option("eager", "--backend", "-b", help="Comma-separated backends; a step counts only "
                                 "when it is faster on all of them."),
     strategy: str = typer.Option("greedy", "--strategy", help="greedy: the measured loop, one group per step; "
-                                 "static: one cut of every channel scoring under --threshold, then --finetune-steps "
-                                 "and a paired measurement against the baseline."),
+                                 "static: one cut of every channel scoring under --threshold (or of --ratio of every "
+                                 "group), then --finetune-steps and a paired measurement against the baseline."),
     objective: str = typer.Option("latency", "--objective", help="latency: measured on the target; flops: MACs "
                                   "(candidates are still measured and recorded)."),
     budget: float = typer.Option(0.5, "--budget", min=0.01, max=1.0, help="Stop once the objective is at most "
@@ -81,7 +81,7 @@ def prune_command(
     json_output: bool = typer.Option(False, "--json", help="Print report.json on stdout."),
 ) -> None:
     """Prune channels with Torch-Pruning, keeping a step only when the target measured it faster (or, with
-    --strategy static, every channel under a threshold at once)."""
+    --strategy static, every channel under a threshold, or the same share of every group, at once)."""
     from edgebench.prune.importance import CRITERIA, check_criterion
     from edgebench.prune.baseline import prunable_model
     from edgebench.prune.loop import OBJECTIVES, PruneConfig, Pruner
