@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import pickle
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import NamedTuple, Optional
 import torch
 
 from edgebench.board.detector_parts import is_detector
+from edgebench.board.runners.base import first_line
 from edgebench.board.torch_models import build_module
 from edgebench.errors import UsageError
 from edgebench.models import default_cache_dir, resolve_model
@@ -63,8 +65,14 @@ def measured_part(module: torch.nn.Module, part: Optional[str]) -> Optional[str]
 def saved_model(module: torch.nn.Module, path: Path, input_shape: str, name: str,
                 part: Optional[str]) -> ResolvedModel:
     """``module`` saved whole at ``path`` and resolved like a model spec, shown as ``name``; with a
-    ``part``, the worker builds and measures that part of it, and the name says which."""
-    torch.save(module, path)
+    ``part``, the worker builds and measures that part of it, and the name says which. UsageError
+    when the module cannot be pickled (the worker loads a pickle)."""
+    try:
+        torch.save(module, path)
+    except (pickle.PicklingError, AttributeError, TypeError) as exc:
+        path.unlink(missing_ok=True)
+        raise UsageError(f"cannot save {name} for the worker: {type(exc).__name__}: {first_line(exc)} (the worker "
+                         "loads a pickled module: define its classes at module level, not inside a function)")
     resolved = resolve_model(str(path), [input_shape])
     if part is None:
         return dataclasses.replace(resolved, name=name)
