@@ -14,15 +14,23 @@ from rich.table import Table
 from rich.text import Text
 
 from edgebench.cli import render
-from edgebench.cli.render import markdown_cell
+from edgebench.cli.render import boards, markdown_cell
 from edgebench.cli.app import app
-from edgebench.cli.options import StoreOption
+from edgebench.cli.options import BoardOption, MachineOption, StoreOption
 from edgebench.cli.pruned_table import print_pruned
 from edgebench.errors import UsageError
 from edgebench.results.compare import Comparison, Pair, compare, describe, varied_fields
 from edgebench.results.pruned import pruned_variants
 from edgebench.results.record import Record
-from edgebench.results.select import DEFAULT_METHOD, SELECTABLE_FIELDS, parse_selector, select, stored_runs
+from edgebench.results.select import (
+    DEFAULT_METHOD,
+    SELECTABLE_FIELDS,
+    Scope,
+    in_scope,
+    parse_selector,
+    select,
+    stored_runs,
+)
 from edgebench.results.store import Store
 
 FORMATS = ("table", "markdown", "csv", "json")
@@ -41,19 +49,23 @@ def compare_command(
     run_id: Optional[str] = typer.Option(
         None, "--run", help="Only this run's records (id or unique prefix). Default: every run, the latest "
         "record of each key."),
+    machine: Optional[str] = MachineOption,
+    board: Optional[str] = BoardOption,
     store: str = StoreOption,
     fmt: str = typer.Option("table", "--format", help=f"One of: {', '.join(FORMATS)}."),
     as_json: bool = typer.Option(False, "--json", help="Same as --format json."),
 ) -> None:
-    """Speedup (baseline p50 / contender p50) per model and batch, with a bootstrap 95% interval."""
+    """Speedup (baseline p50 / contender p50) per model and batch, with a bootstrap 95% interval.
+    --machine and --board restrict both sides."""
     fmt = _output_format(fmt, as_json)
+    scope = Scope(machine, board)
     if pruned:
         if baseline or contender:
             raise UsageError("--pruned compares each prune run's final model with its own baseline; "
                              "give it without --baseline and --contender")
         with Store.open(store, create=False) as opened:
             stored_runs(opened)
-            records = opened.records(run_id)
+            records = _scoped_records(opened, run_id, scope)
         print_pruned(pruned_variants(records), fmt)
         return
     if baseline is None or contender is None:
@@ -61,13 +73,19 @@ def compare_command(
     base_selector, cont_selector = parse_selector(baseline), parse_selector(contender)
     with Store.open(store, create=False) as opened:
         runs = stored_runs(opened)
-        records = opened.records(run_id)
+        records = _scoped_records(opened, run_id, scope)
     comparison = compare(select(records, base_selector, runs), select(records, cont_selector, runs),
                          varied_fields(base_selector, cont_selector))
     if not comparison.pairs:
         reasons = "; ".join(f"{describe(u.record)}: {u.reason}" for u in comparison.unpaired[:_UNPAIRED_SHOWN])
         raise UsageError(f"no baseline record pairs with a contender record: {reasons}")
     _PRINTERS[fmt](comparison)
+
+
+def _scoped_records(store: Store, run_id: str | None, scope: Scope) -> list[Record]:
+    """The records ``--run`` allows (every run's when not given) in ``scope``."""
+    where = f"run {store.get_run(run_id).id}" if run_id is not None else "the store"
+    return in_scope(store.records(run_id), scope, where)
 
 
 def _output_format(fmt: str, as_json: bool) -> str:
@@ -87,6 +105,7 @@ def rows(comparison: Comparison) -> list[dict[str, Any]]:
             "precision": p.baseline.precision,
             "method": _sides(p, "method"),
             "machine_id": _sides(p, "machine_id"),
+            "board": _sides(p, "board"),
             "baseline": _label(p.baseline, comparison.varied),
             "contender": _label(p.contender, comparison.varied),
             "baseline_p50_ms": p.baseline.latency_ms.p50,
@@ -101,6 +120,13 @@ def rows(comparison: Comparison) -> list[dict[str, Any]]:
         }
         for p in comparison.pairs
     ]
+
+
+def _with_board(comparison: Comparison) -> bool:
+    """A board column where the pairs' records come from more than one board and the labels do not
+    already name them (``--baseline board=A --contender board=B``)."""
+    measured = [record for pair in comparison.pairs for record in (pair.baseline, pair.contender)]
+    return "board" not in comparison.varied and len(boards(measured)) > 1
 
 
 def _sides(pair: Pair, name: str) -> str:
@@ -118,7 +144,8 @@ def _print_table(comparison: Comparison) -> None:
     console = render.stdout_console()
     table = Table(title="speedup = baseline p50 / contender p50, 95% bootstrap interval of the samples",
                   box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
-    for name in ("model", "baseline", "contender"):  # free text wraps, the figures do not
+    with_board = _with_board(comparison)
+    for name in ("model", *(["board"] if with_board else []), "baseline", "contender"):  # free text wraps
         table.add_column(name, min_width=8, overflow="fold")
     for name in ("base ms", "cont ms", "speedup", "95% CI"):
         table.add_column(name, justify="right", no_wrap=True)
@@ -127,20 +154,23 @@ def _print_table(comparison: Comparison) -> None:
         table.add_column("energy", justify="right", no_wrap=True)
     for row in rows(comparison):
         method = "" if row["method"] == DEFAULT_METHOD else f" ({row['method']})"
-        cells = [Text(f"{row['model']} b{row['batch']} {row['precision']}{method}"), Text(row["baseline"]),
-                 Text(row["contender"]), f"{row['baseline_p50_ms']:.3f}", f"{row['contender_p50_ms']:.3f}",
-                 f"{row['speedup']:.2f}x", _interval(row)]
+        cells = [Text(f"{row['model']} b{row['batch']} {row['precision']}{method}"),
+                 *([Text(row["board"])] if with_board else []), Text(row["baseline"]), Text(row["contender"]),
+                 f"{row['baseline_p50_ms']:.3f}", f"{row['contender_p50_ms']:.3f}", f"{row['speedup']:.2f}x",
+                 _interval(row)]
         table.add_row(*cells, *([_ratio(row["energy_ratio"])] if with_energy else []))
     console.print(table)
     _print_notes(console, comparison)
 
 
 def _print_markdown(comparison: Comparison) -> None:
-    header = ["model", "batch", "precision", "baseline", "contender", "baseline p50 ms", "contender p50 ms",
-              "speedup", "95% CI", "energy ratio", "notes"]
+    with_board = _with_board(comparison)
+    header = ["model", "batch", "precision", *(["board"] if with_board else []), "baseline", "contender",
+              "baseline p50 ms", "contender p50 ms", "speedup", "95% CI", "energy ratio", "notes"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows(comparison):
-        cells = [row["model"], row["batch"], row["precision"], row["baseline"], row["contender"],
+        cells = [row["model"], row["batch"], row["precision"], *([row["board"]] if with_board else []),
+                 row["baseline"], row["contender"],
                  f"{row['baseline_p50_ms']:.3f}", f"{row['contender_p50_ms']:.3f}", f"{row['speedup']:.2f}x",
                  _interval(row), _ratio(row["energy_ratio"]), row["notes"]]
         lines.append("| " + " | ".join(markdown_cell(cell) for cell in cells) + " |")

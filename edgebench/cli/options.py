@@ -13,3 +13,19 @@ StoreOption = typer.Option(
     help="Results store: a SQLite file path (or sqlite:///path).",
     show_default=True,
 )
+
+# --machine and --board: read into a ``results.select.Scope`` by each command, applied to the
+# records before any selector.
+MachineOption = typer.Option(
+    None,
+    "--machine",
+    metavar="ID-PREFIX",
+    help="Only records measured on this machine: its id or a prefix of it (`results list` shows 8 digits).",
+)
+BoardOption = typer.Option(
+    None,
+    "--board",
+    metavar="NAME",
+    help="Only records measured on this board: the labgrid place the run reserved, else the measured "
+    "machine's host name.",
+)

@@ -17,11 +17,12 @@ from rich.text import Text
 from edgebench.cli import render
 from edgebench.cli.app import app
 from edgebench.cli.compare import SELECTOR_HELP
-from edgebench.cli.render import markdown_cell
-from edgebench.cli.options import StoreOption
+from edgebench.cli.render import boards, markdown_cell
+from edgebench.cli.options import BoardOption, MachineOption, StoreOption
 from edgebench.results.compare import METRICS, key_text
 from edgebench.results.regress import DEFAULT_THRESHOLD, OUTCOMES, RegressReport, Verdict, regress
-from edgebench.results.select import DEFAULT_METHOD, METHODS
+from edgebench.results.record import Record
+from edgebench.results.select import DEFAULT_METHOD, METHODS, Scope
 from edgebench.results.store import Store
 
 OUTCOME_STYLES = {"regression": "red", "failed": "red", "improvement": "green", "unchanged": "", "new": "cyan"}
@@ -34,7 +35,7 @@ def regress_command(
         "earlier run that measured it."),
     contender: Optional[str] = typer.Option(
         None, "--contender", help="The run to judge (id or unique prefix). Default: the latest run with records "
-        "of the method judged."),
+        "of the method judged (measured on the --machine or --board when given)."),
     method: Optional[str] = typer.Option(
         None, "--method", help=f"Records to judge: {', '.join(METHODS)} (paired: `edgebench prune`'s). Default: "
         f"the method the --baseline selector names, else {DEFAULT_METHOD}."),
@@ -45,13 +46,17 @@ def regress_command(
     markdown: Optional[Path] = typer.Option(
         None, "--markdown", help="Write a Markdown summary here (e.g. the file $GITHUB_STEP_SUMMARY names)."),
     as_json: bool = typer.Option(False, "--json", help="Print the verdicts as JSON instead of a table."),
+    machine: Optional[str] = MachineOption,
+    board: Optional[str] = BoardOption,
     store: str = StoreOption,
 ) -> None:
     """Flag keys whose latency changed beyond the threshold and significantly (alpha 0.01).
+    --machine and --board judge only that machine's or board's keys, against its own history.
 
     Exit status: 1 when a key regressed or its measurement failed, 0 otherwise, 2 on bad input."""
+    scope = Scope(machine, board)
     with Store.open(store, create=False) as opened:
-        report = regress(opened, contender, baseline, metric, threshold, method=method)
+        report = regress(opened, contender, baseline, metric, threshold, method=method, scope=scope)
     if junit is not None:
         _write(junit, junit_xml(report))
     if markdown is not None:
@@ -66,8 +71,9 @@ def regress_command(
 def summary_line(report: RegressReport) -> str:
     counts = report.counts()
     figures = ", ".join(f"{counts[outcome]} {outcome}" for outcome in OUTCOMES)
+    scope = f", {report.scope}" if report.scope else ""
     return (f"{figures} ({report.method} records, {report.metric}, threshold {report.threshold:.0%}, "
-            f"alpha {report.alpha:g}; contender run {report.contender_run.id})")
+            f"alpha {report.alpha:g}; contender run {report.contender_run.id}{scope})")
 
 
 def junit_xml(report: RegressReport) -> str:
@@ -86,14 +92,15 @@ def junit_xml(report: RegressReport) -> str:
                         ("threshold", report.threshold), ("alpha", report.alpha)):
         ET.SubElement(properties, "property", name=name, value=str(value))
     for verdict in report.verdicts:
-        _testcase(suite, verdict)
+        _testcase(suite, report, verdict)
     ET.indent(suites)
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
 
 
-def _testcase(suite: ET.Element, verdict: Verdict) -> None:
+def _testcase(suite: ET.Element, report: RegressReport, verdict: Verdict) -> None:
     record = verdict.contender
-    case = ET.SubElement(suite, "testcase", classname=f"edgebench.{record.model}", name=key_text(record), time="0")
+    case = ET.SubElement(suite, "testcase", classname=f"edgebench.{record.model}", name=_key(report, record),
+                         time="0")
     if verdict.outcome == "regression":
         ET.SubElement(case, "failure", message=verdict.reason, type="regression").text = _details(verdict)
         return
@@ -137,7 +144,7 @@ def _cells(report: RegressReport, verdict: Verdict) -> list[str]:
     outcome = f"**{verdict.outcome}**" if verdict.outcome != "unchanged" else verdict.outcome
     return [
         outcome,
-        key_text(verdict.contender),
+        _key(report, verdict.contender),
         f"{test.baseline_value:.3f}" if test else "-",
         f"{test.contender_value:.3f}" if test else "-",
         f"{test.change:+.1%}" if test else "-",
@@ -146,6 +153,13 @@ def _cells(report: RegressReport, verdict: Verdict) -> list[str]:
         _run_text(report, verdict.baseline.run_id) if verdict.baseline else "-",
         "; ".join(verdict.environment) or "-",
     ]
+
+
+def _key(report: RegressReport, record: Record) -> str:
+    """The key in words, naming the board where the judged records come from more than one (and
+    keeping JUnit testcase names unique)."""
+    several = len(boards(verdict.contender for verdict in report.verdicts)) > 1
+    return key_text(record) + (f" on {record.board or '-'}" if several else "")
 
 
 def _run_text(report: RegressReport, run_id: str) -> str:
@@ -166,7 +180,7 @@ def _print_report(console: Console, report: RegressReport) -> None:
     console.print(table)
     for verdict in report.verdicts:
         if verdict.outcome != "unchanged" or abs(verdict.significance.change) > report.threshold:
-            console.print(Text(f"{key_text(verdict.contender)}: {verdict.outcome}: {verdict.reason}",
+            console.print(Text(f"{_key(report, verdict.contender)}: {verdict.outcome}: {verdict.reason}",
                                style=OUTCOME_STYLES[verdict.outcome]))
     _print_environment_changes(console, report)
     console.print(summary_line(report), highlight=False)
@@ -177,7 +191,7 @@ def _print_environment_changes(console: Console, report: RegressReport) -> None:
     keys_by_changes: dict[tuple[str, ...], list[str]] = defaultdict(list)
     for verdict in report.verdicts:
         if verdict.environment:
-            keys_by_changes[verdict.environment].append(key_text(verdict.contender))
+            keys_by_changes[verdict.environment].append(_key(report, verdict.contender))
     for changes, keys in keys_by_changes.items():
         scope = f"all {len(keys)} keys" if len(keys) == len(report.verdicts) else ", ".join(keys)
         console.print(Text(f"environment changes ({scope}): " + "; ".join(changes)))

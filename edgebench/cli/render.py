@@ -6,7 +6,7 @@ never read as markup.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from rich import box
 from rich.console import Console
@@ -46,9 +46,13 @@ def speedups(records: Sequence[Record], baseline: str = BASELINE_BACKEND) -> dic
 
 
 def records_table(records: Sequence[Record], title: str | None = None) -> Table:
-    """One row per record, narrow enough for an 80-column terminal; warnings listed below it."""
+    """One row per record, narrow enough for an 80-column terminal; warnings listed below it. A
+    board column when the records come from more than one board."""
     ratios = speedups(records)
+    with_board = len(boards(records)) > 1
     table = Table(title=title, box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
+    if with_board:
+        table.add_column("board")
     table.add_column("model")
     table.add_column("b", justify="right")
     table.add_column("backend")
@@ -62,6 +66,7 @@ def records_table(records: Sequence[Record], title: str | None = None) -> Table:
         ratio = ratios.get(id(r))
         lat = r.latency_ms
         table.add_row(
+            *([Text(r.board or "-")] if with_board else []),
             Text(r.model), str(r.batch), Text(r.backend),
             f"{lat.p50:.3f}" if lat else Text(r.status, style=STATUS_STYLES.get(r.status, "")),
             f"±{(lat.ci95[1] - lat.ci95[0]) / 2 / lat.p50 * 100:.1f}%" if lat else "",
@@ -71,6 +76,11 @@ def records_table(records: Sequence[Record], title: str | None = None) -> Table:
             Text(str(len(r.warnings)), style="yellow") if r.warnings else "",
         )
     return table
+
+
+def boards(records: Iterable[Record]) -> list[str]:
+    """The boards ``records`` were measured on, in order of appearance ("-": a record that names none)."""
+    return list(dict.fromkeys(record.board or "-" for record in records))
 
 
 def print_details(console: Console, records: Sequence[Record]) -> None:

@@ -13,10 +13,12 @@ from rich.text import Text
 
 from edgebench.cli import render
 from edgebench.cli.app import app
-from edgebench.cli.options import StoreOption
+from edgebench.cli.options import BoardOption, MachineOption, StoreOption
 from edgebench.results.export import FORMATS, export_records
 from edgebench.results.layer_diff import ProfileDiff, describe_record, diff_profiles, profiled_record
 from edgebench.results.key import short_machine_id
+from edgebench.results.record import Record
+from edgebench.results.select import Scope, in_scope, runs_in_scope
 from edgebench.results.store import RunInfo, Store
 
 RESULTS_HELP = "List stored runs, show a run's records, export records, show or diff per-layer profiles."
@@ -30,11 +32,15 @@ app.add_typer(results_app, name="results", help=RESULTS_HELP)
 @results_app.command("list")
 def list_runs(
     store: str = StoreOption,
+    machine: Optional[str] = MachineOption,
+    board: Optional[str] = BoardOption,
     as_json: bool = typer.Option(False, "--json", help="Print the runs as a JSON list."),
 ) -> None:
-    """List the runs in the store, newest first."""
+    """List the runs in the store, newest first; with --machine or --board, the runs holding records
+    measured there."""
+    scope = Scope(machine, board)
     with Store.open(store, create=False) as opened:
-        runs = opened.runs()
+        runs = runs_in_scope(opened, opened.runs(), scope)
     if as_json:
         _print_json([run.model_dump(mode="json") for run in runs])
     elif not runs:
@@ -47,20 +53,25 @@ def list_runs(
 def show_run(
     run_id: str = typer.Argument(..., help="Run id, or a prefix that matches one run."),
     store: str = StoreOption,
+    machine: Optional[str] = MachineOption,
+    board: Optional[str] = BoardOption,
     as_json: bool = typer.Option(
         False, "--json", help="Print the run's records as a JSON list (without raw samples)."
     ),
 ) -> None:
-    """Show a run and a table of its records."""
+    """Show a run and a table of its records (with --machine or --board, those measured there)."""
+    scope = Scope(machine, board)
     with Store.open(store, create=False) as opened:
         run = opened.get_run(run_id)
-        records = opened.records(run.id)
+        every = opened.records(run.id)
+    records = in_scope(every, scope, f"run {run.id}")
     if as_json:
         _print_json([record.to_json_dict(with_samples=False) for record in records])
         return
     console = render.stdout_console()
-    console.print(_run_summary(run))
-    console.print(render.records_table(records, title=f"{len(records)} records"))
+    console.print(_run_summary(run, every))
+    title = f"{len(records)} records" + (f" of {scope}" if scope else "")
+    console.print(render.records_table(records, title=title))
     render.print_details(console, records)
 
 
@@ -173,11 +184,12 @@ def _runs_table(runs: list[RunInfo]) -> Table:
     return table
 
 
-def _run_summary(run: RunInfo) -> Table:
+def _run_summary(run: RunInfo, records: list[Record]) -> Table:
     summary = Table.grid(padding=(0, 2))
     summary.add_column(style="bold")
     summary.add_column()
-    for name, value in run.summary_rows():
+    boards = ", ".join(sorted({record.board for record in records if record.board})) or "-"
+    for name, value in [*run.summary_rows(), ("board", boards)]:
         summary.add_row(name, Text(value))
     return summary
 

@@ -12,20 +12,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from matplotlib.figure import Figure
 
-from edgebench.errors import UsageError
 from edgebench.report import plots
 from edgebench.results.compare import Pair, Unpaired, compare, latest_per_key
 from edgebench.results.key import KEY_FIELDS
 from edgebench.results.record import Record
 from edgebench.results.regress import DEFAULT_THRESHOLD, HISTORY_RUNS, Verdict, judge
-from edgebench.results.select import judged_method, latest_run_of, records_wanted, stored_runs
+from edgebench.results.select import Scope, judged_method, runs_measuring, scoped_run_records, stored_runs
 from edgebench.results.store import RunInfo, Store
 
 BASELINE_BACKEND = "eager"  # as in `edgebench run`'s table; else the run's first backend
 METRIC = "p50"
 HISTORY_SHOWN = 12  # runs per key in the history figures
 # Fields that tell a run's records apart besides model and batch, in the order labels show them.
-LABEL_FIELDS = ("backend", "precision", "mode", "device", "target")
+LABEL_FIELDS = ("backend", "precision", "mode", "device", "target", "board")
 FIGURE_GLOB = "fig-*.png"
 
 
@@ -82,6 +81,7 @@ class ReportData:
     figures: dict[str, list[FigureFile]]
     environment: list[tuple[str, str]]
     label: Labels
+    scope: str  # "board 'xavier-01'" when the report holds one machine's or board's records, else ""
 
     def count(self, outcome: str) -> int:
         return sum(1 for row in self.rows if row.step is not None and row.step.outcome == outcome)
@@ -108,18 +108,15 @@ class Labels:
         return " ".join(parts)
 
 
-def build_report(store: Store, out_dir: Path, run_id: str | None = None, method: str | None = None
-                 ) -> ReportData:
-    """Gather the report of ``run_id``'s records of ``method`` (sweep unless told; by default the
-    latest run holding such records) and draw its figures into ``out_dir``."""
+def build_report(store: Store, out_dir: Path, run_id: str | None = None, method: str | None = None,
+                 scope: Scope = Scope()) -> ReportData:
+    """Gather the report of ``run_id``'s records of ``method`` in ``scope`` (sweep unless told; by
+    default the latest run holding such records) and draw its figures into ``out_dir``."""
     method = judged_method(method)
     runs = stored_runs(store)
-    run = store.get_run(run_id) if run_id is not None else latest_run_of(runs, method)
-    records = store.records(run.id, method=method)
-    if not records:
-        raise UsageError(f"run {run.id} has no {records_wanted(run, method)} to report")
+    run, records = scoped_run_records(store, runs, run_id, method, scope, "report")
     label = Labels(records)
-    histories, history_runs = key_histories(store, runs, run, records, method)
+    histories, history_runs = key_histories(store, runs, run, records, method, scope)
     baseline, pairs, unpaired = speedup_pairs(records)
     pair_of = {id(pair.contender): pair for pair in pairs}
     rows = [Row(r, label(r), pair_of.get(id(r)), histories[r.key][-1] if r.status == "ok" else None)
@@ -137,7 +134,7 @@ def build_report(store: Store, out_dir: Path, run_id: str | None = None, method:
         "history": draw_history(histories, history_runs, records, label, colors, out_dir),
     }
     return ReportData(run, rows, baseline, pairs, unpaired, energy_rows, len(history_runs), DEFAULT_THRESHOLD,
-                      figures, environment_rows(run, records), label)
+                      figures, environment_rows(run, records), label, str(scope))
 
 
 def speedup_pairs(records: Sequence[Record]) -> tuple[str | None, list[Pair], list[Unpaired]]:
@@ -158,21 +155,21 @@ def speedup_pairs(records: Sequence[Record]) -> tuple[str | None, list[Pair], li
     return baseline, pairs, list(unpaired.values())
 
 
-def key_histories(store: Store, runs: Sequence[RunInfo], run: RunInfo, records: Sequence[Record], method: str
-                  ) -> tuple[dict[tuple, list[Step]], list[RunInfo]]:
+def key_histories(store: Store, runs: Sequence[RunInfo], run: RunInfo, records: Sequence[Record], method: str,
+                  scope: Scope = Scope()) -> tuple[dict[tuple, list[Step]], list[RunInfo]]:
     """For each key the run measured, its steps over the last ``HISTORY_SHOWN`` runs with records of
-    ``method`` up to this one (oldest first), each judged against the run before as ``edgebench
-    regress`` judges it: with the key's up to ``HISTORY_RUNS`` earlier records as its noise history.
-    Also the runs shown.
+    ``method`` on its machines up to this one (oldest first), each judged against the run before as
+    ``edgebench regress`` judges it: with the key's up to ``HISTORY_RUNS`` earlier records (in
+    ``scope``) as its noise history. Also the runs shown.
 
     ``runs``: newest first, as ``Store.runs`` gives them."""
     series: dict[tuple, list[Record]] = {r.key: [] for r in records if r.status == "ok"}  # in the run's order
-    upto = [past for past in runs
+    upto = [past for past in runs_measuring(runs, {r.machine_id for r in records})
             if (past.started_at, past.id) <= (run.started_at, run.id) and (past.id == run.id or method in past.methods)]
     shown: list[RunInfo] = []
     for past in reversed(upto[:HISTORY_SHOWN + HISTORY_RUNS]):
         measured = latest_per_key((r for r in (records if past.id == run.id else store.records(past.id, method=method))
-                                   if r.status == "ok"), KEY_FIELDS)
+                                   if r.status == "ok" and scope.admits(r)), KEY_FIELDS)
         common = series.keys() & measured.keys()
         for key in common:
             series[key].append(measured[key])
@@ -267,7 +264,7 @@ def environment_rows(run: RunInfo, records: Sequence[Record]) -> list[tuple[str,
     """What the run ran on, as name/value rows: the run, then every environment detail of its records
     (several values joined by ' | ' where records differ); backend libraries one row per backend."""
     rows = run.summary_rows()
-    rows += [(name, _distinct(getattr(r, name) for r in records)) for name in ("target", "mode", "device")]
+    rows += [(name, _distinct(getattr(r, name) for r in records)) for name in ("target", "mode", "device", "board")]
     flat = [_flatten({k: v for k, v in (r.env or run.env).items() if k != "backend"}) for r in records]
     names = dict.fromkeys(name for env in flat for name in env)
     details = [(name, _distinct(env.get(name) for env in flat)) for name in names]

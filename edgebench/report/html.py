@@ -72,8 +72,9 @@ _TEMPLATE = """<!doctype html>
 <body>
 <header>
   <h1>edgebench report: run {{ data.run.id }}</h1>
-  <p>{{ data.run.started_at[:19] | replace("T", " ") }} UTC on {{ data.run.host }}
+  <p>{{ data.run.started_at[:19] | replace("T", " ") }} UTC on {{ values(data.rows, "board") }}
      &middot; {{ values(data.rows, "target") }} / {{ values(data.rows, "mode") }}
+     {% if data.scope %}&middot; only the records of {{ data.scope }}{% endif %}
      {% if data.run.git_commit %}&middot; git {{ data.run.git_commit[:12] }}{% endif %}
      &middot; {{ data.run.status }}</p>
 </header>
@@ -266,7 +267,7 @@ def write_page(data: ReportData, out_dir: Path) -> Path:
     page = environment.from_string(_TEMPLATE).render(
         data=data,
         label=data.label,
-        values=lambda rows, name: " | ".join(dict.fromkeys(str(getattr(row.record, name)) for row in rows)),
+        values=lambda rows, name: " | ".join(dict.fromkeys(str(getattr(row.record, name) or "-") for row in rows)),
         ms=_milliseconds,
         number=lambda value: "-" if value is None else f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}",
         ratio=lambda value: f"{value:.2f}x",

@@ -7,7 +7,8 @@
 Columns, in this order:
 
 - the record's plain fields under their own names: ``model``, ``backend``, ``batch``,
-  ``status``, ``error``, ``iterations``, ``throughput_ips``, ...;
+  ``status``, ``error``, ``iterations``, ``throughput_ips``, ...; after ``machine_id``, the
+  ``board`` measured on (``Record.board``: the labgrid place, else the host name);
 - nested objects as ``group.field``, mirroring the record JSON: ``latency_ms.p50``,
   ``latency_ms.p99``, ``stability.cv``, ``memory_mb.host_peak``, ``settings.min_time_s``;
   the p50 interval is split into ``latency_ms.ci95_low`` and ``latency_ms.ci95_high``.
@@ -75,6 +76,8 @@ def record_columns() -> list[str]:
             columns += _group_columns(field, _GROUPS[field])
         elif field != _SAMPLES:
             columns.append(field)
+        if field == "machine_id":
+            columns.append("board")
         if field == "warnings":
             columns.append("warning_count")
     return columns + [f"run.{field}" for field in _RUN_FIELDS]
@@ -99,6 +102,7 @@ def _flat_row(record: Record, run: RunInfo, with_samples: bool) -> dict[str, Any
             row[field] = None if value is None else json.dumps(value)
         else:
             row[field] = value
+    row["board"] = record.board
     row["warning_count"] = len(record.warnings)
     row.update({f"run.{field}": getattr(run, field) for field in _RUN_FIELDS})
     row.update({f"tag.{name}": value for name, value in run.tags.items()})

@@ -19,12 +19,18 @@ KEY_FIELDS = ("model", "model_fingerprint", "machine_id", "target", "mode", "bac
 MACHINE_ID_SHOWN = 8  # hex digits of a machine id in tables: enough to tell a lab's machines apart
 
 
+# Names a comparison may vary that stand for a key field: a board (``Record.board``) is a name for
+# the machine measured on, so comparing two boards varies the machine.
+STANDS_FOR = {"board": "machine_id"}
+
+
 def key_fields(varied: Sequence[str] = ()) -> tuple[str, ...]:
     """The key's fields less those a comparison varies."""
-    unknown = set(varied) - set(KEY_FIELDS)
+    named = {STANDS_FOR.get(name, name) for name in varied}
+    unknown = named - set(KEY_FIELDS)
     if unknown:
         raise ValueError(f"not comparison key fields: {', '.join(sorted(unknown))}")
-    return tuple(name for name in KEY_FIELDS if name not in varied)
+    return tuple(name for name in KEY_FIELDS if name not in named)
 
 
 def key_of(record: object, fields: Sequence[str] = KEY_FIELDS) -> tuple:

@@ -131,6 +131,15 @@ class Record(_Frozen):
         """What must match for two records to be compared (``results.key``)."""
         return key_of(self)
 
+    @property
+    def board(self) -> Optional[str]:
+        """The board measured on, by name: the labgrid place the run reserved (``env.lab.place``),
+        else the measured machine's host name; None when the run reported neither."""
+        lab = self.env.get("lab")
+        place = lab.get("place") if isinstance(lab, dict) else None
+        name = place or self.env.get("host")
+        return None if name is None else str(name)
+
     def to_json_dict(self, with_samples: bool = True) -> dict[str, Any]:
         exclude = None if with_samples else {"samples_ms"}
         return self.model_dump(mode="json", exclude=exclude)

@@ -1,7 +1,8 @@
 """Regression detection: a run's records against earlier records of the same keys.
 
 The contender is one run (by default the latest run holding records of the judged method,
-sweep unless told). Each of its records of that method is judged against a baseline record of
+sweep unless told), or the part of it measured on one machine or board (a ``Scope``: then its
+baselines and history come from that machine or board too). Each of its records of that method is judged against a baseline record of
 the same key (``results.key``: machine and method included, so two hosts sharing a target name
 keep two histories, and a prune run's paired records never judge or get judged by sweep
 records): by default the record from the most recent earlier run that measured that key, or the
@@ -68,12 +69,13 @@ from edgebench.results.compare import METRICS, SEED, latest_per_key, log_metric_
 from edgebench.results.key import KEY_FIELDS
 from edgebench.results.record import Record
 from edgebench.results.select import (
+    Scope,
     Selector,
     judged_method,
-    latest_run_of,
     parse_selector,
-    records_wanted,
     runs_matching,
+    runs_measuring,
+    scoped_run_records,
     select,
     stored_runs,
 )
@@ -84,6 +86,7 @@ ALPHA = 0.01
 HISTORY_RUNS = 10  # earlier records of a key that estimate its run-to-run variation
 MIN_HISTORY = 3
 HISTORY_SCAN_LIMIT = 100  # earlier runs searched for a key's baseline and history
+_MACHINE = KEY_FIELDS.index("machine_id")
 
 Outcome = Literal["regression", "improvement", "unchanged", "new", "failed"]
 Noise = Literal["history", "processes", "samples"]
@@ -120,6 +123,7 @@ class Verdict:
         return {
             "outcome": self.outcome,
             "key": {name: getattr(self.contender, name) for name in KEY_FIELDS},
+            "board": self.contender.board,
             "reason": self.reason,
             "contender_run": self.contender.run_id,
             "baseline_run": self.baseline.run_id if self.baseline else None,
@@ -137,6 +141,7 @@ class RegressReport:
     threshold: float
     alpha: float
     verdicts: list[Verdict]
+    scope: Scope = Scope()  # the machine or board the keys judged were restricted to
 
     def counts(self) -> Counter[str]:
         return Counter(verdict.outcome for verdict in self.verdicts)
@@ -154,6 +159,8 @@ class RegressReport:
             "metric": self.metric,
             "threshold": self.threshold,
             "alpha": self.alpha,
+            "machine": self.scope.machine,
+            "board": self.scope.board,
             "counts": {outcome: counts[outcome] for outcome in OUTCOMES},
             "failed": self.failed,
             "verdicts": [verdict.to_json_dict() for verdict in self.verdicts],
@@ -168,40 +175,43 @@ def regress(
     threshold: float = DEFAULT_THRESHOLD,
     alpha: float = ALPHA,
     method: str | None = None,
+    scope: Scope = Scope(),
 ) -> RegressReport:
-    """Judge every key of the contender run (default: the latest with records of ``method``)
-    against its baseline. ``method``: sweep unless the baseline selector names another."""
+    """Judge every key of the contender run (default: the latest with records of ``method`` in
+    ``scope``) against its baseline. ``method``: sweep unless the baseline selector names another.
+    ``scope`` (a machine, a board) holds the keys judged and their baselines and history."""
     _check_arguments(metric, threshold, alpha)
     selector = parse_selector(baseline) if baseline is not None else None
     method = judged_method(method, selector)
     runs = stored_runs(store)
-    contender = store.get_run(contender_run) if contender_run else latest_run_of(runs, method)
-    records = latest_per_key(store.records(contender.id, method=method), KEY_FIELDS)
-    if not records:
-        raise UsageError(f"run {contender.id} has no {records_wanted(contender, method)} to judge")
-    history = earlier_records(store, runs, contender, set(records), method)
+    contender, judged = scoped_run_records(store, runs, contender_run or None, method, scope, "judge")
+    records = latest_per_key(judged, KEY_FIELDS)
+    history = earlier_records(store, runs, contender, set(records), method, scope)
     if selector is None:
         baselines = {key: earlier[0] for key, earlier in history.items()}
     else:
-        baselines = selected_baselines(store, runs, contender, selector, method)
+        baselines = selected_baselines(store, runs, contender, selector, method, scope)
     verdicts = [judge(baselines.get(key), record, metric, threshold, alpha, history.get(key, []))
                 for key, record in records.items()]
-    return RegressReport(contender, method, {run.id: run for run in runs}, metric, threshold, alpha, verdicts)
+    return RegressReport(contender, method, {run.id: run for run in runs}, metric, threshold, alpha, verdicts,
+                         scope)
 
 
 def earlier_records(
-    store: Store, runs: Sequence[RunInfo], contender: RunInfo, keys: set[tuple], method: str
+    store: Store, runs: Sequence[RunInfo], contender: RunInfo, keys: set[tuple], method: str, scope: Scope = Scope()
 ) -> dict[tuple, list[Record]]:
-    """For each key, its ok records of ``method`` from runs started before the contender, newest
-    first, at most ``HISTORY_RUNS``, searched in the ``HISTORY_SCAN_LIMIT`` most recent earlier
-    runs that hold records of ``method``.
+    """For each key, its ok records of ``method`` in ``scope`` from runs started before the
+    contender, newest first, at most ``HISTORY_RUNS``, searched in the ``HISTORY_SCAN_LIMIT`` most
+    recent earlier runs that hold records of ``method`` on the keys' machines.
 
     ``runs`` newest first, as ``Store.runs`` gives them."""
     found: dict[tuple, list[Record]] = {}
-    earlier = [run for run in runs
+    machines = {key[_MACHINE] for key in keys}
+    earlier = [run for run in runs_measuring(runs, machines)
                if (run.started_at, run.id) < (contender.started_at, contender.id) and method in run.methods]
     for run in earlier[:HISTORY_SCAN_LIMIT]:
-        measured = latest_per_key((r for r in store.records(run.id, method=method) if r.status == "ok"), KEY_FIELDS)
+        measured = latest_per_key((r for r in store.records(run.id, method=method)
+                                   if r.status == "ok" and scope.admits(r)), KEY_FIELDS)
         for key in keys & measured.keys():
             if len(found.setdefault(key, [])) < HISTORY_RUNS:
                 found[key].append(measured[key])
@@ -211,12 +221,14 @@ def earlier_records(
 
 
 def selected_baselines(store: Store, runs: Sequence[RunInfo], contender: RunInfo, selector: Selector,
-                       method: str) -> dict[tuple, Record]:
-    """The latest ok record of each key among the selector's records of ``method`` outside the
-    contender run."""
+                       method: str, scope: Scope = Scope()) -> dict[tuple, Record]:
+    """The latest ok record of each key among the selector's records of ``method`` in ``scope``
+    outside the contender run."""
     # Load only the runs the selector can match: a store may hold years of nightly runs.
-    candidates = [run for run in runs_matching(runs, selector) if run.id != contender.id and method in run.methods]
-    records = [record for run in candidates for record in store.records(run.id, method=method)]
+    candidates = [run for run in runs_matching(runs, selector)
+                  if run.id != contender.id and method in run.methods and scope.may_hold(run)]
+    records = [record for run in candidates for record in store.records(run.id, method=method)
+               if scope.admits(record)]
     chosen = select(records, selector, runs)
     return latest_per_key((r for r in chosen if r.status == "ok"), KEY_FIELDS)
 
