@@ -14,6 +14,7 @@ from records import synthetic_record
 def test_key_fields_less_the_varied_ones_and_no_unknown_name():
     assert key_fields(("backend",)) == tuple(name for name in KEY_FIELDS if name != "backend")
     assert {"precision", "machine_id", "method"} <= set(key_fields(("backend",)))
+    assert key_fields(("board",)) == key_fields(("machine_id",))  # a board stands for the machine measured on
     with pytest.raises(ValueError, match="not comparison key fields: colour"):
         key_fields(("colour",))
 

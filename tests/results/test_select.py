@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from edgebench.errors import UsageError
-from edgebench.results.select import Selector, parse_selector, select, stored_runs
+from edgebench.results.frame import records_frame
+from edgebench.results.select import Scope, Selector, in_scope, parse_selector, select, stored_runs
 from edgebench.results.store import RunInfo, Store
 
 from records import synthetic_record
@@ -106,3 +107,38 @@ def test_unreadable_selectors_are_usage_errors(text, message):
 def test_a_store_without_runs_says_so(tmp_path):
     with Store.open(tmp_path / "empty.db") as store, pytest.raises(UsageError, match="has no runs"):
         stored_runs(store)
+
+
+# Boards and the --machine/--board scope
+
+LAB = {"host": "xavier-07", "lab": {"place": "xavier-lab-1", "coordinator": "127.0.0.1:20408", "tags": {}}}
+ON_TWO_BOARDS = [synthetic_record(RUN_A, backend="eager", machine_id="a" * 16, env={"host": "bench-a"}),
+                 synthetic_record(RUN_A, backend="eager", machine_id="b" * 16, env=LAB)]
+
+
+def test_a_records_board_is_the_labgrid_place_it_reserved_else_its_host():
+    assert [record.board for record in ON_TWO_BOARDS] == ["bench-a", "xavier-lab-1"]
+    assert synthetic_record(env={"host": "xavier-07", "lab": None}).board == "xavier-07"
+    assert synthetic_record(env={}).board is None
+    frame = records_frame(ON_TWO_BOARDS, [run_info(RUN_A)])
+    assert list(frame["board"]) == ["bench-a", "xavier-lab-1"]
+    assert list(frame.columns).index("board") == list(frame.columns).index("machine_id") + 1
+
+
+def test_the_board_selector_takes_a_name_and_lists_the_boards_when_it_matches_nothing():
+    assert select(ON_TWO_BOARDS, "board=xavier-lab-1", RUNS) == ON_TWO_BOARDS[1:]
+    with pytest.raises(UsageError, match="selector 'board=xavier-07' matches no record; .*boards: bench-a, "
+                                         "xavier-lab-1"):
+        select(ON_TWO_BOARDS, "board=xavier-07", RUNS)  # the host name of a board reserved through labgrid
+
+
+def test_a_scope_keeps_one_machines_or_boards_records_and_names_what_exists():
+    assert in_scope(ON_TWO_BOARDS, Scope(), "run A") == ON_TWO_BOARDS
+    assert in_scope(ON_TWO_BOARDS, Scope(machine="aaaa"), "run A") == ON_TWO_BOARDS[:1]
+    assert in_scope(ON_TWO_BOARDS, Scope(board="xavier-lab-1"), "run A") == ON_TWO_BOARDS[1:]
+    assert in_scope(ON_TWO_BOARDS, Scope(machine="bbb", board="xavier-lab-1"), "run A") == ON_TWO_BOARDS[1:]
+    with pytest.raises(UsageError, match="^no record of machine 'aaaa' and board 'xavier-lab-1' in run A; "
+                                         "machines: aaaaaaaa, bbbbbbbb; boards: bench-a, xavier-lab-1$"):
+        in_scope(ON_TWO_BOARDS, Scope(machine="aaaa", board="xavier-lab-1"), "run A")
+    with pytest.raises(UsageError, match="--machine needs a value"):
+        Scope(machine="")
