@@ -36,6 +36,7 @@ class PostgresServer:
     port: int
     bin_dir: Path
     run_as: list[str]  # the command prefix that runs a server tool as the data directory's owner
+    settings: str  # the server's command-line settings (port, socket directory, durability)
 
     def url(self, database: str = "postgres") -> str:
         """The URL edgebench takes as --store."""
@@ -55,12 +56,24 @@ class PostgresServer:
                              autocommit=True) as connection:
             connection.execute(statement)
 
+    def start(self) -> None:
+        """Start the server on its data directory (again, after ``halt``); return once it accepts."""
+        _run("pg_ctl start", [*self.run_as, str(self.bin_dir / "pg_ctl"), "-D", str(self.directory / "data"), "-l",
+                              str(self.directory / "server.log"), "-w", "-t", str(_STARTUP_TIMEOUT_S),
+                              "-o", self.settings, "start"])
+
+    def halt(self) -> None:
+        """Stop the server, keeping its databases (as a server going down would): open
+        connections are ended."""
+        _run("pg_ctl stop", [*self.run_as, str(self.bin_dir / "pg_ctl"), "-D", str(self.directory / "data"),
+                             "-m", "fast", "-w", "-t", str(_STARTUP_TIMEOUT_S), "stop"])
+
     def stop(self) -> None:
-        """Stop the server (fast: open connections are ended) and remove its files."""
-        subprocess.run([*self.run_as, str(self.bin_dir / "pg_ctl"), "-D", str(self.directory / "data"),
-                        "-m", "fast", "-w", "-t", str(_STARTUP_TIMEOUT_S), "stop"],
-                       capture_output=True, timeout=_STARTUP_TIMEOUT_S + 30)
-        shutil.rmtree(self.directory, ignore_errors=True)
+        """Stop the server and remove its files."""
+        try:
+            self.halt()
+        finally:
+            shutil.rmtree(self.directory, ignore_errors=True)
 
 
 def postgres_bin_dir() -> Path:
@@ -83,21 +96,21 @@ def start_postgres(*, durable: bool = False) -> PostgresServer:
     if run_as:
         account = pwd.getpwnam(USER)
         os.chown(directory, account.pw_uid, account.pw_gid)
-    data, log = directory / "data", directory / "server.log"
     port = _free_port()
     settings = [f"-p {port}", "-c listen_addresses=127.0.0.1", f"-k {directory}", "-c max_connections=200"]
     if not durable:
         settings += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
+    server = PostgresServer(directory, port, bin_dir, run_as, " ".join(settings))
     try:
-        _run("initdb", [*run_as, str(bin_dir / "initdb"), "-D", str(data), "-U", USER, "--auth=trust", "-E", "UTF8",
-              "--no-sync"])
-        _run("pg_ctl start", [*run_as, str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t",
-              str(_STARTUP_TIMEOUT_S), "-o", " ".join(settings), "start"])
+        _run("initdb", [*run_as, str(bin_dir / "initdb"), "-D", str(directory / "data"), "-U", USER,
+                        "--auth=trust", "-E", "UTF8", "--no-sync"])
+        server.start()
     except PostgresUnavailable as exc:
+        log = directory / "server.log"
         server_log = log.read_text(errors="replace")[-2000:] if log.exists() else ""
         shutil.rmtree(directory, ignore_errors=True)
         raise PostgresUnavailable(f"{exc}\n{server_log}".strip()) from None
-    return PostgresServer(directory, port, bin_dir, run_as)
+    return server
 
 
 def _run_as_owner() -> list[str]:
