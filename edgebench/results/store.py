@@ -35,6 +35,7 @@ from edgebench.results.record import Record
 from edgebench.results.record_versions import upgrade_record
 from edgebench.results.tables import results, runs
 
+# DEFAULT_STORE is re-exported: callers name the default store beside the Store.
 __all__ = ["DEFAULT_STORE", "FinalRunStatus", "RunInfo", "RunStatus", "Store", "new_record_uid", "pick_run"]
 
 RunStatus = Literal["running", "finished", "interrupted", "failed"]
