@@ -20,7 +20,7 @@ from typing import Optional
 from edgebench.errors import UsageError
 from edgebench.interrupts import sigint_deferred
 from edgebench.results.record import Record, Settings
-from edgebench.results.store import Store
+from edgebench.results.spool import RunWriter
 from edgebench.sweep.board import BoardSession, board_session
 from edgebench.sweep.config import SweepConfig
 from edgebench.sweep.execute import Sweep
@@ -79,7 +79,7 @@ class RunSession:
         #: None until the first board is ready.
         self.run_id: Optional[str] = None
         self._stack = stack
-        self._store: Optional[Store] = None
+        self._writer: Optional[RunWriter] = None
 
     @contextlib.contextmanager
     def stage(self, definition: TargetDefinition, device: str, *, mode: Optional[str] = None,
@@ -102,10 +102,10 @@ class RunSession:
 
     def keep(self, record: Record) -> None:
         """Store ``record`` now (committed when this returns), so an interrupted run keeps it."""
-        if self._store is None:
+        if self._writer is None:
             raise RuntimeError("a record before any stage started: records come from a stage's sweep")
         with sigint_deferred():  # stored and counted, or neither
-            self._store.add_record(record)
+            self._writer.add_record(record)
             self.records.append(record)
 
     def keep_all(self, records: Iterable[Record]) -> None:
@@ -116,27 +116,29 @@ class RunSession:
         """What an interrupted run says it kept."""
         if self.run_id is None:
             return "interrupted before the run started: nothing stored"
-        return f"interrupted: {len(self.records)} record(s) kept in {self.store_location} under run {self.run_id}"
+        return f"interrupted: {len(self.records)} record(s) kept in {self._writer.location} under run {self.run_id}"
 
     def _start(self, environment: dict) -> None:
         if self.run_id is not None:
             return
         with sigint_deferred():  # a run row is created with its id known, or not at all
-            self._store = self._stack.enter_context(Store.open(self.store_location))
-            self.run_id = self._store.create_run(host=environment["host"], git_commit=git_commit(Path.cwd()),
-                                                 command=self.command, tags=self.tags, env=environment).id
+            # The writer goes on in the spool if a server store cannot be reached (results.spool).
+            self._writer = self._stack.enter_context(RunWriter(self.store_location, self.log))
+            self.run_id = self._writer.start(host=environment["host"], git_commit=git_commit(Path.cwd()),
+                                             command=self.command, tags=self.tags, env=environment).id
 
     def _finish(self, status: str) -> None:
-        if self._store is not None and self.run_id is not None:
+        if self._writer is not None and self.run_id is not None:
             with sigint_deferred():
-                self._store.finish_run(self.run_id, status)
+                self._writer.finish(status)
 
 
 @contextlib.contextmanager
 def run_session(store: str | Path, *, tags: Optional[Mapping[str, str]] = None,
                 log: Callable[[str], None] = lambda line: None,
                 command: Optional[Sequence[str]] = None) -> Iterator[RunSession]:
-    """A run writing to ``store`` (a path, ``sqlite:///path`` or ``:memory:``). The block's end
+    """A run writing to ``store`` (a path, ``sqlite:///path``, ``:memory:`` or a ``postgresql://`` URL;
+    the spool takes over if its server cannot be reached). The block's end
     finishes the run row: ``finished``; ``interrupted`` on KeyboardInterrupt and ``failed`` on
     any other exception, both raised on."""
     with contextlib.ExitStack() as stack:  # the store, opened by the first stage, closes last

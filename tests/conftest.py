@@ -1,5 +1,6 @@
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -43,3 +44,34 @@ def isolated_cache(tmp_path_factory, monkeypatch):
 
 
 sys.path.insert(0, str(SUPPORT))
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A throwaway PostgreSQL server on loopback for the session (tests/support/postgres.py),
+    stopped and removed at its end; the test skips, saying why, where PostgreSQL cannot start."""
+    from postgres import PostgresUnavailable, start_postgres
+
+    try:
+        server = start_postgres()
+    except PostgresUnavailable as exc:
+        pytest.skip(f"no PostgreSQL server: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """The URL of a new, empty database of its own on the session's server, dropped afterwards."""
+    name = "t_" + uuid.uuid4().hex[:16]
+    url = postgres_server.create_database(name)
+    yield url
+    postgres_server.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_location(request, tmp_path):
+    """Where a fresh store goes, once as a SQLite file and once as a PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "store.db")
+    return request.getfixturevalue("postgres_url")

@@ -17,7 +17,7 @@ from edgebench.cli.options import StoreOption
 from edgebench.errors import UsageError
 from edgebench.models import ExportError
 from edgebench.results.record import Settings
-from edgebench.results.store import store_path
+from edgebench.results.location import store_location
 from edgebench.session import available_definition, device_of, run_session
 from edgebench.sweep.plan import choose_backends
 
@@ -89,7 +89,7 @@ def prune_command(
     from edgebench.sweep.paired import Pairing
     from edgebench.prune.tasks import load_task
 
-    store_path(store)
+    store_location(store)
     tags = parsing.key_values(tag, "--tag")
     strategies = {"greedy": Pruner, "static": StaticPruner}
     if strategy not in strategies:

@@ -1,5 +1,5 @@
 """``edgebench results``: list stored runs, show one run's records, export records, show or diff
-per-layer profiles."""
+per-layer profiles, push the spool to the store."""
 
 from __future__ import annotations
 
@@ -14,14 +14,19 @@ from rich.text import Text
 from edgebench.cli import render
 from edgebench.cli.app import app
 from edgebench.cli.options import BoardOption, MachineOption, StoreOption
+from edgebench.errors import UsageError
 from edgebench.results.export import FORMATS, export_records
 from edgebench.results.layer_diff import ProfileDiff, describe_record, diff_profiles, profiled_record
 from edgebench.results.key import short_machine_id
+from edgebench.results.location import store_location
+from edgebench.results.push import push
 from edgebench.results.record import Record
 from edgebench.results.select import Scope, in_scope, runs_in_scope
+from edgebench.results.spool import DEFAULT_SPOOL, SPOOL_ENV
 from edgebench.results.store import RunInfo, Store
 
-RESULTS_HELP = "List stored runs, show a run's records, export records, show or diff per-layer profiles."
+RESULTS_HELP = ("List stored runs, show a run's records, export records, show or diff per-layer profiles, push "
+                "the spool.")
 RECORD_HELP = ("RUN[:N]: a run id or unique prefix and the record's position in it as `results show` lists "
                "them (N may be left out when the run holds one profiled record).")
 
@@ -121,6 +126,24 @@ def layers(
     else:
         render.stdout_console().print(_diff_table(f"A {name_a} ({describe_record(a)})",
                                                   f"B {name_b} ({describe_record(b)})", diff))
+
+
+@results_app.command("push")
+def push_spool(
+    spool: str = typer.Option(str(DEFAULT_SPOOL), "--spool", envvar=SPOOL_ENV, show_envvar=True,
+                              help="The spool: where runs went on while their results server was unreachable."),
+    store: str = StoreOption,
+) -> None:
+    """Upload the spool's runs and records to the store (the lab's server), then empty the spool of
+    them. Safe to repeat: a run or record already there is not stored twice."""
+    if not Path(spool).is_file():
+        raise UsageError(f"no spool at {spool}: nothing to push")
+    if store_location(spool).display == store_location(store).display:
+        raise UsageError(f"--spool and --store are the same file ({spool}); give the store to push to")
+    with Store.open(spool, create=False) as source, Store.open(store) as target:
+        summary = push(source, target)
+        line = summary.line(source.location, target.location)
+    typer.echo(line, err=True)
 
 
 def _profile_table(name: str, record: Any) -> Table:

@@ -19,7 +19,7 @@ from edgebench.cli.options import StoreOption
 from edgebench.errors import UsageError
 from edgebench.models import resolve_model
 from edgebench.results.record import Record, Settings
-from edgebench.results.store import store_path
+from edgebench.results.location import store_location
 from edgebench.session import available_definition, device_of, run_session
 from edgebench.sweep.execute import Sweep
 from edgebench.sweep.plan import DEFAULT_MODELS, Measurement, check_precisions, plan, sweep_backends
@@ -96,7 +96,7 @@ def run_command(
     json_output: bool = typer.Option(False, "--json", help="Print the records as JSON on stdout."),
 ) -> None:
     """Measure models on backends; each measurement in a fresh worker process."""
-    store_path(store)  # a bad --store is a usage error before anything is measured
+    store_location(store)  # a bad --store is a usage error before anything is measured
     tags = parsing.key_values(tag, "--tag")
     options = parsing.backend_options(backend_option)
     err = Console(stderr=True)

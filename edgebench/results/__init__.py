@@ -1,8 +1,9 @@
 """Measurement records and where they are kept.
 
 ``record`` defines the ``Record`` (``record_versions`` upgrades older record JSON) and ``key``
-the comparison key; ``store`` keeps runs and records in a SQLite file (``migrations`` upgrades
-older files); ``frame`` loads them as a pandas DataFrame; ``export`` writes csv, parquet or json.
+the comparison key; ``store`` keeps runs and records in a SQLite file or a PostgreSQL database
+(``migrations`` makes and upgrades its schema; ``spool`` keeps a run whose server is unreachable,
+``push`` uploads it); ``frame`` loads them as a pandas DataFrame; ``export`` writes csv, parquet or json.
 """
 
 from __future__ import annotations

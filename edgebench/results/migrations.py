@@ -1,156 +1,91 @@
-"""Store schema versions and the steps that upgrade one version to the next.
+"""The store's schema versions, made and upgraded by Alembic when a store is opened.
 
-A store carries its schema version in ``meta.schema_version``. Opening an older store
-applies the registered steps one at a time, in one transaction, so a store is either
-fully upgraded or left as it was. Version 0 is an empty database; the first step
-creates the version 1 schema, so new and old stores go through the same path.
+The revisions live in ``schema/versions``, one per schema version, named ``vN``; Alembic records
+the store's revision in its ``alembic_version`` table, and ``meta.schema_version`` carries the
+number N too, for people and for edgebench releases from before Alembic, which refuse a store
+of a newer version by it. A new store is made by the same path: an empty database is upgraded
+from nothing. A store of version 1 or 2 written before Alembic has no ``alembic_version`` yet:
+it is adopted (stamped at the revision its ``meta.schema_version`` names), then upgraded.
 
-Steps are named as asv names them, ``_update_to_N``: one function per version. To change the
-schema: write a store written by the current version under ``tests/data`` first (see
-``make_store_v1_last.py``), then write the step, append it to ``STEPS`` and bump
-``SCHEMA_VERSION``, so the upgrade from every past version stays tested.
+Opening takes a lock first (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: a transaction-scoped
+advisory lock), so two processes opening one store at once do not both upgrade it, and runs
+every revision in that one transaction, so a store is either fully upgraded or left as it was.
+
+To change the schema: first write a store as the current version writes it under
+``tests/data`` (see ``make_store_v2.py``) so the upgrade from every past version stays tested;
+then add ``schema/versions/vN_<what>.py`` with ``down_revision`` the current head (Alembic
+operations; ``op.batch_alter_table`` for what SQLite cannot alter in place), bump
+``SCHEMA_VERSION``, and change ``tables`` to match.
 """
 
 from __future__ import annotations
 
-import json
-import sqlite3
-from typing import Callable
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.util import CommandError
+from sqlalchemy import Connection, Engine, inspect, text
 
 from edgebench.errors import UsageError
-from edgebench.results.record_versions import refuse_newer, upgrade_record
+from edgebench.results.record_versions import refuse_newer
 
-SCHEMA_VERSION = 2
-
-MigrationStep = Callable[[sqlite3.Connection], None]
-
-
-def _update_to_1(conn: sqlite3.Connection) -> None:
-    conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
-    conn.execute(
-        """
-        CREATE TABLE runs (
-            id TEXT PRIMARY KEY,
-            started_at TEXT NOT NULL,
-            finished_at TEXT NULL,
-            status TEXT NOT NULL,
-            host TEXT NOT NULL,
-            git_commit TEXT NULL,
-            command TEXT NOT NULL,
-            tags TEXT NOT NULL,
-            env TEXT NOT NULL
-        )
-        """
-    )
-    conn.execute(
-        """
-        CREATE TABLE results (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            run_id TEXT NOT NULL REFERENCES runs(id),
-            created_at TEXT NOT NULL,
-            model TEXT NOT NULL,
-            model_fingerprint TEXT NULL,
-            backend TEXT NOT NULL,
-            target TEXT NOT NULL,
-            mode TEXT NOT NULL,
-            device TEXT NOT NULL,
-            precision TEXT NOT NULL,
-            batch INTEGER NOT NULL,
-            status TEXT NOT NULL,
-            p50_ms REAL NULL,
-            record TEXT NOT NULL,
-            samples BLOB NULL
-        )
-        """
-    )
-    # Comparisons look records up by the fields of the comparison key (results.key).
-    conn.execute(
-        "CREATE INDEX results_by_key ON results "
-        "(model, model_fingerprint, target, mode, backend, device, precision, batch)"
-    )
-    conn.execute("CREATE INDEX results_by_run ON results (run_id)")
+SCHEMA_VERSION = 3
+SCRIPT_LOCATION = Path(__file__).with_name("schema")
+# Any constant: PostgreSQL's advisory locks are named by a number.
+_POSTGRES_LOCK_ID = 0x65646765_62656E63  # "edgebenc"
 
 
-def _update_to_2(conn: sqlite3.Connection) -> None:
-    """Records say how they were measured (``method``) and on which machine (``machine_id``); both
-    are columns of the comparison key. Each stored record is rewritten as a version 2 record."""
-    conn.execute("ALTER TABLE results ADD COLUMN method TEXT NOT NULL DEFAULT 'sweep'")
-    conn.execute("ALTER TABLE results ADD COLUMN machine_id TEXT NULL")
-    rows = conn.execute(
-        "SELECT results.id, results.record, runs.host, runs.env FROM results JOIN runs ON runs.id = results.run_id"
-    ).fetchall()
-    for row_id, record_json, host, run_env in rows:
-        # The run's environment and host stand in where an old record's own env says less.
-        fields = upgrade_record(json.loads(record_json), stored_env={**json.loads(run_env), "host": host})
-        conn.execute("UPDATE results SET method = ?, machine_id = ?, record = ? WHERE id = ?",
-                     (fields["method"], fields["machine_id"], json.dumps(fields), row_id))
-    conn.execute("DROP INDEX results_by_key")
-    conn.execute(
-        "CREATE INDEX results_by_key ON results "
-        "(model, model_fingerprint, machine_id, target, mode, backend, device, precision, batch, method)"
-    )
+def upgrade(engine: Engine, *, create: bool) -> None:
+    """Bring the store up to ``SCHEMA_VERSION`` (making it in an empty database when ``create``),
+    or refuse a store from a newer edgebench or a database that holds something else."""
+    with engine.connect() as connection:
+        if _current(connection) == (SCHEMA_VERSION, revision_of(SCHEMA_VERSION)):
+            return  # the common case, without taking the lock
+    with engine.connect().execution_options(sqlite_immediate=True) as connection, connection.begin():
+        _lock(connection)
+        # Checked again under the lock: another process may have upgraded it meanwhile.
+        version, revision = _current(connection)
+        if version == 0 and not create:
+            raise UsageError("the database holds no results store (`edgebench run` makes one)")
+        refuse_newer("the store", version, SCHEMA_VERSION)
+        config = Config()
+        config.set_main_option("script_location", str(SCRIPT_LOCATION))
+        config.attributes["connection"] = connection
+        try:
+            if revision is None and version > 0:
+                command.stamp(config, revision_of(version))  # adopted: written before Alembic
+            command.upgrade(config, "head")
+        except CommandError as exc:
+            raise UsageError(f"cannot upgrade the store's schema: {exc}") from exc
+        _write_version(connection, SCHEMA_VERSION)
 
 
-# (from_version, step): each step turns a store of from_version into from_version + 1.
-STEPS: list[tuple[int, MigrationStep]] = [
-    (0, _update_to_1),
-    (1, _update_to_2),
-]
+def revision_of(version: int) -> str:
+    return f"v{version}"
 
 
-def schema_version(conn: sqlite3.Connection) -> int:
-    """The store's schema version; 0 for an empty database."""
-    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+def _current(connection: Connection) -> tuple[int, str | None]:
+    """The store's ``meta.schema_version`` (0 for an empty database) and Alembic revision."""
+    tables = set(inspect(connection).get_table_names())
     if not tables:
-        return 0
+        return 0, None
     if "meta" not in tables:
-        raise UsageError("a SQLite database but not an edgebench results store (no meta table)")
-    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-    if row is None or not str(row[0]).isdigit():
+        raise UsageError("a database but not an edgebench results store (no meta table)")
+    value = connection.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).scalar()
+    if value is None or not str(value).isdigit():
         raise UsageError("results store has no valid schema_version in its meta table")
-    return int(row[0])
+    revision = MigrationContext.configure(connection).get_current_revision() if "alembic_version" in tables else None
+    return int(value), revision
 
 
-def upgrade(conn: sqlite3.Connection) -> None:
-    """Bring the store up to ``SCHEMA_VERSION``, or refuse a store from a newer edgebench.
-
-    The connection must be in autocommit mode (``isolation_level=None``): this function
-    owns the transaction.
-    """
-    version = schema_version(conn)
-    _refuse_newer(version)
-    if version == SCHEMA_VERSION:
-        return
-    # IMMEDIATE takes the write lock first, so two processes cannot both upgrade.
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        # Another process may have upgraded the store while this one waited for the lock.
-        version = schema_version(conn)
-        _refuse_newer(version)
-        _apply_steps(conn, version)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+def _lock(connection: Connection) -> None:
+    # SQLite: BEGIN IMMEDIATE (the sqlite_immediate option) already holds the write lock.
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _POSTGRES_LOCK_ID})
 
 
-def _refuse_newer(version: int) -> None:
-    refuse_newer("the store", version, SCHEMA_VERSION)
-
-
-def _apply_steps(conn: sqlite3.Connection, version: int) -> None:
-    steps = dict(STEPS)
-    while version < SCHEMA_VERSION:
-        if version not in steps:
-            raise RuntimeError(f"no migration step from schema version {version}")
-        steps[version](conn)
-        version += 1
-        _write_version(conn, version)
-
-
-def _write_version(conn: sqlite3.Connection, version: int) -> None:
-    conn.execute(
-        "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
-        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        (str(version),),
-    )
+def _write_version(connection: Connection, version: int) -> None:
+    connection.execute(text("DELETE FROM meta WHERE key = 'schema_version'"))
+    connection.execute(text("INSERT INTO meta (key, value) VALUES ('schema_version', :value)"), {"value": str(version)})

@@ -5,7 +5,8 @@ A step ``update_to_N(fields, stored_env)`` turns the fields of a version N - 1 r
 version N. ``stored_env`` is what else the store knows of the record's machine (its run's
 environment and host), for fields older records never carried. To change the record's
 fields: write the step, append it to ``STEPS``, bump ``RECORD_SCHEMA_VERSION`` (and the
-store's, in ``migrations``, whose upgrade rewrites the stored records with these steps).
+store's schema with a revision, see ``migrations``, whose upgrade rewrites the stored records
+with these steps).
 """
 
 from __future__ import annotations

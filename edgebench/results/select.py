@@ -141,7 +141,7 @@ def stored_runs(store: Store) -> list[RunInfo]:
     """The store's runs, newest first; a store without runs is a usage error."""
     runs = store.runs()
     if not runs:
-        raise UsageError(f"the store {store.path} has no runs (`edgebench run` adds them)")
+        raise UsageError(f"the store {store.location} has no runs (`edgebench run` adds them)")
     return runs
 
 

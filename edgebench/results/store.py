@@ -1,47 +1,49 @@
-"""The results store: runs and their records, kept in one SQLite file.
+"""The results store: runs and their records, in a SQLite file or a PostgreSQL database.
 
-All SQL lives in ``Store`` (and the schema steps in ``migrations``); callers see runs and
-``Record`` objects only, so a server database can later sit behind the same methods.
-Every write commits at once: a killed benchmark loses at most the record in flight.
+All SQL lives in ``Store`` (over SQLAlchemy Core; the schema is made and upgraded by
+``migrations``, the tables mirrored in ``tables``); callers see runs and ``Record`` objects only.
+Every write is its own transaction, committed before it returns: a killed benchmark loses at
+most the record in flight, and many processes may write one store at once. Each stored record
+has a unique ``uid``, so storing it again (``edgebench results push``) leaves one copy.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import re
 import secrets
-import sqlite3
 import struct
+import uuid
 import zlib
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Callable, Iterable, Literal, Mapping, Optional, Sequence, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Connection, Engine, Insert, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from edgebench.errors import UsageError
 from edgebench.results import migrations
 from edgebench.results.key import short_machine_id
+from edgebench.results.location import DEFAULT_STORE, StoreLocation, StoreUnreachable, first_line, store_location, \
+    unreachable
 from edgebench.results.record import Record
 from edgebench.results.record_versions import upgrade_record
+from edgebench.results.tables import results, runs
+
+# DEFAULT_STORE is re-exported: callers name the default store beside the Store.
+__all__ = ["DEFAULT_STORE", "FinalRunStatus", "RunInfo", "RunStatus", "Store", "new_record_uid", "pick_run"]
 
 RunStatus = Literal["running", "finished", "interrupted", "failed"]
 FinalRunStatus = Literal["finished", "interrupted", "failed"]
 
-DEFAULT_STORE = Path("results") / "edgebench.db"
-
-_URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-_SQLITE_URL_PREFIX = "sqlite:///"
 _CANDIDATES_SHOWN = 5
-
-_RUN_SELECT = (
-    "SELECT id, started_at, finished_at, status, host, git_commit, command, tags, env, "
-    "(SELECT COUNT(*) FROM results WHERE results.run_id = runs.id), "
-    "(SELECT group_concat(DISTINCT method) FROM results WHERE results.run_id = runs.id), "
-    "(SELECT group_concat(DISTINCT machine_id) FROM results WHERE results.run_id = runs.id) FROM runs"
-)
-_NEWEST_FIRST = " ORDER BY started_at DESC, id DESC"
+_RUN_ID_ATTEMPTS = 5  # 3 random bytes per second: a collision is rare, five in a row never
+_NEWEST_FIRST = (runs.c.started_at.desc(), runs.c.id.desc())
 
 
 class RunInfo(BaseModel):
@@ -87,24 +89,6 @@ def _timestamp(iso: Optional[str]) -> str:
     return "-" if iso is None else iso[:19].replace("T", " ")
 
 
-def store_path(location: str | Path) -> Path:
-    """The file behind a store location: a path, or a ``sqlite:///path`` URL.
-
-    As in SQLAlchemy, ``sqlite:///results/x.db`` is relative and ``sqlite:////abs/x.db``
-    absolute. Other URL schemes are refused until a server store exists.
-    """
-    if isinstance(location, Path):
-        return location
-    if not _URL_SCHEME.match(location):
-        return Path(location)
-    if location.startswith(_SQLITE_URL_PREFIX) and len(location) > len(_SQLITE_URL_PREFIX):
-        return Path(location[len(_SQLITE_URL_PREFIX) :])
-    raise UsageError(
-        f"cannot use results store {location!r}: only SQLite stores are supported in this "
-        "version (give a file path or sqlite:///path)"
-    )
-
-
 def pick_run(candidates: Sequence[RunInfo], id_or_prefix: str, where: Callable[[], str]) -> RunInfo:
     """The candidate whose id is ``id_or_prefix``, else the only one starting with it (like git);
     UsageError when none or several do, with ``where()`` telling what exists."""
@@ -118,35 +102,53 @@ def pick_run(candidates: Sequence[RunInfo], id_or_prefix: str, where: Callable[[
     raise UsageError(f"no run {id_or_prefix!r}{where()}")
 
 
-class Store:
-    """Runs and records in a SQLite file. Open with ``Store.open``; use as a context manager."""
+def new_record_uid() -> str:
+    """A record's unique id in every store it is copied to."""
+    return uuid.uuid4().hex
 
-    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
-        self._conn = connection
-        self.path = path
+
+class Store:
+    """Runs and records in a SQLite file or a PostgreSQL database. Open with ``Store.open``; use as
+    a context manager."""
+
+    def __init__(self, engine: Engine, where: StoreLocation) -> None:
+        self._engine: Optional[Engine] = engine
+        self._where = where
+        #: How messages name the store: its file, or its URL without the password.
+        self.location = where.display
 
     @classmethod
     def open(cls, location: str | Path, *, create: bool = True) -> Store:
-        """Open (and upgrade) the store at ``location``; ``create`` makes a missing one."""
-        path = store_path(location)
-        if not path.exists():
-            if not create:
-                raise UsageError(f"no results store at {path} (`edgebench run` creates it)")
-            path.parent.mkdir(parents=True, exist_ok=True)
-        elif path.is_dir():
-            raise UsageError(f"results store {path} is a directory, not a file")
-        # Autocommit mode: each write is its own transaction, committed before returning.
-        connection = sqlite3.connect(path, isolation_level=None)
+        """Open (and upgrade) the store at ``location``; ``create`` makes a missing one.
+        StoreUnreachable when its server cannot be reached; UsageError when it is not a store."""
+        where = store_location(location)
+        if where.file is not None:
+            if not where.file.exists():
+                if not create:
+                    raise UsageError(f"no results store at {where.file} (`edgebench run` creates it)")
+                where.file.parent.mkdir(parents=True, exist_ok=True)
+            elif where.file.is_dir():
+                raise UsageError(f"results store {where.file} is a directory, not a file")
+        engine = where.engine()
         try:
-            connection.execute("PRAGMA foreign_keys = ON")
-            migrations.upgrade(connection)
-        except (sqlite3.DatabaseError, UsageError) as exc:
-            connection.close()
-            raise UsageError(f"cannot open results store {path}: {exc}") from exc
-        return cls(connection, path)
+            migrations.upgrade(engine, create=create)
+        except DBAPIError as exc:
+            engine.dispose()
+            if where.is_server and unreachable(exc):
+                raise StoreUnreachable(f"cannot reach results store {where.display}: {first_line(exc)}") from exc
+            raise UsageError(f"cannot open results store {where.display}: {first_line(exc)}") from exc
+        except UsageError as exc:
+            engine.dispose()
+            raise UsageError(f"cannot open results store {where.display}: {exc}") from exc
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine, where)
 
     def close(self) -> None:
-        self._conn.close()
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
 
     def __enter__(self) -> Store:
         return self
@@ -159,6 +161,22 @@ class Store:
     ) -> None:
         self.close()
 
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        """One transaction, committed when the block ends; a lost server is StoreUnreachable, and
+        another failure of the database itself (a full disk, a lock held too long) a UsageError."""
+        if self._engine is None:
+            raise RuntimeError(f"the results store {self.location} is closed")
+        try:
+            with self._engine.begin() as connection:
+                yield connection
+        except DBAPIError as exc:
+            if self._where.is_server and unreachable(exc):
+                raise StoreUnreachable(f"lost results store {self.location}: {first_line(exc)}") from exc
+            if isinstance(exc, OperationalError):
+                raise UsageError(f"results store {self.location}: {first_line(exc)}") from exc
+            raise
+
     # Runs
 
     def create_run(
@@ -170,141 +188,187 @@ class Store:
         env: Mapping[str, Any] | None = None,
     ) -> RunInfo:
         """Record the start of a run; its id sorts by start time (UTC)."""
-        now = datetime.now(timezone.utc)
-        run = RunInfo(
-            id=now.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3),
-            started_at=now.isoformat(timespec="microseconds"),
-            status="running",
-            host=host,
-            git_commit=git_commit,
-            command=list(command),
-            tags=dict(tags or {}),
-            env=dict(env or {}),
-        )
-        self._conn.execute(
-            "INSERT INTO runs (id, started_at, finished_at, status, host, git_commit, command, "
-            "tags, env) VALUES (?, ?, NULL, ?, ?, ?, ?, ?, ?)",
-            (
-                run.id,
-                run.started_at,
-                run.status,
-                run.host,
-                run.git_commit,
-                json.dumps(run.command),
-                json.dumps(run.tags),
-                json.dumps(run.env),
-            ),
-        )
-        return run
+        attempts = 0
+        while True:
+            now = datetime.now(timezone.utc)
+            run = RunInfo(
+                id=now.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3),
+                started_at=now.isoformat(timespec="microseconds"),
+                status="running",
+                host=host,
+                git_commit=git_commit,
+                command=list(command),
+                tags=dict(tags or {}),
+                env=dict(env or {}),
+            )
+            try:
+                with self._transaction() as connection:
+                    connection.execute(runs.insert().values(_run_row(run)))
+                return run
+            except IntegrityError:
+                # Another writer took this id in the same second: draw another.
+                attempts += 1
+                if attempts == _RUN_ID_ATTEMPTS:
+                    raise
+
+    def put_run(self, run: RunInfo) -> bool:
+        """Store ``run`` as it is, under its own id (a run copied from another store); True when
+        it was new. A run stored as running takes the final status ``run`` has, if any."""
+        with self._transaction() as connection:
+            added = connection.execute(self._insert_new(runs, "id").values(_run_row(run))).first() is not None
+            if not added and run.status != "running":
+                connection.execute(update(runs).where(runs.c.id == run.id, runs.c.status == "running")
+                                   .values(status=run.status, finished_at=run.finished_at))
+        return added
 
     def finish_run(self, run_id: str, status: FinalRunStatus) -> None:
         if status not in get_args(FinalRunStatus):
             raise ValueError(f"a run finishes as one of {get_args(FinalRunStatus)}, not {status!r}")
         finished_at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
-        cursor = self._conn.execute(
-            "UPDATE runs SET status = ?, finished_at = ? WHERE id = ?",
-            (status, finished_at, run_id),
-        )
-        if cursor.rowcount == 0:
-            raise UsageError(f"no run {run_id!r} in {self.path}")
+        with self._transaction() as connection:
+            updated = connection.execute(update(runs).where(runs.c.id == run_id)
+                                         .values(status=status, finished_at=finished_at).returning(runs.c.id)).first()
+        if updated is None:
+            raise UsageError(f"no run {run_id!r} in {self.location}")
+
+    def delete_run(self, run_id: str) -> None:
+        """Remove a run and its records (a spool, once they are pushed)."""
+        with self._transaction() as connection:
+            connection.execute(delete(results).where(results.c.run_id == run_id))
+            connection.execute(delete(runs).where(runs.c.id == run_id))
 
     def runs(self) -> list[RunInfo]:
         """All runs, newest first, with their record counts."""
-        rows = self._conn.execute(_RUN_SELECT + _NEWEST_FIRST).fetchall()
-        return [_run_from_row(row) for row in rows]
+        return self._select_runs()
 
     def latest_run_id(self) -> str | None:
-        row = self._conn.execute("SELECT id FROM runs" + _NEWEST_FIRST + " LIMIT 1").fetchone()
-        return None if row is None else row[0]
+        with self._transaction() as connection:
+            return connection.execute(select(runs.c.id).order_by(*_NEWEST_FIRST).limit(1)).scalar()
 
     def get_run(self, id_or_prefix: str) -> RunInfo:
         """The run with this id, or the only run whose id starts with it (like git)."""
         if not id_or_prefix:
             raise UsageError("empty run id")
-        rows = self._conn.execute(
-            _RUN_SELECT + " WHERE substr(id, 1, ?) = ?" + _NEWEST_FIRST,
-            (len(id_or_prefix), id_or_prefix),
-        ).fetchall()
-        matches = [_run_from_row(row) for row in rows]
-        return pick_run(matches, id_or_prefix, lambda: f" in {self.path}; {self._newest_ids_hint()}")
+        # substr, not LIKE: LIKE ignores case in SQLite and not in PostgreSQL.
+        matches = self._select_runs(func.substr(runs.c.id, 1, len(id_or_prefix)) == id_or_prefix)
+        return pick_run(matches, id_or_prefix, lambda: f" in {self.location}; {self._newest_ids_hint()}")
+
+    def _select_runs(self, condition: Any = None) -> list[RunInfo]:
+        query = select(runs).order_by(*_NEWEST_FIRST)
+        # Per run: how many records of each method and machine.
+        counts = select(results.c.run_id, results.c.method, results.c.machine_id, func.count()) \
+            .group_by(results.c.run_id, results.c.method, results.c.machine_id)
+        if condition is not None:
+            query = query.where(condition)
+            counts = counts.where(results.c.run_id.in_(select(runs.c.id).where(condition)))
+        with self._transaction() as connection:
+            rows = connection.execute(query).all()
+            tallies = connection.execute(counts).all()
+        by_run: dict[str, list[Any]] = {}
+        for tally in tallies:
+            by_run.setdefault(tally.run_id, []).append(tally)
+        return [_run_from_row(row, by_run.get(row.id, [])) for row in rows]
 
     def _newest_ids_hint(self) -> str:
-        rows = self._conn.execute(
-            "SELECT id FROM runs" + _NEWEST_FIRST + " LIMIT ?", (_CANDIDATES_SHOWN,)
-        ).fetchall()
-        if not rows:
+        with self._transaction() as connection:
+            ids = connection.execute(select(runs.c.id).order_by(*_NEWEST_FIRST).limit(_CANDIDATES_SHOWN)).scalars()
+            shown = list(ids)
+        if not shown:
             return "the store has no runs"
-        return "newest runs: " + ", ".join(row[0] for row in rows)
+        return "newest runs: " + ", ".join(shown)
 
     # Records
 
-    def add_record(self, record: Record) -> None:
-        """Store one record; it is committed when this returns."""
+    def add_record(self, record: Record, *, uid: str | None = None) -> bool:
+        """Store one record under ``uid`` (a new one when not given); it is committed when this
+        returns. False when a record of this uid was stored already: it is kept, not doubled."""
+        row = {
+            "uid": uid or new_record_uid(),
+            "run_id": record.run_id,
+            "created_at": record.created_at,
+            "model": record.model,
+            "model_fingerprint": record.model_fingerprint,
+            "backend": record.backend,
+            "target": record.target,
+            "mode": record.mode,
+            "device": record.device,
+            "precision": record.precision,
+            "batch": record.batch,
+            "method": record.method,
+            "machine_id": record.machine_id,
+            "status": record.status,
+            "p50_ms": record.latency_ms.p50 if record.latency_ms else None,
+            "record": json.dumps(record.to_json_dict(with_samples=False)),
+            "samples": _pack_samples(record.samples_ms),
+        }
         try:
-            self._conn.execute(
-                "INSERT INTO results (run_id, created_at, model, model_fingerprint, backend, "
-                "target, mode, device, precision, batch, method, machine_id, status, p50_ms, record, samples) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    record.run_id,
-                    record.created_at,
-                    record.model,
-                    record.model_fingerprint,
-                    record.backend,
-                    record.target,
-                    record.mode,
-                    record.device,
-                    record.precision,
-                    record.batch,
-                    record.method,
-                    record.machine_id,
-                    record.status,
-                    record.latency_ms.p50 if record.latency_ms else None,
-                    json.dumps(record.to_json_dict(with_samples=False)),
-                    _pack_samples(record.samples_ms),
-                ),
-            )
-        except sqlite3.IntegrityError as exc:
+            with self._transaction() as connection:
+                return connection.execute(self._insert_new(results, "uid").values(row)).first() is not None
+        except IntegrityError as exc:
             raise UsageError(
-                f"cannot store a record of run {record.run_id!r}: no such run in {self.path}"
+                f"cannot store a record of run {record.run_id!r}: no such run in {self.location}"
             ) from exc
 
     def records(self, run_id: str | None = None, *, method: str | None = None) -> list[Record]:
         """Records in the order they were stored, samples included; one run's, or all; of one
         measuring method, or of every method."""
-        conditions, params = [], []
+        return [record for _, record in self._select_records(run_id, method)]
+
+    def records_with_uids(self, run_id: str) -> list[tuple[str, Record]]:
+        """One run's records as ``records`` gives them, each with its uid (to copy them elsewhere)."""
+        return self._select_records(run_id, None)
+
+    def _select_records(self, run_id: str | None, method: str | None) -> list[tuple[str, Record]]:
+        query = select(results.c.uid, results.c.record, results.c.samples).order_by(results.c.id)
         if run_id is not None:
-            conditions.append("run_id = ?")
-            params.append(self.get_run(run_id).id)
+            query = query.where(results.c.run_id == self.get_run(run_id).id)
         if method is not None:
-            conditions.append("method = ?")
-            params.append(method)
-        where = " WHERE " + " AND ".join(conditions) if conditions else ""
-        rows = self._conn.execute("SELECT record, samples FROM results" + where + " ORDER BY id", params).fetchall()
-        return [self._record_from_row(record_json, samples) for record_json, samples in rows]
+            query = query.where(results.c.method == method)
+        with self._transaction() as connection:
+            rows = connection.execute(query).all()
+        return [(uid, self._record_from_row(record_json, samples)) for uid, record_json, samples in rows]
 
     def _record_from_row(self, record_json: str, samples: bytes | None) -> Record:
-        # Upgraded here, not by the validator alone, so a refusal names this file.
-        fields = upgrade_record(json.loads(record_json), source=f"a record in {self.path}")
+        # Upgraded here, not by the validator alone, so a refusal names this store.
+        fields = upgrade_record(json.loads(record_json), source=f"a record in {self.location}")
         fields["samples_ms"] = _unpack_samples(samples)
         return Record.model_validate(fields)
 
+    def _insert_new(self, table: Any, key: str) -> Insert:
+        """An INSERT that leaves a row whose ``key`` is already stored as it is; it returns the key
+        when it stored the row, nothing when it did not (rowcount is not told by every driver)."""
+        dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
+        return dialect.insert(table).on_conflict_do_nothing(index_elements=[key]).returning(table.c[key])
 
-def _run_from_row(row: tuple) -> RunInfo:
-    run_id, started_at, finished_at, status, host, git_commit, command, tags, env, count, methods, machines = row
+
+def _run_row(run: RunInfo) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "status": run.status,
+        "host": run.host,
+        "git_commit": run.git_commit,
+        "command": json.dumps(run.command),
+        "tags": json.dumps(run.tags),
+        "env": json.dumps(run.env),
+    }
+
+
+def _run_from_row(row: Any, tallies: list[Any]) -> RunInfo:
     return RunInfo(
-        id=run_id,
-        started_at=started_at,
-        finished_at=finished_at,
-        status=status,
-        host=host,
-        git_commit=git_commit,
-        command=json.loads(command),
-        tags=json.loads(tags),
-        env=json.loads(env),
-        record_count=count,
-        methods=sorted(methods.split(",")) if methods else [],
-        machine_ids=sorted(machines.split(",")) if machines else [],
+        id=row.id,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        status=row.status,
+        host=row.host,
+        git_commit=row.git_commit,
+        command=json.loads(row.command),
+        tags=json.loads(row.tags),
+        env=json.loads(row.env),
+        record_count=sum(tally[3] for tally in tallies),
+        methods=sorted({tally.method for tally in tallies}),
+        machine_ids=sorted({tally.machine_id for tally in tallies if tally.machine_id}),
     )
 
 

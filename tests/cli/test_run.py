@@ -174,7 +174,8 @@ def test_a_backend_that_cannot_run_here_is_an_unavailable_record_beside_the_meas
     (["--backend-option", "onnxruntime.spin=1"], "onnxruntime has no option 'spin'"),
     (["--backend-option", "onnxruntime.allow_spinning=maybe"], "takes a boolean"),
     (["--min-time", "5", "--max-time", "1"], "--max-time (1) must be at least --min-time (5)"),
-    (["--store", "postgresql://db/edgebench"], "only SQLite stores are supported"),
+    (["--store", "mysql://db/edgebench"], "give a SQLite file path (or sqlite:///path) or a postgresql://"),
+    (["--store", "postgresql://bench:s3cret@db/"], "postgresql://bench:***@db/': name the server and the database"),
 ])
 def test_usage_errors_are_one_line_and_exit_2(tmp_path, args, message):
     proc = edgebench("run", *args, cwd=tmp_path)

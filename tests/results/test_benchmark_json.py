@@ -99,7 +99,7 @@ def test_the_cli_exports_a_named_run(store, tmp_path):
     older = store.runs()[-1]
     out = tmp_path / "older.json"
     result = CliRunner().invoke(app, ["results", "export", "--format", "pytest-benchmark", "--out", str(out),
-                                      "--run", older.id, "--store", str(store.path)])
+                                      "--run", older.id, "--store", store.location])
     assert result.exit_code == 0, result.output
     assert f"wrote 2 records to {out}" in result.stderr
     assert json.loads(out.read_text())["commit_info"]["id"] == "aaaa111"

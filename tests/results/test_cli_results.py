@@ -116,13 +116,13 @@ def test_export_of_nothing_writes_an_empty_file_with_a_note(store_path, tmp_path
     [
         (["list", "--store", "{missing}"], "no results store at"),
         (["show", "nope", "--store", "{store}"], "no run 'nope'"),
-        (["list", "--store", "postgresql://db/bench"], "only SQLite stores are supported"),
+        (["list", "--store", "mysql://db/bench"], "give a SQLite file path (or sqlite:///path) or a postgresql://"),
         (
             ["export", "--format", "xml", "--out", "{out}", "--store", "{store}"],
             "unknown export format 'xml'",
         ),
     ],
-    ids=["missing-store", "unknown-run", "server-url", "unknown-format"],
+    ids=["missing-store", "unknown-run", "other-url", "unknown-format"],
 )
 def test_expected_failures_are_usage_errors(store_path, tmp_path, args, message):
     paths = {"missing": tmp_path / "missing.db", "store": store_path, "out": tmp_path / "out.xml"}

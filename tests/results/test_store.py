@@ -1,4 +1,5 @@
-"""The SQLite results store: locations, runs, records, crash safety and schema upgrades."""
+"""The results store, on SQLite and on PostgreSQL: locations, runs, records, crash safety and
+schema upgrades. Tests taking ``store_location`` run on both."""
 
 from __future__ import annotations
 
@@ -6,18 +7,21 @@ import os
 import re
 import shutil
 import signal
-import sqlite3
 import struct
 import subprocess
 import sys
 import textwrap
 import zlib
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
+from sqlalchemy import text
+
 from edgebench.errors import UsageError
 from edgebench.results import migrations
+from edgebench.results.location import StoreUnreachable, store_location as parse_location
 from edgebench.results.record import Latency, Record
 from edgebench.results.store import Store
 
@@ -57,8 +61,27 @@ def new_run(store: Store, **overrides):
     return store.create_run(**fields)
 
 
-def schema_version_in(path: Path) -> str:
-    return sqlite_rows(path, "SELECT value FROM meta WHERE key = 'schema_version'")[0][0]
+def rows_in(location: str, query: str) -> list[tuple]:
+    """Rows read behind the store's back, from a SQLite file or a PostgreSQL database."""
+    engine = parse_location(location).engine()
+    try:
+        with engine.begin() as connection:
+            return [tuple(row) for row in connection.execute(text(query))]
+    finally:
+        engine.dispose()
+
+
+def write_in(location: str, statement: str) -> None:
+    engine = parse_location(location).engine()
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(statement))
+    finally:
+        engine.dispose()
+
+
+def schema_version_in(location) -> str:
+    return rows_in(str(location), "SELECT value FROM meta WHERE key = 'schema_version'")[0][0]
 
 
 # Locations
@@ -85,13 +108,52 @@ def test_sqlite_urls_name_a_relative_or_absolute_file(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "url", ["postgresql://user@db.example/bench", "mysql://db/bench", "sqlite://"]
+    "url, reason",
+    [("mysql://db/bench", "give a SQLite file path"), ("sqlite://", "give a SQLite file path"),
+     ("postgresql://user:s3cret@db.example/", "name the server and the database"),
+     ("postgresql://user:s3cret@db.example:port/bench", "not a valid URL")],
 )
-def test_other_database_urls_are_refused(url, tmp_path, monkeypatch):
+def test_other_urls_are_refused_in_one_line_without_the_password(url, reason, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(UsageError, match="only SQLite stores are supported in this version"):
+    with pytest.raises(UsageError, match=reason) as excinfo:
         Store.open(url)
+    assert "s3cret" not in str(excinfo.value) and "\n" not in str(excinfo.value)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_postgresql_urls_use_the_psycopg_3_driver():
+    for url in ("postgresql://u@h:5433/bench", "postgres://u@h:5433/bench", "postgresql+psycopg://u@h:5433/bench"):
+        assert parse_location(url).url.drivername == "postgresql+psycopg"
+
+
+def test_an_unreachable_server_is_one_line_without_the_password():
+    with pytest.raises(StoreUnreachable) as excinfo:
+        Store.open("postgresql://bench:s3cret@127.0.0.1:1/results")  # nothing listens on port 1
+    message = str(excinfo.value)
+    assert message.startswith("cannot reach results store postgresql://bench:***@127.0.0.1:1/results: ")
+    assert "s3cret" not in message and "\n" not in message
+
+
+def test_a_missing_database_is_refused_not_taken_for_an_unreachable_server(postgres_url):
+    url = postgres_url.replace("postgres@", "postgres:s3cret@").rsplit("/", 1)[0] + "/no_such_database"
+    with pytest.raises(UsageError) as excinfo:
+        Store.open(url)
+    assert not isinstance(excinfo.value, StoreUnreachable)
+    message = str(excinfo.value)
+    assert 'database "no_such_database" does not exist' in message
+    assert "s3cret" not in message and "\n" not in message
+
+
+def test_an_empty_database_is_not_made_a_store_when_reading(postgres_url):
+    with pytest.raises(UsageError, match="holds no results store"):
+        Store.open(postgres_url, create=False)
+    assert rows_in(postgres_url, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == [(0,)]
+
+
+def test_a_database_holding_other_tables_is_not_mistaken_for_a_store(postgres_url):
+    write_in(postgres_url, "CREATE TABLE things (x int)")
+    with pytest.raises(UsageError, match="not an edgebench results store"):
+        Store.open(postgres_url)
 
 
 def test_missing_store_is_not_created_when_reading(tmp_path):
@@ -138,16 +200,16 @@ def test_a_directory_is_refused(tmp_path):
 # Runs
 
 
-def test_run_ids_sort_by_utc_start_time(tmp_path):
-    with Store.open(tmp_path / "s.db") as store:
+def test_run_ids_sort_by_utc_start_time(store_location):
+    with Store.open(store_location) as store:
         run = new_run(store)
     assert re.fullmatch(r"\d{8}-\d{6}-[0-9a-f]{6}", run.id)
     assert run.id[:15] == run.started_at[:19].replace("-", "").replace(":", "").replace("T", "-")
     assert run.started_at.endswith("+00:00")
 
 
-def test_run_lifecycle_round_trips_every_field(tmp_path):
-    with Store.open(tmp_path / "s.db") as store:
+def test_run_lifecycle_round_trips_every_field(store_location):
+    with Store.open(store_location) as store:
         created = new_run(store, tags={"board": "orin"}, env={"cpus": 8, "os": "Linux"})
         store.add_record(make_record(created.id))
         store.add_record(make_record(created.id, model="m2"))
@@ -163,8 +225,8 @@ def test_run_lifecycle_round_trips_every_field(tmp_path):
     assert run.env == {"cpus": 8, "os": "Linux"}
 
 
-def test_finish_run_refuses_unknown_runs_and_non_final_statuses(tmp_path):
-    with Store.open(tmp_path / "s.db") as store:
+def test_finish_run_refuses_unknown_runs_and_non_final_statuses(store_location):
+    with Store.open(store_location) as store:
         run = new_run(store)
         with pytest.raises(UsageError, match="no run 'nope'"):
             store.finish_run("nope", "finished")
@@ -173,8 +235,8 @@ def test_finish_run_refuses_unknown_runs_and_non_final_statuses(tmp_path):
         assert store.get_run(run.id).status == "running"
 
 
-def test_runs_are_listed_newest_first(tmp_path):
-    with Store.open(tmp_path / "s.db") as store:
+def test_runs_are_listed_newest_first(store_location):
+    with Store.open(store_location) as store:
         assert store.runs() == []
         assert store.latest_run_id() is None
         created = [new_run(store, host=f"host-{index}") for index in range(3)]
@@ -184,23 +246,23 @@ def test_runs_are_listed_newest_first(tmp_path):
     assert latest == created[-1].id
 
 
-def test_a_unique_id_prefix_selects_a_run(tmp_path):
-    with Store.open(tmp_path / "s.db") as store:
+def test_a_unique_id_prefix_selects_a_run(store_location):
+    with Store.open(store_location) as store:
         first, second = new_run(store), new_run(store)
         assert store.get_run(second.id[:-1]).id == second.id
         assert store.get_run(first.id).id == first.id
 
 
-def test_an_ambiguous_prefix_lists_the_candidates(tmp_path):
-    with Store.open(tmp_path / "s.db") as store:
+def test_an_ambiguous_prefix_lists_the_candidates(store_location):
+    with Store.open(store_location) as store:
         first, second = new_run(store), new_run(store)
         with pytest.raises(UsageError, match="ambiguous") as excinfo:
             store.get_run(first.id[:8])  # the date: shared by both runs
     assert first.id in str(excinfo.value) and second.id in str(excinfo.value)
 
 
-def test_an_unknown_run_names_the_newest_runs(tmp_path):
-    with Store.open(tmp_path / "s.db") as store:
+def test_an_unknown_run_names_the_newest_runs(store_location):
+    with Store.open(store_location) as store:
         with pytest.raises(UsageError, match="the store has no runs"):
             store.get_run("2024")
         runs = [new_run(store) for _ in range(7)]
@@ -215,9 +277,9 @@ def test_an_unknown_run_names_the_newest_runs(tmp_path):
 # Records
 
 
-def test_records_come_back_equal_with_their_samples(tmp_path):
+def test_records_come_back_equal_with_their_samples(store_location):
     samples = [0.1, 1 / 3, 1e-9, 12345.678, 2.0**-30]
-    with Store.open(tmp_path / "s.db") as store:
+    with Store.open(store_location) as store:
         run = new_run(store)
         record = make_record(run.id, samples_ms=samples, warnings=["thermal"], env={"x": [1, 2]})
         store.add_record(record)
@@ -243,8 +305,8 @@ def test_samples_are_kept_as_compressed_little_endian_float64(tmp_path):
     assert without_samples is None and no_p50 is None
 
 
-def test_records_are_selected_by_run_in_insertion_order(tmp_path):
-    with Store.open(tmp_path / "s.db") as store:
+def test_records_are_selected_by_run_in_insertion_order(store_location):
+    with Store.open(store_location) as store:
         first, second = new_run(store), new_run(store)
         for model in ("a", "b", "c"):
             store.add_record(make_record(first.id if model != "b" else second.id, model=model))
@@ -255,17 +317,17 @@ def test_records_are_selected_by_run_in_insertion_order(tmp_path):
             store.records("nope")
 
 
-def test_a_record_of_an_unknown_run_is_refused(tmp_path):
-    with Store.open(tmp_path / "s.db") as store:
+def test_a_record_of_an_unknown_run_is_refused(store_location):
+    with Store.open(store_location) as store:
         with pytest.raises(UsageError, match="no such run"):
             store.add_record(make_record("20240101-000000-000000"))
         assert store.records() == []
 
 
-def test_the_context_manager_closes_the_store(tmp_path):
-    with Store.open(tmp_path / "s.db") as store:
+def test_the_context_manager_closes_the_store(store_location):
+    with Store.open(store_location) as store:
         new_run(store)
-    with pytest.raises(sqlite3.ProgrammingError):
+    with pytest.raises(RuntimeError, match="is closed"):
         store.runs()
 
 
@@ -288,12 +350,11 @@ WRITER = textwrap.dedent(
 )
 
 
-def test_a_killed_writer_keeps_every_committed_record(tmp_path):
-    path = tmp_path / "s.db"
+def test_a_killed_writer_keeps_every_committed_record(store_location, tmp_path):
     script = tmp_path / "writer.py"
     script.write_text(WRITER)
     writer = subprocess.Popen(
-        [sys.executable, str(script), str(path)], stdout=subprocess.PIPE, text=True
+        [sys.executable, str(script), store_location], stdout=subprocess.PIPE, text=True
     )
     last_committed = -1
     for line in writer.stdout:
@@ -305,13 +366,14 @@ def test_a_killed_writer_keeps_every_committed_record(tmp_path):
     writer.stdout.close()
     assert writer.returncode == -signal.SIGKILL, "the writer ended before it was killed"
 
-    with Store.open(path, create=False) as store:
+    with Store.open(store_location, create=False) as store:
         indexes = [int(record.model.removeprefix("model-")) for record in store.records()]
         (run,) = store.runs()
     assert indexes[: last_committed + 1] == list(range(last_committed + 1))
     assert indexes == list(range(len(indexes)))  # nothing half-written, no gaps
     assert run.status == "running"
-    assert sqlite_rows(path, "PRAGMA integrity_check") == [("ok",)]
+    if store_location.endswith(".db"):
+        assert sqlite_rows(store_location, "PRAGMA integrity_check") == [("ok",)]
 
 
 # Schema versions and upgrades
@@ -334,58 +396,119 @@ def test_the_version_1_fixture_still_opens_and_reads(tmp_path):
     assert "HardSwish" in error.error
 
 
-def test_a_store_from_a_newer_edgebench_is_refused(tmp_path):
-    path = tmp_path / "future.db"
-    Store.open(path).close()
-    sqlite_write(path, "UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+def test_a_store_from_a_newer_edgebench_is_refused(store_location):
+    Store.open(store_location).close()
+    write_in(store_location, "UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     with pytest.raises(UsageError, match="written by a newer edgebench.*upgrade") as excinfo:
-        Store.open(path)
-    assert str(path) in str(excinfo.value)
-    assert schema_version_in(path) == "99"
+        Store.open(store_location)
+    assert parse_location(store_location).display in str(excinfo.value)
+    assert schema_version_in(store_location) == "99"
 
 
-def _add_notes_table(conn: sqlite3.Connection) -> None:
-    conn.execute("CREATE TABLE notes (run_id TEXT REFERENCES runs(id), text TEXT)")
+def test_the_schema_is_made_by_alembic_at_the_head_revision(store_location):
+    Store.open(store_location).close()
+    assert rows_in(store_location, "SELECT version_num FROM alembic_version") == [
+        (migrations.revision_of(migrations.SCHEMA_VERSION),)]
+    assert schema_version_in(store_location) == str(migrations.SCHEMA_VERSION)
 
 
-def test_an_older_store_is_upgraded_step_by_step(tmp_path, monkeypatch):
-    path = tmp_path / "s.db"
-    with Store.open(path) as store:
+def test_every_stored_record_has_a_unique_uid(store_location):
+    with Store.open(store_location) as store:
+        run = new_run(store)
+        assert store.add_record(make_record(run.id), uid="a" * 32) is True
+        assert store.add_record(make_record(run.id, model="again"), uid="a" * 32) is False  # kept, not doubled
+        store.add_record(make_record(run.id, model="m2"))
+        stored = store.records_with_uids(run.id)
+    assert [(uid == "a" * 32, record.model) for uid, record in stored] == [(True, "torchvision:resnet18"),
+                                                                           (False, "m2")]
+    assert len({uid for uid, _ in stored}) == 2
+
+
+def test_a_run_id_taken_in_the_same_second_is_drawn_again(store_location, monkeypatch):
+    drawn = iter(["aaaaaa", "aaaaaa", "bbbbbb"])
+    monkeypatch.setattr("edgebench.results.store.secrets.token_hex", lambda _: next(drawn))
+
+    class Frozen(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
+
+    monkeypatch.setattr("edgebench.results.store.datetime", Frozen)
+    with Store.open(store_location) as store:
+        first, second = new_run(store), new_run(store)
+        assert [run.id for run in store.runs()] == ["20240501-120000-bbbbbb", "20240501-120000-aaaaaa"]
+    assert (first.id, second.id) == ("20240501-120000-aaaaaa", "20240501-120000-bbbbbb")
+
+
+def _scripts_with(tmp_path: Path, monkeypatch, revision_body: str) -> None:
+    """The package's revisions and one more, v(current + 1), as the store's script directory."""
+    scripts = tmp_path / "schema"
+    shutil.copytree(migrations.SCRIPT_LOCATION, scripts, ignore=shutil.ignore_patterns("__pycache__"))
+    current = migrations.SCHEMA_VERSION
+    (scripts / "versions" / f"v{current + 1}_test.py").write_text(textwrap.dedent(f"""
+        import sqlalchemy as sa
+        from alembic import op
+
+        revision = "v{current + 1}"
+        down_revision = "v{current}"
+        branch_labels = None
+        depends_on = None
+
+
+        def upgrade():
+        """) + textwrap.indent(textwrap.dedent(revision_body), "    "))
+    monkeypatch.setattr(migrations, "SCRIPT_LOCATION", scripts)
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", current + 1)
+
+
+def test_an_older_store_is_upgraded_by_the_next_revision(store_location, tmp_path, monkeypatch):
+    with Store.open(store_location) as store:
         run = new_run(store)
         store.add_record(make_record(run.id))
     current = migrations.SCHEMA_VERSION
-    monkeypatch.setattr(migrations, "STEPS", [*migrations.STEPS, (current, _add_notes_table)])
-    monkeypatch.setattr(migrations, "SCHEMA_VERSION", current + 1)
-
-    with Store.open(path) as store:
+    _scripts_with(tmp_path, monkeypatch, """
+        op.create_table("notes", sa.Column("run_id", sa.Text, sa.ForeignKey("runs.id")), sa.Column("text", sa.Text))
+    """)
+    with Store.open(store_location) as store:
         assert [record.run_id for record in store.records()] == [run.id]
-    assert schema_version_in(path) == str(current + 1)
-    assert sqlite_rows(path, "SELECT name FROM sqlite_master WHERE name = 'notes'") == [("notes",)]
+    assert schema_version_in(store_location) == str(current + 1)
+    assert rows_in(store_location, "SELECT version_num FROM alembic_version") == [(f"v{current + 1}",)]
+    assert rows_in(store_location, "SELECT count(*) FROM notes") == [(0,)]
 
 
-def _half_done_step(conn: sqlite3.Connection) -> None:
-    conn.execute("CREATE TABLE half_done (x)")
-    raise RuntimeError("step failed")
-
-
-def test_a_failed_upgrade_leaves_the_store_as_it_was(tmp_path, monkeypatch):
-    path = tmp_path / "s.db"
-    Store.open(path).close()
+def test_a_failed_upgrade_leaves_the_store_as_it_was(store_location, tmp_path, monkeypatch):
+    Store.open(store_location).close()
     current = migrations.SCHEMA_VERSION
-    monkeypatch.setattr(migrations, "STEPS", [*migrations.STEPS, (current, _half_done_step)])
-    monkeypatch.setattr(migrations, "SCHEMA_VERSION", current + 1)
-    with pytest.raises(RuntimeError, match="step failed"):
-        Store.open(path)
-    assert schema_version_in(path) == str(current)
-    assert sqlite_rows(path, "SELECT name FROM sqlite_master WHERE name = 'half_done'") == []
+    _scripts_with(tmp_path, monkeypatch, """
+        op.create_table("half_done", sa.Column("x", sa.Integer))
+        raise RuntimeError("revision failed")
+    """)
+    with pytest.raises(RuntimeError, match="revision failed"):
+        Store.open(store_location)
+    assert schema_version_in(store_location) == str(current)
+    assert rows_in(store_location, "SELECT version_num FROM alembic_version") == [(f"v{current}",)]
+    monkeypatch.undo()
+    Store.open(store_location).close()  # no half_done table in the way of anything
+    with pytest.raises(Exception):
+        rows_in(store_location, "SELECT count(*) FROM half_done")
 
 
-def test_a_missing_upgrade_step_is_an_error_not_a_silent_skip(tmp_path, monkeypatch):
-    path = tmp_path / "s.db"
-    Store.open(path).close()
-    current = migrations.SCHEMA_VERSION
-    monkeypatch.setattr(migrations, "STEPS", [*migrations.STEPS, (current, _add_notes_table)])
-    monkeypatch.setattr(migrations, "SCHEMA_VERSION", current + 2)
-    with pytest.raises(RuntimeError, match=f"no migration step from schema version {current + 1}"):
-        Store.open(path)
-    assert schema_version_in(path) == str(current)
+UPGRADER = textwrap.dedent(
+    """
+    import sys
+    from edgebench.results.store import Store
+
+    Store.open(sys.argv[1]).close()
+    """
+)
+
+
+def test_processes_opening_one_new_store_at_once_make_it_once(store_location, tmp_path):
+    script = tmp_path / "open.py"
+    script.write_text(UPGRADER)
+    openers = [subprocess.Popen([sys.executable, str(script), store_location], stderr=subprocess.PIPE, text=True)
+               for _ in range(4)]
+    errors = [opener.communicate(timeout=240)[1] for opener in openers]
+    assert [opener.returncode for opener in openers] == [0] * 4, errors
+    assert rows_in(store_location, "SELECT version_num FROM alembic_version") == [
+        (migrations.revision_of(migrations.SCHEMA_VERSION),)]
