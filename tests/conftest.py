@@ -43,3 +43,16 @@ def isolated_cache(tmp_path_factory, monkeypatch):
 
 
 sys.path.insert(0, str(SUPPORT))
+
+
+@pytest.fixture
+def sshd(tmp_path_factory):
+    """A real OpenSSH server on loopback (tests/support/sshd.py), stopped after the test."""
+    from sshd import sshd_missing_reason, start_sshd
+
+    reason = sshd_missing_reason()
+    if reason:
+        pytest.skip(reason)
+    server = start_sshd(tmp_path_factory.mktemp("sshd"))
+    yield server
+    server.stop()
