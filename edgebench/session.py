@@ -5,7 +5,7 @@ target and mode of a suite), ``edgebench prune``, ``edgebench bake`` and the ben
 clocks, idle power; restored on the way out), opens the store and creates the run row once the
 first board is ready (so a refused mode leaves no trace), hands out a ``Sweep`` for the stage,
 stores each record as it is made, and finishes the run row: ``finished``, ``failed`` on an
-error, ``interrupted`` on Ctrl-C (the records stay).
+error, ``interrupted`` on Ctrl-C or SIGTERM (the records stay).
 """
 
 from __future__ import annotations

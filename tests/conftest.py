@@ -75,3 +75,16 @@ def store_location(request, tmp_path):
     if request.param == "sqlite":
         return str(tmp_path / "store.db")
     return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def sshd(tmp_path_factory):
+    """A real OpenSSH server on loopback (tests/support/sshd.py), stopped after the test."""
+    from sshd import sshd_missing_reason, start_sshd
+
+    reason = sshd_missing_reason()
+    if reason:
+        pytest.skip(reason)
+    server = start_sshd(tmp_path_factory.mktemp("sshd"))
+    yield server
+    server.stop()

@@ -11,7 +11,7 @@ from edgebench.errors import UsageError
 from edgebench.models import InputSpec, ResolvedModel
 from edgebench.results.record import Settings
 from edgebench.results.store import Store
-from edgebench.interrupts import sigint_deferred
+from edgebench.interrupts import Terminated, exit_status, interrupt_handlers, sigint_deferred
 from edgebench.session import available_definition, device_of, run_session
 from edgebench.sweep.plan import Measurement
 from fake_jetson import make_emulated_jetson
@@ -52,7 +52,8 @@ def test_every_stage_writes_under_one_run_that_finishes(tmp_path):
     assert (run.tags, run.command) == ({"purpose": "test"}, ["bench"])
 
 
-@pytest.mark.parametrize("raised, status", [(KeyboardInterrupt, "interrupted"), (RuntimeError, "failed")])
+@pytest.mark.parametrize("raised, status", [(KeyboardInterrupt, "interrupted"), (Terminated, "interrupted"),
+                                            (RuntimeError, "failed")])
 def test_an_interrupted_or_failed_run_keeps_its_records_and_says_how_it_ended(tmp_path, raised, status):
     store = tmp_path / "r.db"
     with pytest.raises(raised):
@@ -103,6 +104,20 @@ def test_ctrl_c_inside_a_deferred_block_takes_effect_when_it_ends():
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_sigterm_inside_a_deferred_block_is_taken_like_ctrl_c_when_it_ends():
+    before = signal.getsignal(signal.SIGTERM)
+    done = []
+    with interrupt_handlers():
+        with pytest.raises(Terminated) as raised:
+            with sigint_deferred():
+                os.kill(os.getpid(), signal.SIGTERM)
+                done.append("the whole block")
+    assert done == ["the whole block"]
+    assert isinstance(raised.value, KeyboardInterrupt) and exit_status(raised.value) == 143
+    assert exit_status(KeyboardInterrupt()) == 130
+    assert signal.getsignal(signal.SIGTERM) == before  # the CLI's handlers go with it
 
 
 def test_device_and_target_checks_are_usage_errors():

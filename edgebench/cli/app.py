@@ -1,5 +1,6 @@
 """The Typer application every sub-command registers on, and how a command's end becomes an
-exit status: a ``UsageError`` is one line and exit 2; Ctrl-C is always honoured.
+exit status: a ``UsageError`` is one line and exit 2; Ctrl-C and SIGTERM are always honoured
+(``edgebench/interrupts.py``: exit 130 and 143).
 
 The sub-commands are imported by the entry point (``cli/main.py``), never from here, so a
 command module may import ``app`` without a cycle.
@@ -7,12 +8,12 @@ command module may import ``app`` without a cycle.
 
 from __future__ import annotations
 
-import signal
 import sys
 
 import typer
 
 from edgebench.errors import UsageError
+from edgebench.interrupts import interrupt_handlers
 
 app = typer.Typer(
     name="edgebench",
@@ -25,13 +26,10 @@ app = typer.Typer(
 
 def run_app() -> None:
     """Run ``app`` on ``sys.argv``, with the sub-commands already registered."""
-    # A shell without job control starts background commands with SIGINT ignored, and Python
-    # then leaves it ignored: `kill -INT` (or a CI cancel) would never reach the run, which ends
-    # cleanly on it (records kept, the board's mode restored).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        # Standalone mode: Typer reports its own usage errors (exit 2) and exits with the code.
-        app()
+        with interrupt_handlers():
+            # Standalone mode: Typer reports its own usage errors (exit 2) and exits with the code.
+            app()
     except UsageError as exc:
         print(f"edgebench: error: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from edgebench.cli import render
 from edgebench.cli.app import app
+from edgebench.interrupts import exit_status
 
 
 @app.command("bake")
@@ -51,9 +52,9 @@ def bake_command(
         try:
             with tempfile.TemporaryDirectory(prefix="edgebench-bake-") as workdir:
                 speedup = measure_speedup(loaded.module, baked.model, loaded, Path(workdir), threads, log=log)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as interrupt:
             log(f"interrupted: the baked model is written to {out}; the speedup was not measured")
-            raise typer.Exit(130)
+            raise typer.Exit(exit_status(interrupt))
     report = {"model": loaded.resolved.name, "out": str(out), "input_shape": list(loaded.example_input.shape),
               **baked.as_dict(), "speedup": speedup}
     if json_output:

@@ -15,6 +15,7 @@ from edgebench.cli import parsing, render
 from edgebench.cli.app import app
 from edgebench.cli.options import StoreOption
 from edgebench.errors import UsageError
+from edgebench.interrupts import exit_status
 from edgebench.models import ExportError
 from edgebench.results.record import Settings
 from edgebench.results.location import store_location
@@ -153,9 +154,9 @@ def prune_command(
             outcome = pruner.run(prunable)
             report = {**outcome.report, "target": definition.name, "run_id": session.run_id, "store": store}
             _write_outputs(out, report, outcome, pruner.recipe, chosen_task.example_input)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         log(session.interrupted_line() if session else "interrupted before the run started: nothing stored")
-        raise typer.Exit(130)
+        raise typer.Exit(exit_status(interrupt))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     if json_output:

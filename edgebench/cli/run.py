@@ -17,6 +17,7 @@ from edgebench.cli import parsing, render
 from edgebench.cli.app import app
 from edgebench.cli.options import StoreOption
 from edgebench.errors import UsageError
+from edgebench.interrupts import exit_status
 from edgebench.models import resolve_model
 from edgebench.results.record import Record, Settings
 from edgebench.results.location import store_location
@@ -123,9 +124,9 @@ def run_command(
             stages = [single_stage(model or list(DEFAULT_MODELS), parsing.comma_list(backend),
                                    parsing.positive_ints(batch, "--batch"),
                                    check_precisions(parsing.comma_list(precision)), input_shape, target, mode, device)]
-    except KeyboardInterrupt:  # while resolving models: nothing started yet
+    except KeyboardInterrupt as interrupt:  # while resolving models: nothing started yet
         log("interrupted before the run started: nothing stored")
-        raise typer.Exit(130)
+        raise typer.Exit(exit_status(interrupt))
     if max_time < min_time:
         raise UsageError(f"--max-time ({max_time:g}) must be at least --min-time ({min_time:g})")
     settings = Settings(
@@ -148,11 +149,11 @@ def run_command(
                                         cooldown=cooldown, include_copies=include_copies, cuda_graphs=cuda_graphs,
                                         profile_layers=profile_layers)
                     _measure_with_progress(sweep, stage.measurements, session.keep, err, progress_lines)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         log(session.interrupted_line() if session else "interrupted before the run started: nothing stored")
         if session is not None and session.run_id is not None:
             _report(session.records, session.run_id, json_output)
-        raise typer.Exit(130)
+        raise typer.Exit(exit_status(interrupt))
     _report(session.records, session.run_id, json_output)
     raise typer.Exit(1 if any(r.status == "error" for r in session.records) else 0)
 

@@ -48,9 +48,10 @@ class Board(_Strict):
 
 
 class Remote(_Strict):
-    """A board reached over SSH with the system's OpenSSH client (``~/.ssh/config`` applies)."""
+    """A board reached over SSH with the system's OpenSSH client (``~/.ssh/config`` applies).
+    A lab target leaves host, port and user out: the reserved place's NetworkService gives them."""
 
-    host: str = Field(min_length=1)
+    host: Optional[str] = Field(default=None, min_length=1)
     port: Optional[int] = Field(default=None, ge=1, le=65535)
     user: Optional[str] = None
     #: The board's Python (3.8 or newer) with numpy and the backends installed.
@@ -65,6 +66,34 @@ class Remote(_Strict):
     sudo: bool = False
     #: How long a second workstation waits for a busy board.
     lock_timeout_s: float = Field(default=600.0, gt=0)
+
+
+class Lab(_Strict):
+    """A board reserved through a labgrid coordinator: a place by name, or any place with these
+    tags (both: that place, if it has the tags). See docs/remote.md, "Boards in a labgrid lab"."""
+
+    #: "host:port" of the coordinator; LG_COORDINATOR when left out, then labgrid's default.
+    coordinator: Optional[str] = Field(default=None, min_length=1)
+    place: Optional[str] = Field(default=None, min_length=1)
+    #: labgrid's tag keys are lower-case words (``board = "xavier"``).
+    tags: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]+$")], Annotated[str, Field(min_length=1)]] = \
+        Field(default_factory=dict)
+    #: How long to wait in the coordinator's queue for a free place.
+    reserve_timeout_s: float = Field(default=3600.0, gt=0)
+
+    @model_validator(mode="after")
+    def _names_a_place(self) -> "Lab":
+        if self.place is None and not self.tags:
+            raise ValueError("[lab] needs place = \"NAME\" or tags = { KEY = \"VALUE\" }")
+        return self
+
+    @property
+    def wanted(self) -> str:
+        """The place or tags asked for, as messages name them: ``a place with board=xavier``."""
+        tags = ", ".join(f"{key}={value}" for key, value in self.tags.items())
+        if self.place is None:
+            return f"a place with {tags}"
+        return f"place {self.place}" + (f" with {tags}" if tags else "")
 
 
 class TargetDefinition(_Strict):
@@ -83,7 +112,18 @@ class TargetDefinition(_Strict):
     modes: list[PowerMode] = Field(default_factory=list)
     default_mode: Optional[str] = None
     thermal: Optional[Thermal] = None
+    #: How to reach the board over SSH; None for this machine. Present for every lab target.
     remote: Optional[Remote] = None
+    #: Where the board comes from when a labgrid coordinator hands it out instead of a fixed host.
+    lab: Optional[Lab] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lab_is_remote(cls, data):
+        """A lab board is measured over SSH: a lab target without a [remote] table gets its defaults."""
+        if isinstance(data, dict) and data.get("lab") is not None and data.get("remote") is None:
+            return {**data, "remote": {}}
+        return data
 
     @field_validator("model_match")
     @classmethod
@@ -107,7 +147,19 @@ class TargetDefinition(_Strict):
             raise ValueError("power modes are only supported on kind 'jetson' (nvpmodel)")
         if self.default_mode is not None and self.default_mode not in names:
             raise ValueError(f"default_mode {self.default_mode!r} is not one of the modes {names}")
+        self._one_board_address()
         return self
+
+    def _one_board_address(self) -> None:
+        """Exactly one of [remote] host and [lab] says where the board is."""
+        if self.remote is None:
+            return
+        fixed = [name for name in ("host", "port", "user") if getattr(self.remote, name) is not None]
+        if self.lab is not None and fixed:
+            raise ValueError(f"[remote] {', '.join(fixed)} and [lab] both say where the board is: with [lab] the "
+                             "place's NetworkService gives the address, port and user, so leave them out")
+        if self.lab is None and self.remote.host is None:
+            raise ValueError("[remote] needs host = \"BOARD\", or a [lab] table naming a labgrid place or tags")
 
     @property
     def mode_names(self) -> list[str]:

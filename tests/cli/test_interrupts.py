@@ -1,5 +1,6 @@
 """Ctrl-C at several points of a real `edgebench` run: it ends within seconds (exit 130), keeps
-what it measured, marks the run interrupted and puts the board back in its mode.
+what it measured, marks the run interrupted and puts the board back in its mode. SIGTERM (a CI
+cancel, `kill`) is taken the same way, with exit 143.
 
 SIGINT goes to the subprocess once it printed a known progress line or once its worker is
 inside the timed loop (a marker file), never after a fixed sleep, so a loaded machine only
@@ -43,11 +44,12 @@ def test_during_a_measurement_the_worker_goes_and_the_records_before_it_stay(tmp
         os.kill(int(mark.read_text()), 0)
 
 
-def test_between_records(tmp_path):
+@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_between_records(tmp_path, signum, status):
     run = Interrupted(["run", "-m", "worker_models:tiny", "-m", "worker_models:hanging", "--input-shape", "3x8x8",
                        "-b", "eager", *FAST], tmp_path)
     run.wait_for_line("ok worker_models:tiny b1 eager")  # printed once the record is stored
-    assert run.interrupt() == 130, run.stderr
+    assert run.interrupt(signum) == status, run.stderr
     assert "interrupted: 1 record(s) kept" in run.stderr
     assert stored(tmp_path / "results" / "edgebench.db") == (
         [("interrupted",)], [("worker_models:tiny", "eager", "default", "ok")])
@@ -58,11 +60,12 @@ def xavier(tmp_path):
     return make_emulated_jetson(tmp_path / "board", "xavier")
 
 
-def test_during_the_idle_power_sampling_nothing_is_stored_and_the_mode_is_restored(xavier, tmp_path):
+@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_during_the_idle_power_sampling_nothing_is_stored_and_the_mode_is_restored(xavier, tmp_path, signum, status):
     run = Interrupted(["run", "--target", "xavier", "--mode", "maxn", "--device", "cpu", "-m", "worker_models:tiny",
                        "--input-shape", "3x8x8", "-b", "eager", *FAST], tmp_path, env=xavier.env)
     run.wait_for_line("idle power: sampling tegrastats")
-    assert run.interrupt() == 130, run.stderr
+    assert run.interrupt(signum) == status, run.stderr
     assert "interrupted before the run started: nothing stored" in run.stderr
     # The run row is created only once the board is ready: an interrupted set-up leaves none.
     assert not (tmp_path / "results" / "edgebench.db").exists()

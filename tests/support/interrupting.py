@@ -1,5 +1,5 @@
-"""A real ``edgebench`` subprocess that a test interrupts (SIGINT, as Ctrl-C sends) at a known
-point: once it printed a given progress line, or once a file appeared, never after a fixed sleep."""
+"""A real ``edgebench`` subprocess that a test interrupts (SIGINT, as Ctrl-C sends, or SIGTERM) at a
+known point: once it printed a given progress line, or once a file appeared, never after a fixed sleep."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ EXIT_S = 60.0
 class Interrupted:
     def __init__(self, args, cwd: Path, env: dict | None = None):
         # Wide lines: a progress line is never wrapped before the text a test waits for.
-        env = {**os.environ, "PYTHONPATH": str(SUPPORT), "COLUMNS": "250", **(env or {})}
+        path = os.pathsep.join(filter(None, [str(SUPPORT), os.environ.get("PYTHONPATH")]))
+        env = {**os.environ, "PYTHONPATH": path, "COLUMNS": "250", **(env or {})}
         self.proc = subprocess.Popen([sys.executable, "-m", "edgebench", *args], cwd=cwd, env=env,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.lines: list[str] = []
@@ -57,14 +58,18 @@ class Interrupted:
             assert time.monotonic() < deadline, f"{path} did not appear in {REACH_S:g} s:\n{self.stderr}"
             time.sleep(0.1)
 
-    def interrupt(self) -> int:
-        """SIGINT, then its exit status (it must exit within EXIT_S)."""
-        self.proc.send_signal(signal.SIGINT)
+    def interrupt(self, signum: int = signal.SIGINT) -> int:
+        """SIGINT (Ctrl-C) or another signal, then its exit status (it must exit within EXIT_S)."""
+        self.proc.send_signal(signum)
+        return self.wait(EXIT_S, f" after {signal.Signals(signum).name}")
+
+    def wait(self, seconds: float = REACH_S, what: str = "") -> int:
+        """Its exit status once it ended and its output is read (fails after ``seconds``)."""
         try:
-            returncode = self.proc.wait(timeout=EXIT_S)
+            returncode = self.proc.wait(timeout=seconds)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            raise AssertionError(f"edgebench still running {EXIT_S:g} s after SIGINT:\n{self.stderr}") from None
+            raise AssertionError(f"edgebench still running {seconds:g} s{what}:\n{self.stderr}") from None
         for reader in self._readers:
             reader.join(timeout=EXIT_S)
         return returncode
