@@ -8,7 +8,7 @@ the lock owner is what ``labgrid-client`` would record (``host/user``, ``LG_HOST
 ``LG_USERNAME`` apply). Requests are labgrid's generated gRPC messages, the same the command
 sends; ``ClientSession``'s own command methods are not used because they print to stdout.
 
-Each ``LabClient`` runs on its own event loop, closed with it, and is short-lived: a lease
+Each ``LabClient`` runs on the process's one event loop and is short-lived: a lease
 connects to reserve and acquire, and again to release, so nothing of labgrid's runs (or forks
 with the workers) while the board is measured.
 """
@@ -87,7 +87,7 @@ class LabClient:
             raise UsageError(f"lab targets and `edgebench lab` need labgrid 25 or newer ({exc}): {INSTALL_HINT}") \
                 from None
         self.address = address
-        self._loop = asyncio.new_event_loop()
+        self._loop = process_loop()
         # labgrid's gRPC channel binds to the current event loop when the session is made.
         asyncio.set_event_loop(self._loop)
         problems = _CapturedLog()
@@ -189,14 +189,26 @@ class LabClient:
                            f"{CALL_TIMEOUT_S:g} s") from None
 
     def _close_loop(self) -> None:
-        """Cancel what an interrupted call left running, then close the loop."""
+        """Cancel what an interrupted call left running. The loop stays open for the next
+        client: gRPC's completion queue is the process's, and events it delivers after a
+        channel closes would otherwise land on a closed loop (a traceback on stderr)."""
         pending = asyncio.all_tasks(self._loop)
         for task in pending:
             task.cancel()
         if pending:
             self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-        self._loop.close()
         asyncio.set_event_loop(None)
+
+
+_LOOP: Optional[asyncio.AbstractEventLoop] = None
+
+
+def process_loop() -> asyncio.AbstractEventLoop:
+    """The one event loop this process's clients share (see ``LabClient._close_loop``)."""
+    global _LOOP
+    if _LOOP is None or _LOOP.is_closed():
+        _LOOP = asyncio.new_event_loop()
+    return _LOOP
 
 
 def _reservation(message) -> ReservationStatus:

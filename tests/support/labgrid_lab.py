@@ -45,11 +45,14 @@ class LabgridLab:
 
     @contextlib.contextmanager
     def session(self):
-        """labgrid's own client session and its loop: the test's view of the coordinator,
-        independent of edgebench's client."""
+        """labgrid's own client session and its loop: the test's view of the coordinator, through
+        labgrid rather than edgebench's client."""
         from labgrid.remote.client import start_session
 
-        loop = asyncio.new_event_loop()
+        from edgebench.lab.client import process_loop
+
+        # gRPC's asyncio support serves one event loop per process: edgebench's client's.
+        loop = process_loop()
         asyncio.set_event_loop(loop)
         session = start_session(self.address, loop=loop)
         try:
@@ -57,7 +60,6 @@ class LabgridLab:
         finally:
             loop.run_until_complete(session.stop())
             loop.run_until_complete(session.close())
-            loop.close()
             asyncio.set_event_loop(None)
 
     def state(self) -> dict:
@@ -93,9 +95,10 @@ def labgrid_missing_reason() -> Optional[str]:
     return None
 
 
-def ssh_options(server: SshServer) -> list[str]:
-    """ssh options that log in to ``server`` by its address, as a lab target's board is reached."""
-    return ["-o", f"IdentityFile={server.directory / 'client_key'}", "-o", "IdentitiesOnly=yes",
+def ssh_options(server: SshServer, client_key: Optional[Path] = None) -> list[str]:
+    """ssh options that log in to ``server`` by its address, as a lab target's board is reached,
+    with ``client_key`` (the server's own client key by default)."""
+    return ["-o", f"IdentityFile={client_key or server.directory / 'client_key'}", "-o", "IdentitiesOnly=yes",
             "-o", "StrictHostKeyChecking=no", "-o", f"UserKnownHostsFile={server.directory / 'known_hosts'}",
             "-o", "LogLevel=ERROR"]
 

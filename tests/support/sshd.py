@@ -13,6 +13,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 SSHD = "/usr/sbin/sshd"
 HOST_ALIAS = "edgebench-test-board"
@@ -76,11 +77,16 @@ def sshd_missing_reason() -> str | None:
     return None
 
 
-def start_sshd(directory: Path) -> SshServer:
+def start_sshd(directory: Path, *, client_key: Path | None = None, extra_config: Sequence[str] = ()) -> SshServer:
+    """A server that lets in ``client_key`` (a new key in ``directory`` by default: several
+    servers can share one key, as a lab's boards do); ``extra_config`` lines go into its
+    sshd_config (``SetEnv`` gives each simulated board its own environment)."""
     directory.mkdir(parents=True, exist_ok=True)
-    for name in ("host_key", "client_key"):
+    keys = ("host_key",) if client_key else ("host_key", "client_key")
+    for name in keys:
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(directory / name)], check=True)
-    (directory / "authorized_keys").write_text((directory / "client_key.pub").read_text())
+    client_key = client_key or directory / "client_key"
+    (directory / "authorized_keys").write_text(Path(f"{client_key}.pub").read_text())
     port = _free_port()
     server_config = directory / "sshd_config"
     server_config.write_text("\n".join([
@@ -88,13 +94,13 @@ def start_sshd(directory: Path) -> SshServer:
         f"PidFile {directory / 'sshd.pid'}", f"AuthorizedKeysFile {directory / 'authorized_keys'}",
         "PasswordAuthentication no", "KbdInteractiveAuthentication no", "PubkeyAuthentication yes",
         "PermitRootLogin yes", "StrictModes no", "UsePAM no", "LogLevel ERROR", "MaxSessions 50",
-        "MaxStartups 50", ""]))
+        "MaxStartups 50", *extra_config, ""]))
     os.makedirs("/run/sshd", exist_ok=True)  # privilege separation directory sshd insists on
     process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(server_config)], stderr=subprocess.DEVNULL)
     client_config = directory / "ssh_config"
     client_config.write_text("\n".join([
         f"Host {HOST_ALIAS}", "  HostName 127.0.0.1", f"  Port {port}", f"  User {_user()}",
-        f"  IdentityFile {directory / 'client_key'}", "  IdentitiesOnly yes", "  StrictHostKeyChecking no",
+        f"  IdentityFile {client_key}", "  IdentitiesOnly yes", "  StrictHostKeyChecking no",
         f"  UserKnownHostsFile {directory / 'known_hosts'}", "  LogLevel ERROR", ""]))
     _wait_for_port(port, process)
     return SshServer(directory, port, process, client_config)
