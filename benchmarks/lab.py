@@ -177,10 +177,20 @@ def run_jobs(args, target: Path, store: str, cwd: Path) -> list[dict]:
 
 
 def utilisation(timings: list[dict], boards: int) -> dict:
+    """Busy share of the boards, and the handovers: from one job's release of a place to the next
+    job's lock on it (what a queue costs per job besides the wait itself)."""
     held = [(t["locked_at"], t["released_at"]) for t in timings if t["locked_at"] and t["released_at"]]
     span = max(end for _, end in held) - min(start for start, _ in held)
     busy = sum(end - start for start, end in held)
-    return {"span_s": round(span, 1), "board_busy_s": round(busy, 1), "utilisation": round(busy / (boards * span), 3)}
+    by_place: dict[str, list] = {}
+    for t in timings:
+        if t["locked_at"] and t["released_at"]:
+            by_place.setdefault(t["place"], []).append((t["locked_at"], t["released_at"]))
+    gaps = sorted(later[0] - earlier[1] for holds in by_place.values()
+                  for earlier, later in zip(sorted(holds), sorted(holds)[1:]))
+    return {"span_s": round(span, 1), "board_busy_s": round(busy, 1), "utilisation": round(busy / (boards * span), 3),
+            "handover_median_s": round(gaps[len(gaps) // 2], 2) if gaps else None,
+            "handover_max_s": round(gaps[-1], 2) if gaps else None}
 
 
 def killed_job(args, lab, coordinator: str, server, store: str, cwd: Path, scratch: Path) -> dict:
@@ -240,6 +250,8 @@ def table(result: dict) -> str:
         ("queue wait: median, max", f"{median} s, {waits[-1] if waits else None} s"),
         ("board utilisation", f"{result['utilisation']['utilisation']:.0%} of {result['boards']} boards over "
                               f"{result['utilisation']['span_s']} s"),
+        ("handover, release to the next lock: median, max",
+         f"{result['utilisation']['handover_median_s']} s, {result['utilisation']['handover_max_s']} s"),
         ("places locked after the jobs", str(len(result["leaks"]["locked_places"]))),
         ("reservations open after the jobs", str(len(result["leaks"]["open_reservations"]))),
         ("records expected, stored", f"{records['expected']}, {records['stored']}"),
