@@ -112,3 +112,12 @@ def test_ctrl_c_keeps_the_layers_measured_so_far_and_removes_the_scratch_files(t
     assert kept[0].startswith(f"interrupted: {len(records)} record(s) kept")
     assert runs == ["interrupted"]
     assert not out.exists() and not list(tmp_path.glob(".*.layers"))
+
+
+def test_an_onnx_model_cannot_be_decomposed(cli, tmp_path):
+    from onnx_models import matmul_relu
+
+    path = matmul_relu(str(tmp_path / "m.onnx"))
+    proc = cli("decompose", "--model", path, "--method", "channel", "--max-error", "0.1", "--out", "m.pt")
+    assert proc.returncode == 2 and "edgebench decompose needs a PyTorch model" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "m.pt").exists()
