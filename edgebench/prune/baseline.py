@@ -35,14 +35,14 @@ class Prunable(NamedTuple):
     part: Optional[str]  # what of it the worker measures, when the spec says ("network", "end_to_end")
 
 
-def prunable_model(spec: str, task) -> Prunable:
-    """The model spec resolved at the task's input shape, as the whole model; UsageError unless it
-    is a trainable PyTorch module."""
+def prunable_model(spec: str, task, command: str = "edgebench prune") -> Prunable:
+    """The model spec resolved at the task's input shape, as the whole model; UsageError (saying
+    ``command`` needs it) unless it is a trainable PyTorch module."""
     parsed = parse_spec(spec)
     if parsed.onnx_path is not None:
-        raise UsageError(f"edgebench prune needs a PyTorch model; {parsed.name} is ONNX")
+        raise UsageError(f"{command} needs a PyTorch model; {parsed.name} is ONNX")
     if parsed.recipe and parsed.recipe["format"] == "torch-export":
-        raise UsageError(f"edgebench prune needs a trainable nn.Module; {parsed.name} is a torch.export program "
+        raise UsageError(f"{command} needs a trainable nn.Module; {parsed.name} is a torch.export program "
                          "(give the .pt module or the callable that builds it)")
     resolved = resolve_model(spec, ["x".join(str(d) for d in task.example_input.shape[1:])])
     part = resolved.recipe.get("part")
