@@ -50,12 +50,9 @@ sys.path.insert(0, str(SUPPORT))
 def postgres_server():
     """A throwaway PostgreSQL server on loopback for the session (tests/support/postgres.py),
     stopped and removed at its end; the test skips, saying why, where PostgreSQL cannot start."""
-    from postgres import PostgresUnavailable, start_postgres
+    from postgres import start_postgres_or_skip
 
-    try:
-        server = start_postgres()
-    except PostgresUnavailable as exc:
-        pytest.skip(f"no PostgreSQL server: {exc}")
+    server = start_postgres_or_skip()
     yield server
     server.stop()
 

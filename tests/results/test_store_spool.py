@@ -15,7 +15,7 @@ from edgebench.results.spool import RunWriter
 from edgebench.results.store import Store
 from edgebench.session import available_definition, run_session
 
-from postgres import PostgresUnavailable, start_postgres
+from postgres import start_postgres_or_skip
 from records import synthetic_record
 
 UNREACHABLE = "postgresql://bench:s3cret@127.0.0.1:1/results"  # nothing listens on port 1
@@ -31,10 +31,7 @@ def spool(tmp_path, monkeypatch) -> Path:
 @pytest.fixture
 def own_server():
     """A server of this test's own, which it may take down and bring back."""
-    try:
-        server = start_postgres()
-    except PostgresUnavailable as exc:
-        pytest.skip(f"no PostgreSQL server: {exc}")
+    server = start_postgres_or_skip()
     yield server
     server.stop()
 

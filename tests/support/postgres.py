@@ -133,3 +133,13 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def start_postgres_or_skip() -> PostgresServer:
+    """``start_postgres()`` for a test; the test skips, saying why, where PostgreSQL cannot start."""
+    import pytest
+
+    try:
+        return start_postgres()
+    except PostgresUnavailable as exc:
+        pytest.skip(f"no PostgreSQL server: {exc}")
