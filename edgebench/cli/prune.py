@@ -57,6 +57,10 @@ def prune_command(
     ratio: Optional[float] = typer.Option(None, "--ratio", help="--strategy static, instead of --threshold: "
                                           "this share of every group's channels goes, the lowest-scoring first "
                                           "(e.g. --criterion hrank --ratio 0.15), in (0, 1)."),
+    residual: str = typer.Option("coupled", "--residual", help="--strategy static: coupled cuts a residual "
+                                 "stage's channels from every layer they couple; zero-pad cuts each residual branch's "
+                                 "last convolution alone and scatters its output back into zeros of the full width "
+                                 "before the addition."),
     score_inputs: Optional[int] = typer.Option(None, "--score-inputs", min=1, help="Training inputs hrank, taylor "
                                                "and utilisation score from (default 64; utilisation 256)."),
     round_to: int = typer.Option(8, "--round-to", min=1, help="Channel counts are multiples of this."),
@@ -89,6 +93,7 @@ def prune_command(
     from edgebench.prune.static import DEFAULT_THRESHOLD, StaticPruner
     from edgebench.sweep.paired import Pairing
     from edgebench.prune.tasks import load_task
+    from edgebench.prune.zero_pad import RESIDUAL_MODES
 
     store_location(store)
     tags = parsing.key_values(tag, "--tag")
@@ -111,6 +116,11 @@ def prune_command(
             raise UsageError(f"--threshold must be in (0, 1], not {threshold:g}")
     elif threshold is not None or ratio is not None:
         raise UsageError(f"--{'threshold' if threshold is not None else 'ratio'} applies to --strategy static only")
+    if residual not in RESIDUAL_MODES:
+        raise UsageError(f"--residual must be one of {', '.join(RESIDUAL_MODES)}, not {residual!r}")
+    if residual == "zero-pad" and strategy != "static":
+        # The loop re-traces the model every step, and Torch-Pruning cannot follow a scatter.
+        raise UsageError("--residual zero-pad applies to --strategy static only")
     criterion = criterion or ("utilisation" if strategy == "static" else "l1")
     if criterion not in CRITERIA:
         raise UsageError(f"--criterion must be one of {', '.join(CRITERIA)}, not {criterion!r}")
@@ -128,7 +138,7 @@ def prune_command(
                          round_to=round_to, step=step, max_iterations=max_iterations, finetune_steps=finetune_steps,
                          final_finetune_steps=final_finetune_steps, train_steps=train_steps, staircase=staircase,
                          score_inputs=score_inputs, strategy=strategy,
-                         threshold=DEFAULT_THRESHOLD if threshold is None else threshold, ratio=ratio,
+                         threshold=DEFAULT_THRESHOLD if threshold is None else threshold, ratio=ratio, residual=residual,
                          pairing=Pairing(rounds=rounds, block_s=block_time))
     settings = Settings(min_time_s=0.0, max_time_s=0.0, min_iterations=1, warmup_s=config.pairing.warmup_s,
                         target_ci=0.0, timeout_s=PAIRED_TIMEOUT_S, threads=threads, processes=1)
@@ -146,7 +156,8 @@ def prune_command(
                 session.stage(definition, chosen_device, mode=mode, measure_power=False) as ready:
             plan = (f"objective {objective}, budget {budget:g}" if strategy == "greedy" else
                     f"static cut under {criterion} {config.threshold:g}" if ratio is None else
-                    f"static cut of {ratio:g} of each group by {criterion}")
+                    f"static cut of {ratio:g} of each group by {criterion}") + \
+                (", residual branches zero-padded" if residual == "zero-pad" else "")
             log(f"run {session.run_id}: pruning {model} on {definition.name} ({', '.join(backends)}), "
                 f"{plan}, store {store}")
             sweep = ready.sweep(settings, threads=threads)
@@ -173,7 +184,7 @@ def _write_outputs(out: Path, report: dict, outcome, recipe, example_input) -> N
 
     name, part = outcome.report["model"], outcome.report["measured_part"]
     try:
-        save_pruned(out, outcome.model, recipe, name, example_input, outcome.history, part)
+        save_pruned(out, outcome.model, recipe, name, example_input, outcome.history, part, outcome.paddings)
     except ExportError as exc:  # state_dict.pt and pruning.json are written before the program
         report["warnings"] = report["warnings"] + [f"model.pt2 not written: {exc}"]
         report["onnx_check"] = {"ok": False, "error": "no model.pt2 to export from"}

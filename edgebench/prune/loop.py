@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -34,6 +34,7 @@ from edgebench.prune.model_stats import model_stats
 from edgebench.sweep.paired import Pairing, PairedMeasurement, Ratio, measure_paired
 from edgebench.prune.proposals import Proposal, propose
 from edgebench.prune.surgery import Graph, build_graph, macs_and_params, pruned_copy
+from edgebench.prune.zero_pad import Padding
 from edgebench.results.pruned import FINAL_STAGE
 from edgebench.results.record import Record
 from edgebench.sweep.execute import Sweep
@@ -68,6 +69,7 @@ class PruneConfig:
     strategy: str = "greedy"
     threshold: float = 0.05  # --strategy static: channels scoring under it go
     ratio: Optional[float] = None  # --strategy static: this share of every group's channels goes instead
+    residual: str = "coupled"  # --strategy static: "zero-pad" cuts residual branches alone (prune.zero_pad)
     pairing: Pairing = field(default_factory=Pairing)
 
 
@@ -118,11 +120,13 @@ class Baseline:
 
 @dataclass
 class Outcome:
-    """What the loop ends with: the kept model, its replayable history and the report's data."""
+    """What the loop ends with: the kept model, its replayable history (Torch-Pruning's, then the
+    zero-padded branches') and the report's data."""
 
     model: torch.nn.Module
     history: list
     report: dict[str, Any]
+    paddings: list[Padding] = field(default_factory=list)
 
 
 class Pruner:
@@ -391,7 +395,7 @@ class Pruner:
             candidate = by_name.get(record.model) if prune["role"] in ("candidate", "stair probe") else None
             if candidate is not None:
                 prune = {**prune, **candidate.step_dict(), "objective": self.config.objective,
-                         "criterion": self.config.criterion}
+                         "criterion": self.config.criterion, "residual": self.config.residual}
             records.append(record.model_copy(update={"env": {**record.env, "prune": prune}}))
         return records
 
@@ -419,11 +423,12 @@ class Pruner:
                 "metrics": {**metrics, self.metric: score}}
 
     def _finish(self, model: torch.nn.Module, history: list, steps: list[dict], stop_reason: str, started: float,
-                base: Baseline, baseline_latency: dict[str, float]) -> Outcome:
+                base: Baseline, baseline_latency: dict[str, float], paddings: Sequence[Padding] = ()) -> Outcome:
         config, baseline_model, floor = self.config, base.resolved, base.floor
         accuracy = self.task.evaluate(model)
         notes = []
-        if history and config.final_finetune_steps:
+        pruned = bool(history or paddings)
+        if pruned and config.final_finetune_steps:
             self.log(f"final fine-tune: {config.final_finetune_steps} steps")
             before = copy.deepcopy(model.state_dict())
             self.task.finetune(model, config.final_finetune_steps)
@@ -455,19 +460,21 @@ class Pruner:
             baseline["latency_ms"][backend] = paired.entries[0].p50_ms
             final["latency_ms"][backend] = paired.entries[1].p50_ms if paired.entries[1].ok else None
             final["latency_ratio"][backend] = ratio.as_dict() if ratio else None
-            if history and (ratio is None or not ratio.faster):
+            if pruned and (ratio is None or not ratio.faster):
                 warnings.append(f"the final model is not significantly faster than the baseline on {backend}: "
                                 f"{ratio if ratio else paired.entries[1].error}")
             records += [entry.record.model_copy(update={"env": {**entry.record.env, "prune": {
                 "role": role, "stage": FINAL_STAGE, "metric": self.metric, "metrics": figures[role]["metrics"],
-                "model": figures[role]["model"]}}}) for entry, role in zip(paired.entries, ["baseline", "final"])]
+                "model": figures[role]["model"], "residual": config.residual}}})
+                for entry, role in zip(paired.entries, ["baseline", "final"])]
             baseline["model_stats"], final["model_stats"] = figures["baseline"]["model"], figures["final"]["model"]
             baseline["metrics"], final["metrics"] = figures["baseline"]["metrics"], figures["final"]["metrics"]
         self.keep_records(records)
         report = {
             "strategy": config.strategy, **(_static_rule(config) if config.strategy == "static" else {}),
             "objective": config.objective, "budget": config.budget, "max_accuracy_drop": config.max_accuracy_drop,
-            "criterion": config.criterion, "round_to": config.round_to, "staircase": config.staircase, "step": config.step,
+            "criterion": config.criterion, "residual": config.residual,
+            "zero_padded": [padding.as_dict() for padding in paddings], "round_to": config.round_to, "staircase": config.staircase, "step": config.step,
             "finetune_steps": config.finetune_steps, "final_finetune_steps": config.final_finetune_steps,
             "pairing": dataclasses.asdict(config.pairing), "backends": list(self.backends),
             "score_inputs": config.score_inputs, "task": self.task.name, "metric": self.metric,
@@ -477,7 +484,7 @@ class Pruner:
             "kept_steps": sum(1 for step in steps if step.get("verdict") == "kept"),
             "wall_s": round(time.perf_counter() - started, 1),
         }
-        return Outcome(model, history, report)
+        return Outcome(model, history, report, list(paddings))
 
 
 def _static_rule(config: PruneConfig) -> dict[str, float]:

@@ -53,7 +53,12 @@ def removed_channels(model: nn.Module, example_input: torch.Tensor, history: Seq
 def masked_like(model: nn.Module, example_input: torch.Tensor, history: Sequence) -> nn.Module:
     """A copy of ``model`` with the channels ``history`` removes zeroed by ``torch.nn.utils.prune``
     masks; ValueError when the history removes nothing a mask can hold."""
-    removed = removed_channels(model, example_input, history)
+    return masked_channels(model, removed_channels(model, example_input, history))
+
+
+def masked_channels(model: nn.Module, removed: dict[str, list[int]]) -> nn.Module:
+    """A copy of ``model`` with the given output channels of each layer (by name) zeroed by
+    ``torch.nn.utils.prune`` masks; ValueError when none of them is a channel a mask can hold."""
     masked = copy.deepcopy(model)
     modules = dict(masked.named_modules())
     for name, indices in removed.items():
@@ -65,8 +70,8 @@ def masked_like(model: nn.Module, example_input: torch.Tensor, history: Sequence
                 mask[indices] = 0
                 torch_prune.custom_from_mask(layer, tensor_name, mask)
     if masked_channel_count(masked) != sum(len(indices) for indices in removed.values()):
-        raise ValueError("the pruning history removes no channel a mask can zero; the masked contrast "
-                         "would measure the unpruned model")
+        raise ValueError("no channel to remove is one a mask can zero; the masked contrast would measure "
+                         "the unpruned model")
     return masked
 
 

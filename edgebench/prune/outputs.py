@@ -2,8 +2,9 @@
 
 - ``state_dict.pt``: the pruned weights (``torch.load(..., weights_only=True)`` reads them).
 - ``pruning.json``: the unpruned model's recipe, the example input's shape, Torch-Pruning's
-  pruning history and the measured part of a detector. The state dict does not fit the unpruned
-  architecture; replaying the history on the rebuilt model gives the architecture it fits
+  pruning history, the zero-padded residual branches (``zero_padded``, ``edgebench.prune.zero_pad``)
+  and the measured part of a detector. The state dict does not fit the unpruned architecture;
+  replaying the history, then the paddings, on the rebuilt model gives the architecture it fits
   (``load_pruned``: the whole model, a detector with its pre- and postprocessing).
 - ``model.pt2``: a ``torch.export`` program, for ``edgebench run --model DIR/model.pt2``; of a
   detector, the part that was measured (its network unless the spec said ``#end_to_end``).
@@ -21,7 +22,7 @@ import contextlib
 import json
 import shutil
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import torch
 import torch_pruning as tp
@@ -34,6 +35,7 @@ from edgebench.models import ExportError, onnx_for, resolve_model
 from edgebench.models.artifacts import atomic_target
 from edgebench.models.output_check import compare_outputs, run_onnx
 from edgebench.prune.surgery import quiet_torch_pruning
+from edgebench.prune.zero_pad import Padding, pad
 from edgebench.board.runners.base import first_line
 
 FORMAT_VERSION = 1
@@ -49,9 +51,10 @@ _FIELDS = {"model": str, "recipe": dict, "input_shape": list, "input_dtype": str
 
 
 def save_pruned(out_dir: Path, model: nn.Module, recipe: dict, model_name: str, example_input: torch.Tensor,
-                history: list, part: str | None = None) -> None:
+                history: list, part: str | None = None, paddings: Sequence[Padding] = ()) -> None:
     """Write ``state_dict.pt``, ``model.pt2`` and ``pruning.json``. ``recipe`` builds the
-    unpruned model; ``history`` is ``DependencyGraph.pruning_history()`` from that model to this one;
+    unpruned model; ``history`` is ``DependencyGraph.pruning_history()`` from that model to this one,
+    and ``paddings`` the residual branches zero-padded after it;
     ``part`` is what of a detector was measured, and what ``model.pt2`` holds (``measured``).
 
     Raises ExportError (one line) when torch.export cannot capture the model; the state dict and
@@ -67,6 +70,7 @@ def save_pruned(out_dir: Path, model: nn.Module, recipe: dict, model_name: str, 
         "input_dtype": str(example_input.dtype).removeprefix("torch."),
         # Plain JSON: Torch-Pruning may hand out numpy or tensor indices.
         "history": [[str(name), bool(out_channels), [int(i) for i in idxs]] for name, out_channels, idxs in history],
+        "zero_padded": [padding.as_dict() for padding in paddings],
         "part": part,
     }
     with atomic_target(out_dir / PRUNING) as temp_path:
@@ -104,6 +108,8 @@ def load_pruned(out_dir: Path) -> nn.Module:
         with quiet_torch_pruning():
             graph = tp.DependencyGraph().build_dependency(module, example_inputs=example)
             graph.load_pruning_history(record["history"])
+        # Written by an edgebench from before zero-padding: none.
+        pad(module, [Padding.from_dict(entry) for entry in record.get("zero_padded", [])])
     except Exception as exc:  # a layer the model does not have, an index out of range, a bad entry
         raise UsageError(f"cannot replay the pruning history of {record_path} on {record['model']}: "
                          f"{type(exc).__name__}: {first_line(exc)}")

@@ -15,6 +15,9 @@ after the cut, before fine-tuning (``metric_after_cut``).
 
 ``--ratio R`` replaces the threshold with a uniform cut (``ratio_cut``): every group loses its
 ``R`` lowest-scoring channels, as the HRank study of SSD300 pruned its backbone and extra layers.
+
+``--residual zero-pad`` scores and cuts each residual branch alone instead of the coupled group it
+adds into (``edgebench.prune.zero_pad``); the rest of that group keeps its channels.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from edgebench.prune.baseline import Prunable
 from edgebench.prune.importance import channel_scores
 from edgebench.prune.loop import Candidate, Outcome, Pruner
 from edgebench.prune.proposals import Proposal
-from edgebench.prune.surgery import cut, macs_and_params
+from edgebench.prune.surgery import macs_and_params
+from edgebench.prune.zero_pad import cut_zero_padded, prunable_units, residual_branches
 
 DEFAULT_THRESHOLD = 0.05
 
@@ -67,7 +71,12 @@ class StaticPruner(Pruner):
         started = time.perf_counter()
         base = self.baseline(prunable)
         graph = self.graph(base.module, first=True)
-        scores = channel_scores(config.criterion, base.module, graph.groups, self.task, config.score_inputs)
+        branches = residual_branches(graph) if config.residual == "zero-pad" else {}
+        if config.residual == "zero-pad":
+            self.log(f"zero-pad: {len(branches)} residual branch(es) scored and cut alone"
+                     + (f" ({', '.join(branches)})" if branches else "; every group is cut coupled"))
+        units = prunable_units(graph, branches) if branches else graph.groups
+        scores = channel_scores(config.criterion, base.module, units, self.task, config.score_inputs)
         if config.ratio is None:
             drops = threshold_cut(scores, config.threshold, config.round_to)
             rule = f"scored under {config.threshold:g} ({config.criterion})"
@@ -76,18 +85,20 @@ class StaticPruner(Pruner):
             rule = f"the lowest {config.ratio:g} of each group ({config.criterion})"
         if not drops:
             return self._finish(base.module, [], [], f"no channel to cut: none {rule}", started, base, {})
-        module, history = cut(graph, drops)
-        widths = {group_id: graph.width(group_id) for group_id in drops}
+        module, history, paddings = cut_zero_padded(graph, branches, drops)
+        widths = {unit: len(scores[unit]) for unit in drops}
         before, removed = sum(widths.values()), sum(len(drop) for drop in drops.values())
         after_cut = self.task.evaluate(module)
         self.log(f"static cut: {removed} of {before} channels in {len(drops)} group(s), {rule}; {self.metric} "
                  f"{base.accuracy:.2%} -> {after_cut:.2%}; fine-tuning {config.finetune_steps} steps")
         self.task.finetune(module, config.finetune_steps)
         macs, params = macs_and_params(module, self.example_input)
-        proposal = Proposal(", ".join(f"{group_id} {widths[group_id]}->{widths[group_id] - len(drop)}"
-                                      for group_id, drop in drops.items()), before, before - removed)
-        name = f"{self.model_name} [static cut " + (f"under {config.threshold:g}]" if config.ratio is None
-                                                     else f"of {config.ratio:g}]")
+        proposal = Proposal(", ".join(f"{unit} {widths[unit]}->{widths[unit] - len(drop)}"
+                                      + (" (zero-padded)" if unit in branches else "")
+                                      for unit, drop in drops.items()), before, before - removed)
+        name = (f"{self.model_name} [static cut " + (f"under {config.threshold:g}" if config.ratio is None
+                                                      else f"of {config.ratio:g}")
+                + (", zero-padded]" if paddings else "]"))
         candidate = Candidate(1, proposal, module, history, self.materialize(module, "static", name), macs, params)
         candidate.accuracy = self.task.evaluate(module)
         baseline_latency: dict[str, float] = {}
@@ -102,4 +113,4 @@ class StaticPruner(Pruner):
                  f"{candidate.accuracy:.2%}, MACs {macs / base.macs:.2f}x")
         step = {**candidate.step_dict(), "metric_after_cut": after_cut}
         return self._finish(module, history, [step], f"static cut of {removed} channels",
-                            started, base, baseline_latency)
+                            started, base, baseline_latency, paddings)
