@@ -15,7 +15,7 @@ from rich.table import Table
 
 from edgebench.cli import parsing, render
 from edgebench.cli.app import app
-from edgebench.cli.options import StoreOption
+from edgebench.cli.options import BlockTimeOption, StoreOption, ThreadsOption, TrainStepsOption
 from edgebench.errors import UsageError
 from edgebench.interrupts import exit_status
 from edgebench.results.location import store_location
@@ -56,12 +56,11 @@ def decompose_command(
                                      "is taken over."),
     finetune_steps: int = typer.Option(200, "--finetune-steps", min=0, help="Training steps for the decomposed "
                                        "model."),
-    train_steps: int = typer.Option(200, "--train-steps", min=1, help="Training steps for an untrained baseline "
-                                    "(cached by model and task, shared with edgebench prune)."),
+    train_steps: int = TrainStepsOption,
     rounds: int = typer.Option(10, "--rounds", min=2, help="Paired rounds: each model runs one block per round "
                                "(twice as many for the final comparison)."),
-    block_time: float = typer.Option(0.1, "--block-time", min=0.005, help="Seconds of each timed block."),
-    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Intra-op threads for every backend."),
+    block_time: float = BlockTimeOption,
+    threads: Optional[int] = ThreadsOption,
     device: Optional[str] = typer.Option(None, "--device", help="cpu, gpu, dla0 or dla1, as the target lists."),
     store: str = StoreOption,
     tag: List[str] = typer.Option([], "--tag", help="KEY=VALUE label for the run. Repeatable."),

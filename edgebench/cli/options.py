@@ -32,3 +32,10 @@ BoardOption = typer.Option(
     help="Only records measured on this board: the labgrid place the run reserved, else the measured "
     "machine's host name.",
 )
+
+# The paired measurement and the baseline's training, shared by the commands that change a model
+# and let the target judge it (prune, decompose).
+TrainStepsOption = typer.Option(200, "--train-steps", min=1, help="Training steps for an untrained baseline "
+                                "(cached by model and task, shared by edgebench prune and decompose).")
+BlockTimeOption = typer.Option(0.1, "--block-time", min=0.005, help="Seconds of each timed block.")
+ThreadsOption = typer.Option(None, "--threads", min=1, help="Intra-op threads for every backend.")

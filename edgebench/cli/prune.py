@@ -13,7 +13,7 @@ from rich.console import Console
 
 from edgebench.cli import parsing, render
 from edgebench.cli.app import app
-from edgebench.cli.options import StoreOption
+from edgebench.cli.options import BlockTimeOption, StoreOption, ThreadsOption, TrainStepsOption
 from edgebench.errors import UsageError
 from edgebench.interrupts import exit_status
 from edgebench.models import ExportError
@@ -74,11 +74,10 @@ def prune_command(
                                        "candidate gets before its accuracy check."),
     final_finetune_steps: int = typer.Option(200, "--final-finetune-steps", min=0, help="Training steps for the "
                                              "final model."),
-    train_steps: int = typer.Option(200, "--train-steps", min=1, help="Training steps for an untrained baseline "
-                                    "(cached by model and task)."),
+    train_steps: int = TrainStepsOption,
     rounds: int = typer.Option(10, "--rounds", min=2, help="Paired rounds: each model runs one block per round."),
-    block_time: float = typer.Option(0.1, "--block-time", min=0.005, help="Seconds of each timed block."),
-    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Intra-op threads for every backend."),
+    block_time: float = BlockTimeOption,
+    threads: Optional[int] = ThreadsOption,
     mode: Optional[str] = typer.Option(None, "--mode", help="Power mode (Jetson), restored afterwards."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, gpu, dla0 or dla1, as the target lists."),
     store: str = StoreOption,
