@@ -55,8 +55,8 @@ def compare_command(
     fmt: str = typer.Option("table", "--format", help=f"One of: {', '.join(FORMATS)}."),
     as_json: bool = typer.Option(False, "--json", help="Same as --format json."),
 ) -> None:
-    """Speedup (baseline p50 / contender p50) per model and batch, with a bootstrap 95% interval.
-    --machine and --board restrict both sides."""
+    """Speedup (baseline p50 / contender p50) per model, input shape and batch, with a bootstrap 95%
+    interval. --machine and --board restrict both sides."""
     fmt = _output_format(fmt, as_json)
     scope = Scope(machine, board)
     if pruned:
@@ -102,6 +102,7 @@ def rows(comparison: Comparison) -> list[dict[str, Any]]:
         {
             "model": p.baseline.model,
             "batch": p.baseline.batch,
+            "input_shape": p.baseline.input_shape,
             "precision": p.baseline.precision,
             "method": _sides(p, "method"),
             "machine_id": _sides(p, "machine_id"),
@@ -129,6 +130,11 @@ def _with_board(comparison: Comparison) -> bool:
     return "board" not in comparison.varied and len(boards(measured)) > 1
 
 
+def _with_shape(comparison: Comparison) -> bool:
+    """An input shape beside the model where the pairs hold more than one (a resolution sweep)."""
+    return len({pair.baseline.input_shape for pair in comparison.pairs}) > 1
+
+
 def _sides(pair: Pair, name: str) -> str:
     """A key field's value, or baseline/contender values when the comparison varies it."""
     base, cont = str(getattr(pair.baseline, name)), str(getattr(pair.contender, name))
@@ -152,9 +158,11 @@ def _print_table(comparison: Comparison) -> None:
     with_energy = any(pair.energy_ratio is not None for pair in comparison.pairs)
     if with_energy:
         table.add_column("energy", justify="right", no_wrap=True)
+    with_shape = _with_shape(comparison)
     for row in rows(comparison):
         method = "" if row["method"] == DEFAULT_METHOD else f" ({row['method']})"
-        cells = [Text(f"{row['model']} b{row['batch']} {row['precision']}{method}"),
+        shape = f" {row['input_shape']}" if with_shape else ""
+        cells = [Text(f"{row['model']}{shape} b{row['batch']} {row['precision']}{method}"),
                  *([Text(row["board"])] if with_board else []), Text(row["baseline"]), Text(row["contender"]),
                  f"{row['baseline_p50_ms']:.3f}", f"{row['contender_p50_ms']:.3f}", f"{row['speedup']:.2f}x",
                  _interval(row)]
@@ -164,12 +172,14 @@ def _print_table(comparison: Comparison) -> None:
 
 
 def _print_markdown(comparison: Comparison) -> None:
-    with_board = _with_board(comparison)
-    header = ["model", "batch", "precision", *(["board"] if with_board else []), "baseline", "contender",
-              "baseline p50 ms", "contender p50 ms", "speedup", "95% CI", "energy ratio", "notes"]
+    with_board, with_shape = _with_board(comparison), _with_shape(comparison)
+    header = ["model", *(["input"] if with_shape else []), "batch", "precision", *(["board"] if with_board else []),
+              "baseline", "contender", "baseline p50 ms", "contender p50 ms", "speedup", "95% CI", "energy ratio",
+              "notes"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows(comparison):
-        cells = [row["model"], row["batch"], row["precision"], *([row["board"]] if with_board else []),
+        cells = [row["model"], *([row["input_shape"]] if with_shape else []), row["batch"], row["precision"],
+                 *([row["board"]] if with_board else []),
                  row["baseline"], row["contender"],
                  f"{row['baseline_p50_ms']:.3f}", f"{row['contender_p50_ms']:.3f}", f"{row['speedup']:.2f}x",
                  _interval(row), _ratio(row["energy_ratio"]), row["notes"]]
@@ -209,7 +219,8 @@ def _print_notes(console: Console, comparison: Comparison) -> None:
 
 
 def _pair_name(pair: Pair) -> str:
-    return f"{pair.baseline.model} b{pair.baseline.batch} {pair.baseline.precision}"
+    shape = f" {pair.baseline.input_shape}" if pair.baseline.input_shape else ""
+    return f"{pair.baseline.model}{shape} b{pair.baseline.batch} {pair.baseline.precision}"
 
 
 def _interval(row: dict[str, Any]) -> str:
