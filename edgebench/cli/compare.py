@@ -18,10 +18,12 @@ from edgebench.cli.render import boards, markdown_cell
 from edgebench.cli.app import app
 from edgebench.cli.options import BoardOption, MachineOption, StoreOption
 from edgebench.cli.pruned_table import print_pruned
+from edgebench.cli.resolution_table import print_resolutions
 from edgebench.errors import UsageError
 from edgebench.results.compare import Comparison, Pair, compare, describe, varied_fields
 from edgebench.results.pruned import pruned_variants
 from edgebench.results.record import Record
+from edgebench.results.resolution import swept_series
 from edgebench.results.select import (
     DEFAULT_METHOD,
     SELECTABLE_FIELDS,
@@ -46,6 +48,10 @@ def compare_command(
     pruned: bool = typer.Option(
         False, "--pruned", help="Instead of --baseline/--contender: each `edgebench prune` run's final model "
         "against its baseline, with MACs, parameters, weights and ONNX sizes and the task's metric."),
+    resolution: bool = typer.Option(
+        False, "--resolution", help="Instead of --baseline/--contender: p50 with its 95% interval and frames per "
+        "second (batch x 1000 / p50) against input shape, per model, batch, backend and target/mode/device; the "
+        "latest record of each key (measure a sweep with --input-shape 3x256x512,3x512x1024)."),
     run_id: Optional[str] = typer.Option(
         None, "--run", help="Only this run's records (id or unique prefix). Default: every run, the latest "
         "record of each key."),
@@ -59,17 +65,23 @@ def compare_command(
     interval. --machine and --board restrict both sides."""
     fmt = _output_format(fmt, as_json)
     scope = Scope(machine, board)
-    if pruned:
+    if pruned and resolution:
+        raise UsageError("--pruned and --resolution are two views; give one")
+    if pruned or resolution:
         if baseline or contender:
-            raise UsageError("--pruned compares each prune run's final model with its own baseline; "
-                             "give it without --baseline and --contender")
+            view = ("--pruned compares each prune run's final model with its own baseline" if pruned
+                    else "--resolution shows each key's latest record against input shape")
+            raise UsageError(f"{view}; give it without --baseline and --contender")
         with Store.open(store, create=False) as opened:
             stored_runs(opened)
             records = _scoped_records(opened, run_id, scope)
-        print_pruned(pruned_variants(records), fmt)
+        if pruned:
+            print_pruned(pruned_variants(records), fmt)
+        else:
+            print_resolutions(swept_series(records), fmt)
         return
     if baseline is None or contender is None:
-        raise UsageError("compare needs --baseline and --contender (or --pruned)")
+        raise UsageError("compare needs --baseline and --contender (or --pruned, or --resolution)")
     base_selector, cont_selector = parse_selector(baseline), parse_selector(contender)
     with Store.open(store, create=False) as opened:
         runs = stored_runs(opened)
