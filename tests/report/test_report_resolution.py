@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from edgebench.report.build import build_report
 from edgebench.report.write import write_report
 from edgebench.results.store import Store
 
+from chromium import CHROMIUM, MISSING, rendered
 from records import add_run, failed_record, synthetic_record
 
 MODEL = "torchvision:lraspp_mobilenet_v3_large"
@@ -31,11 +34,16 @@ def sweep_run(run_id: str, started_at: str):
     return records
 
 
-def test_a_sweep_is_drawn_against_input_shape_with_its_failure_named(tmp_path):
+@pytest.fixture
+def swept_page(tmp_path):
+    """The report of the sweep run: its data and its page."""
     with Store.open(tmp_path / "s.db") as store:
         add_run(store, sweep_run)
-        data = build_report(store, tmp_path / "out")
-        index = write_report(store, tmp_path / "page")
+        return build_report(store, tmp_path / "out"), write_report(store, tmp_path / "page")
+
+
+def test_a_sweep_is_drawn_against_input_shape_with_its_failure_named(swept_page, tmp_path):
+    data, index = swept_page
     (figure,) = data.figures["resolution"]
     assert (tmp_path / "out" / figure.file).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert figure.title.startswith(f"{MODEL}, batch 1: latency and frames per second")
@@ -47,6 +55,15 @@ def test_a_sweep_is_drawn_against_input_shape_with_its_failure_named(tmp_path):
     section = page[page.index('<section id="resolution">'):page.index('<section id="speedup">')]
     assert re.search(r'<img src="fig-resolution-1\.png"', section) and "3x1024x2048 onnxruntime (error)" in section
     assert '<a href="#resolution">' in page
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason=MISSING)
+def test_chromium_renders_the_resolution_section_and_loads_its_figure(swept_page, tmp_path):
+    _, index = swept_page
+    section_ids, images = rendered(index, tmp_path)
+    assert "resolution" in section_ids
+    (figure,) = [attrs for attrs in images if attrs.get("src") == "fig-resolution-1.png"]
+    assert figure.get("data-loaded") == "true", images
 
 
 def test_a_run_at_one_shape_per_model_has_no_resolution_section(tmp_path):
