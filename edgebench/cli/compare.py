@@ -18,10 +18,12 @@ from edgebench.cli.render import boards, markdown_cell
 from edgebench.cli.app import app
 from edgebench.cli.options import BoardOption, MachineOption, StoreOption
 from edgebench.cli.pruned_table import print_pruned
+from edgebench.cli.resolution_table import print_resolutions
 from edgebench.errors import UsageError
 from edgebench.results.compare import Comparison, Pair, compare, describe, varied_fields
 from edgebench.results.pruned import pruned_variants
 from edgebench.results.record import Record
+from edgebench.results.resolution import swept_series
 from edgebench.results.select import (
     DEFAULT_METHOD,
     SELECTABLE_FIELDS,
@@ -46,6 +48,10 @@ def compare_command(
     pruned: bool = typer.Option(
         False, "--pruned", help="Instead of --baseline/--contender: each `edgebench prune` run's final model "
         "against its baseline, with MACs, parameters, weights and ONNX sizes and the task's metric."),
+    resolution: bool = typer.Option(
+        False, "--resolution", help="Instead of --baseline/--contender: p50 with its 95% interval and frames per "
+        "second (batch x 1000 / p50) against input shape, per model, batch, backend and target/mode/device; the "
+        "latest record of each key (measure a sweep with --input-shape 3x256x512,3x512x1024)."),
     run_id: Optional[str] = typer.Option(
         None, "--run", help="Only this run's records (id or unique prefix). Default: every run, the latest "
         "record of each key."),
@@ -55,21 +61,27 @@ def compare_command(
     fmt: str = typer.Option("table", "--format", help=f"One of: {', '.join(FORMATS)}."),
     as_json: bool = typer.Option(False, "--json", help="Same as --format json."),
 ) -> None:
-    """Speedup (baseline p50 / contender p50) per model and batch, with a bootstrap 95% interval.
-    --machine and --board restrict both sides."""
+    """Speedup (baseline p50 / contender p50) per model, input shape and batch, with a bootstrap 95%
+    interval. --machine and --board restrict both sides."""
     fmt = _output_format(fmt, as_json)
     scope = Scope(machine, board)
-    if pruned:
+    if pruned and resolution:
+        raise UsageError("--pruned and --resolution are two views; give one")
+    if pruned or resolution:
         if baseline or contender:
-            raise UsageError("--pruned compares each prune run's final model with its own baseline; "
-                             "give it without --baseline and --contender")
+            view = ("--pruned compares each prune run's final model with its own baseline" if pruned
+                    else "--resolution shows each key's latest record against input shape")
+            raise UsageError(f"{view}; give it without --baseline and --contender")
         with Store.open(store, create=False) as opened:
             stored_runs(opened)
             records = _scoped_records(opened, run_id, scope)
-        print_pruned(pruned_variants(records), fmt)
+        if pruned:
+            print_pruned(pruned_variants(records), fmt)
+        else:
+            print_resolutions(swept_series(records), fmt)
         return
     if baseline is None or contender is None:
-        raise UsageError("compare needs --baseline and --contender (or --pruned)")
+        raise UsageError("compare needs --baseline and --contender (or --pruned, or --resolution)")
     base_selector, cont_selector = parse_selector(baseline), parse_selector(contender)
     with Store.open(store, create=False) as opened:
         runs = stored_runs(opened)
@@ -102,6 +114,7 @@ def rows(comparison: Comparison) -> list[dict[str, Any]]:
         {
             "model": p.baseline.model,
             "batch": p.baseline.batch,
+            "input_shape": p.baseline.input_shape,
             "precision": p.baseline.precision,
             "method": _sides(p, "method"),
             "machine_id": _sides(p, "machine_id"),
@@ -129,6 +142,11 @@ def _with_board(comparison: Comparison) -> bool:
     return "board" not in comparison.varied and len(boards(measured)) > 1
 
 
+def _with_shape(comparison: Comparison) -> bool:
+    """An input shape beside the model where the pairs hold more than one (a resolution sweep)."""
+    return len({pair.baseline.input_shape for pair in comparison.pairs}) > 1
+
+
 def _sides(pair: Pair, name: str) -> str:
     """A key field's value, or baseline/contender values when the comparison varies it."""
     base, cont = str(getattr(pair.baseline, name)), str(getattr(pair.contender, name))
@@ -152,9 +170,11 @@ def _print_table(comparison: Comparison) -> None:
     with_energy = any(pair.energy_ratio is not None for pair in comparison.pairs)
     if with_energy:
         table.add_column("energy", justify="right", no_wrap=True)
+    with_shape = _with_shape(comparison)
     for row in rows(comparison):
         method = "" if row["method"] == DEFAULT_METHOD else f" ({row['method']})"
-        cells = [Text(f"{row['model']} b{row['batch']} {row['precision']}{method}"),
+        shape = f" {row['input_shape']}" if with_shape else ""
+        cells = [Text(f"{row['model']}{shape} b{row['batch']} {row['precision']}{method}"),
                  *([Text(row["board"])] if with_board else []), Text(row["baseline"]), Text(row["contender"]),
                  f"{row['baseline_p50_ms']:.3f}", f"{row['contender_p50_ms']:.3f}", f"{row['speedup']:.2f}x",
                  _interval(row)]
@@ -164,12 +184,14 @@ def _print_table(comparison: Comparison) -> None:
 
 
 def _print_markdown(comparison: Comparison) -> None:
-    with_board = _with_board(comparison)
-    header = ["model", "batch", "precision", *(["board"] if with_board else []), "baseline", "contender",
-              "baseline p50 ms", "contender p50 ms", "speedup", "95% CI", "energy ratio", "notes"]
+    with_board, with_shape = _with_board(comparison), _with_shape(comparison)
+    header = ["model", *(["input"] if with_shape else []), "batch", "precision", *(["board"] if with_board else []),
+              "baseline", "contender", "baseline p50 ms", "contender p50 ms", "speedup", "95% CI", "energy ratio",
+              "notes"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows(comparison):
-        cells = [row["model"], row["batch"], row["precision"], *([row["board"]] if with_board else []),
+        cells = [row["model"], *([row["input_shape"]] if with_shape else []), row["batch"], row["precision"],
+                 *([row["board"]] if with_board else []),
                  row["baseline"], row["contender"],
                  f"{row['baseline_p50_ms']:.3f}", f"{row['contender_p50_ms']:.3f}", f"{row['speedup']:.2f}x",
                  _interval(row), _ratio(row["energy_ratio"]), row["notes"]]
@@ -209,7 +231,8 @@ def _print_notes(console: Console, comparison: Comparison) -> None:
 
 
 def _pair_name(pair: Pair) -> str:
-    return f"{pair.baseline.model} b{pair.baseline.batch} {pair.baseline.precision}"
+    shape = f" {pair.baseline.input_shape}" if pair.baseline.input_shape else ""
+    return f"{pair.baseline.model}{shape} b{pair.baseline.batch} {pair.baseline.precision}"
 
 
 def _interval(row: dict[str, Any]) -> str:

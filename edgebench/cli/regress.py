@@ -156,10 +156,13 @@ def _cells(report: RegressReport, verdict: Verdict) -> list[str]:
 
 
 def _key(report: RegressReport, record: Record) -> str:
-    """The key in words, naming the board where the judged records come from more than one (and
-    keeping JUnit testcase names unique)."""
-    several = len(boards(verdict.contender for verdict in report.verdicts)) > 1
-    return key_text(record) + (f" on {record.board or '-'}" if several else "")
+    """The key in words, naming the input shape and the board where the judged records hold more
+    than one (and keeping JUnit testcase names unique)."""
+    judged = [verdict.contender for verdict in report.verdicts]
+    shapes = len({judged_record.input_shape for judged_record in judged}) > 1
+    several = len(boards(judged)) > 1
+    return (key_text(record) + (f" at {record.input_shape or '-'}" if shapes else "")
+            + (f" on {record.board or '-'}" if several else ""))
 
 
 def _run_text(report: RegressReport, run_id: str) -> str:

@@ -23,13 +23,18 @@ STATUS_STYLES = {"ok": "green", "error": "red", "unavailable": "yellow"}
 def summary_line(record: Record) -> Text:
     """One line per finished measurement, for the progress log."""
     line = Text(record.status, style=STATUS_STYLES.get(record.status, ""))
-    line.append(f" {record.model} b{record.batch} {record.backend}: ")
+    line.append(f" {record_name(record)}: ")
     if record.latency_ms is None:
         return line.append(str(record.error))
     line.append(f"p50 {p50_with_interval(record)} ms")
     if record.warnings:
         line.append(f" ({len(record.warnings)} warning(s))", style="yellow")
     return line
+
+
+def record_name(record: Record) -> str:
+    """Model, batch, backend and the input shape it was fed (``3x512x1024``), for log lines."""
+    return " ".join(filter(None, (record.model, f"b{record.batch}", record.backend, record.input_shape)))
 
 
 def speedups(records: Sequence[Record], baseline: str = BASELINE_BACKEND) -> dict[int, float]:
@@ -47,13 +52,17 @@ def speedups(records: Sequence[Record], baseline: str = BASELINE_BACKEND) -> dic
 
 def records_table(records: Sequence[Record], title: str | None = None) -> Table:
     """One row per record, narrow enough for an 80-column terminal; warnings listed below it. A
-    board column when the records come from more than one board."""
+    board column when the records come from more than one board, an input column when they hold
+    more than one input shape (a resolution sweep: items/s is then frames per second)."""
     ratios = speedups(records)
     with_board = len(boards(records)) > 1
+    with_shape = len({r.input_shape for r in records}) > 1
     table = Table(title=title, box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
     if with_board:
         table.add_column("board")
     table.add_column("model")
+    if with_shape:
+        table.add_column("input", no_wrap=True)
     table.add_column("b", justify="right")
     table.add_column("backend")
     table.add_column("p50 ms", justify="right", no_wrap=True)
@@ -67,7 +76,7 @@ def records_table(records: Sequence[Record], title: str | None = None) -> Table:
         lat = r.latency_ms
         table.add_row(
             *([Text(r.board or "-")] if with_board else []),
-            Text(r.model), str(r.batch), Text(r.backend),
+            Text(r.model), *([Text(r.input_shape or "-")] if with_shape else []), str(r.batch), Text(r.backend),
             f"{lat.p50:.3f}" if lat else Text(r.status, style=STATUS_STYLES.get(r.status, "")),
             f"±{(lat.ci95[1] - lat.ci95[0]) / 2 / lat.p50 * 100:.1f}%" if lat else "",
             _number(lat.p99 if lat else None, 3),
@@ -86,7 +95,7 @@ def boards(records: Iterable[Record]) -> list[str]:
 def print_details(console: Console, records: Sequence[Record]) -> None:
     """Errors and warnings in full, under the table, so no caveat is cut off."""
     for r in records:
-        head = f"{r.model} b{r.batch} {r.backend}: "
+        head = f"{record_name(r)}: "
         if r.error:
             console.print(Text(head + f"{r.status}: {r.error}", style=STATUS_STYLES.get(r.status, "")))
         for warning in r.warnings:

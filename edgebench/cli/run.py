@@ -18,7 +18,8 @@ from edgebench.cli.app import app
 from edgebench.cli.options import StoreOption
 from edgebench.errors import UsageError
 from edgebench.interrupts import exit_status
-from edgebench.models import resolve_model
+from edgebench.models import input_shape_bindings, resolve_model
+from edgebench.results.key import input_shape_text
 from edgebench.results.record import Record, Settings
 from edgebench.results.location import store_location
 from edgebench.session import available_definition, device_of, run_session
@@ -46,7 +47,8 @@ def run_command(
         "one records it as unavailable, with the reason."),
     input_shape: List[str] = typer.Option(
         [], "--input-shape", help="Shape after the batch dimension, e.g. 3x224x224; NAME=SHAPE for one "
-        "input of several. Default: from the model."),
+        "input of several (repeat the option per input). Comma-separated shapes are alternatives, each measured "
+        "(a sweep like --batch): 3x256x512,3x512x1024. Default: from the model."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Intra-op threads for every backend. "
                                           "Default: the backend's own."),
     min_time: float = typer.Option(3.0, "--min-time", min=0.0, help="Seconds of timed iterations at least "
@@ -171,14 +173,15 @@ class Stage:
 
 def single_stage(specs: list[str], requested_backends: list[str], batches: list[int], precisions: list[str],
                  input_shapes: list[str], target: str, mode: Optional[str], device: Optional[str]) -> Stage:
-    """The stage of a run given by options: every model x batch x precision x backend."""
+    """The stage of a run given by options: every model x input shape x batch x precision x backend."""
     definition = available_definition(target)
     if mode is not None:
         definition.mode(mode)  # unknown mode: the valid names, before anything else happens
     backends, unavailable = sweep_backends(requested_backends, definition.backends)
     if not backends:
         raise UsageError(f"no backend of target {definition.name} ({', '.join(definition.backends)}) is installed here")
-    models = [resolve_model(spec, input_shapes) for spec in specs]
+    bindings = input_shape_bindings(input_shapes)
+    models = [resolve_model(spec, binding) for spec in specs for binding in bindings]
     sweep_plan = plan(models, backends, batches, backends_requested=bool(requested_backends), precisions=precisions,
                       unavailable=unavailable)
     if not sweep_plan.measurements:
@@ -218,7 +221,8 @@ def _measure_with_progress(sweep: Sweep, measurements: list[Measurement], keep: 
         task = progress.add_task("starting", total=len(measurements))
 
         def on_start(index: int, m: Measurement) -> None:
-            description = f"{m.model.name} b{m.batch} {m.precision} {m.backend}"
+            shape = input_shape_text(m.model.input_shapes(m.batch))
+            description = f"{m.model.name} b{m.batch} {m.precision} {m.backend} {shape}".rstrip()
             progress.update(task, description=description)
             if progress_lines:
                 progress.console.print(f"measuring {index + 1}/{len(measurements)}: {description}", highlight=False)

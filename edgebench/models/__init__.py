@@ -4,7 +4,7 @@ Workstation side: torch, torchvision and onnx are imported only when a function 
 """
 
 from edgebench.models.artifacts import ExportError, default_cache_dir, onnx_for, torchscript_for
-from edgebench.models.input_specs import InputSpec, parse_input_shape
+from edgebench.models.input_specs import InputSpec, input_shape_bindings, parse_input_shape
 from edgebench.models.resolve import ResolvedModel, resolve_model
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "InputSpec",
     "ResolvedModel",
     "default_cache_dir",
+    "input_shape_bindings",
     "onnx_for",
     "parse_input_shape",
     "resolve_model",

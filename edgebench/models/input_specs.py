@@ -1,4 +1,10 @@
-"""Model input specs and the ``--input-shape`` option that overrides them."""
+"""Model input specs and the ``--input-shape`` option that overrides them.
+
+Each ``--input-shape`` value is one input's shape; a comma separates alternative shapes of that
+input, each measured as a model binding of its own (a sweep axis, like ``--batch``):
+``3x256x512,3x512x1024`` is two bindings of a one-input model, ``--input-shape a=3x8 --input-shape
+b=4`` one binding of a two-input model.
+"""
 
 from __future__ import annotations
 
@@ -47,6 +53,37 @@ def parse_input_shape(text: str) -> tuple[str | None, tuple[int, ...]]:
     return (name if equals else None), dims
 
 
+def input_shape_bindings(texts: Sequence[str]) -> list[tuple[str, ...]]:
+    """``--input-shape`` values -> the ``--input-shape`` texts of each binding to measure, in order.
+
+    ``["3x256x512,3x512x1024"]`` -> ``[("3x256x512",), ("3x512x1024",)]``. Inputs with alternatives
+    go together by position (the n-th shape of each: an image and its mask at one resolution), so
+    they must have as many; an input with a single shape keeps it in every binding. No values: one
+    binding with the model's own shapes.
+    """
+    per_input = [_alternatives(text) for text in texts]
+    counts = {len(alternatives) for alternatives in per_input if len(alternatives) > 1}
+    if len(counts) > 1:
+        swept = ", ".join(f"{text!r} ({len(alternatives)})" for text, alternatives in zip(texts, per_input)
+                          if len(alternatives) > 1)
+        raise UsageError(f"--input-shape alternatives pair up by position across inputs, so each input needs "
+                         f"as many; got {swept}")
+    count = counts.pop() if counts else 1
+    bindings = [tuple(alternatives[index if len(alternatives) > 1 else 0] for alternatives in per_input)
+                for index in range(count)]
+    return list(dict.fromkeys(bindings))
+
+
+def _alternatives(text: str) -> list[str]:
+    """``"img=3x8x8,3x16x16"`` -> ``["img=3x8x8", "img=3x16x16"]``, each checked; the name is split
+    off at the last '=' as ``parse_input_shape`` does, so it is written once."""
+    name, equals, shapes = text.rpartition("=")
+    alternatives = [f"{name}{equals}{shape.strip()}" for shape in shapes.split(",") if shape.strip()]
+    for alternative in alternatives or [text]:
+        parse_input_shape(alternative)
+    return alternatives
+
+
 def apply_input_shapes(
     model_name: str,
     declared: Sequence[InputSpec],
@@ -65,7 +102,10 @@ def apply_input_shapes(
         name, dims = parse_input_shape(text)
         spec = by_name[_input_name(model_name, declared, name)]
         if spec.name in overridden:
-            raise UsageError(f"input {spec.name!r} of {model_name} is given two shapes")
+            # Repeating the option means more inputs; a sweep is one value with commas.
+            sweep = f"{format_shape(overridden[spec.name].shape[1:])},{format_shape(dims)}"
+            raise UsageError(f"input {spec.name!r} of {model_name} is given two shapes; to measure each, give "
+                             f"them in one value: --input-shape {'' if name is None else name + '='}{sweep}")
         if check_rank and len(dims) != len(spec.shape) - 1:
             raise UsageError(
                 f"input {spec.name!r} of {model_name} has shape {format_shape(spec.shape)}: "

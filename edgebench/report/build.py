@@ -16,6 +16,7 @@ from edgebench.report import plots
 from edgebench.results.compare import Pair, Unpaired, compare, latest_per_key
 from edgebench.results.key import KEY_FIELDS
 from edgebench.results.record import Record
+from edgebench.results.resolution import input_size, resolution_series
 from edgebench.results.regress import DEFAULT_THRESHOLD, HISTORY_RUNS, Verdict, judge
 from edgebench.results.select import Scope, judged_method, runs_measuring, scoped_run_records, stored_runs
 from edgebench.results.store import RunInfo, Store
@@ -24,7 +25,7 @@ BASELINE_BACKEND = "eager"  # as in `edgebench run`'s table; else the run's firs
 METRIC = "p50"
 HISTORY_SHOWN = 12  # runs per key in the history figures
 # Fields that tell a run's records apart besides model and batch, in the order labels show them.
-LABEL_FIELDS = ("backend", "precision", "mode", "device", "target", "board")
+LABEL_FIELDS = ("input_shape", "backend", "precision", "mode", "device", "target", "board")
 FIGURE_GLOB = "fig-*.png"
 
 
@@ -129,6 +130,7 @@ def build_report(store: Store, out_dir: Path, run_id: str | None = None, method:
     colors = {backend: plots.color_for(i) for i, backend in enumerate(dict.fromkeys(r.backend for r in records))}
     figures = {
         "latency": draw_latency(records, label, colors, out_dir),
+        "resolution": draw_resolution(records, label, colors, out_dir),
         "speedup": draw_speedups(pairs, baseline, label, colors, out_dir),
         "energy": draw_energy(energy_rows, label, out_dir),
         "history": draw_history(histories, history_runs, records, label, colors, out_dir),
@@ -205,6 +207,37 @@ def draw_latency(records: Sequence[Record], label: Labels, colors: dict[str, str
         missing = [f"{label(r, with_model=False)} ({r.status})" for r in group if r.status != "ok"]
         note = f"Not measured: {', '.join(missing)}." if missing else ""
         figures.append(_saved(plots.latency_distributions(title, boxes), out_dir, f"fig-latency-{index}.png", title,
+                              note))
+    return figures
+
+
+def draw_resolution(records: Sequence[Record], label: Labels, colors: dict[str, str], out_dir: Path
+                    ) -> list[FigureFile]:
+    """Per model and batch measured at more than one input shape: p50 and frames per second against
+    input size, a line per series (``results.resolution``), coloured by backend."""
+    groups: dict[tuple[str, int], list[list[Record]]] = {}
+    for points in resolution_series(records):
+        groups.setdefault((points[0].model, points[0].batch), []).append(points)
+    figures = []
+    for index, ((model, batch), series) in enumerate(groups.items(), start=1):
+        if all(len(points) < 2 for points in series):
+            continue
+        # A series' label is its record's, less the shape; the line style tells apart all but the backend.
+        rest = [label(points[0], with_model=False, without=("input_shape", "backend")) for points in series]
+        styles = list(dict.fromkeys(rest))
+        curves = [plots.Curve(label(points[0], with_model=False, without=("input_shape",)) or points[0].backend,
+                              colors[points[0].backend], plots.linestyle_for(styles.index(other)),
+                              [plots.SizePoint(input_size(r), r.input_shape, r.latency_ms.p50, *r.latency_ms.ci95,
+                                               r.throughput_ips) for r in points if r.status == "ok"],
+                              flagged=any(r.warnings for r in points))
+                  for points, other in zip(series, rest)]
+        curves = [curve for curve in curves if curve.points]
+        if not curves:
+            continue
+        title = f"{model}, batch {batch}: latency and frames per second against input shape"
+        missing = [f"{label(r, with_model=False)} ({r.status})" for points in series for r in points if r.status != "ok"]
+        note = f"Not measured: {', '.join(missing)}." if missing else ""
+        figures.append(_saved(plots.resolution_curves(title, curves), out_dir, f"fig-resolution-{index}.png", title,
                               note))
     return figures
 

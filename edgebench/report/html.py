@@ -79,7 +79,8 @@ _TEMPLATE = """<!doctype html>
      &middot; {{ data.run.status }}</p>
 </header>
 <nav>
-  <a href="#summary">Summary</a><a href="#latency">Latency</a><a href="#speedup">Speedup</a>
+  <a href="#summary">Summary</a><a href="#latency">Latency</a>
+  {% if data.figures.resolution %}<a href="#resolution">Resolution</a>{% endif %}<a href="#speedup">Speedup</a>
   <a href="#energy">Power &amp; energy</a><a href="#history">History</a><a href="#records">Records</a>
   <a href="#environment">Environment</a>
 </nav>
@@ -123,11 +124,25 @@ _TEMPLATE = """<!doctype html>
   {% endfor %}
 </section>
 
+{% if data.figures.resolution %}
+<section id="resolution">
+  <h2>Latency and frames per second against input shape</h2>
+  <p class="caption">Each series (a model and batch on one backend, precision, target, mode and device) at every
+    input shape this run measured it at: p50 per call with its 95% interval (left) and frames per second,
+    batch x 1000 / p50 (right). The x axis is the elements per item on a log scale, ticked with the input shape
+    after the batch dim. <code>edgebench compare --resolution</code> gives the same as a table.</p>
+  {% for figure in data.figures.resolution %}
+  <figure><img src="{{ figure.file }}" alt="{{ figure.title }}">
+    {% if figure.note %}<figcaption>{{ figure.note }} See the <a href="#records">records</a>.</figcaption>{% endif %}</figure>
+  {% endfor %}
+</section>
+{% endif %}
+
 <section id="speedup">
   <h2>Speedup{% if data.baseline_backend %} over {{ data.baseline_backend }}{% endif %}</h2>
   {% if data.pairs %}
   <p class="caption">Speedup = p50 of {{ data.baseline_backend }} / p50 of the row's backend, paired on the rest
-    of the key (model, batch, precision, mode, device), with a 95% bootstrap interval of the raw samples
+    of the key (model, input shape, batch, precision, mode, device), with a 95% bootstrap interval of the raw samples
     (as <code>edgebench compare</code>). The interval covers sample noise only; a note says when worker processes disagreed.</p>
   {% for figure in data.figures.speedup %}
   <figure><img src="{{ figure.file }}" alt="{{ figure.title }}"></figure>

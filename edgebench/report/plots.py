@@ -80,6 +80,29 @@ class Line:
     flagged: bool = False
 
 
+@dataclass(frozen=True)
+class SizePoint:
+    """One record of a resolution series."""
+
+    size: int  # elements per item fed to the model: the x position
+    shape: str  # the input shape, as --input-shape writes it: the tick label
+    p50: float
+    low: float  # the p50's 95% interval
+    high: float
+    fps: float | None  # frames per second, batch x 1000 / p50
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One series (backend, target, ...) across the input shapes it was measured at."""
+
+    label: str
+    color: str
+    linestyle: str
+    points: list[SizePoint]
+    flagged: bool = False
+
+
 def color_for(index: int) -> str:
     return PALETTE[index % len(PALETTE)]
 
@@ -188,6 +211,44 @@ def p50_history(title: str, run_labels: Sequence[str], lines: Sequence[Line]) ->
     axes.set_title(title, loc="left", fontsize=11, fontweight="bold")
     axes.grid(alpha=0.3)
     axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    return figure
+
+
+def resolution_curves(title: str, curves: Sequence[Curve]) -> Figure:
+    """p50 with its 95% interval (left) and frames per second (right) against input size, one line
+    per series; the size axis is logarithmic, ticked with the input shapes."""
+    figure = Figure(figsize=(WIDTH_IN, 4.4), layout="constrained")
+    latency_axes, fps_axes = figure.subplots(1, 2, sharex=True)
+    for curve in curves:
+        name = (f"{WARNING_MARK} " if curve.flagged else "") + curve.label
+        style = {"color": curve.color, "linestyle": curve.linestyle, "marker": "o", "markersize": 4, "linewidth": 1.4}
+        points = curve.points
+        latency_axes.errorbar([p.size for p in points], [p.p50 for p in points], capsize=3, label=name,
+                              yerr=[[p.p50 - p.low for p in points], [p.high - p.p50 for p in points]], **style)
+        rated = [(p.size, p.fps) for p in points if p.fps is not None]
+        if rated:
+            fps_axes.plot(*zip(*rated), label=name, **style)
+    ticks: dict[int, list[str]] = {}
+    for point in (p for curve in curves for p in curve.points):
+        ticks.setdefault(point.size, [])
+        if point.shape not in ticks[point.size]:
+            ticks[point.size].append(point.shape)
+    sizes = sorted(ticks)
+    for axes in (latency_axes, fps_axes):
+        axes.set_xscale("log", base=2)
+        axes.set_xticks(sizes, ["\n".join(ticks[size]) for size in sizes], rotation=30, ha="right", fontsize=8)
+        axes.xaxis.set_minor_locator(NullLocator())
+        axes.xaxis.set_minor_formatter(NullFormatter())
+        axes.set_xlim(sizes[0] / 1.3, sizes[-1] * 1.3)
+        axes.set_xlabel("input shape (elements per item, log scale)")
+        axes.grid(alpha=0.3)
+    points = [p for curve in curves for p in curve.points]
+    logarithmic = _value_axis(latency_axes, "y", [p.low for p in points] + [p.high for p in points])
+    latency_axes.set_ylabel("p50, ms per call, 95% interval" + (" (log scale)" if logarithmic else ""))
+    logarithmic = _value_axis(fps_axes, "y", [p.fps for p in points if p.fps is not None])
+    fps_axes.set_ylabel("frames per second, batch x 1000 / p50" + (" (log scale)" if logarithmic else ""))
+    latency_axes.set_title(title, loc="left", fontsize=11, fontweight="bold")
+    latency_axes.legend(loc="best", fontsize=8)
     return figure
 
 

@@ -5,7 +5,8 @@ one batch) as the rounds, in seconds as pytest-benchmark keeps them, one call pe
 statistics are computed as ``pytest_benchmark.stats.Stats`` computes them (its quartile method
 included), so these files and pytest-benchmark's own sit side by side in one comparison. Failed
 measurements have no samples and are left out. Benchmarks are grouped by model and batch, and
-named ``MODEL[BACKEND-PRECISION-bBATCH]``, so the same key in two runs' files lines up.
+named ``MODEL[BACKEND-PRECISION-bBATCH-SHAPE]`` (the input shape after the batch dim), so the
+same key in two runs' files lines up.
 """
 
 from __future__ import annotations
@@ -86,7 +87,8 @@ def _quartiles(data: list[float]) -> tuple[float, float]:
 
 
 def _benchmark(record: Record) -> dict[str, Any]:
-    param = f"{record.backend}-{record.precision}-b{record.batch}"
+    # The input shape is part of the key (results.key): two resolutions of a model are two benchmarks.
+    param = "-".join(filter(None, (record.backend, record.precision, f"b{record.batch}", record.input_shape)))
     name = f"{record.model}[{param}]"
     settings = record.settings
     return {
@@ -94,7 +96,7 @@ def _benchmark(record: Record) -> dict[str, Any]:
         "name": name,
         "fullname": f"{record.target}/{record.mode}/{record.device}::{name}",
         "params": {field: getattr(record, field)
-                   for field in ("backend", "precision", "batch", "target", "mode", "device")},
+                   for field in ("backend", "precision", "batch", "input_shape", "target", "mode", "device")},
         "param": param,
         "extra_info": {
             "run_id": record.run_id,

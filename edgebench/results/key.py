@@ -7,15 +7,18 @@ eager --contender onnxruntime`` varies the backend) and holds the rest equal.
 - ``machine_id``: two hosts that share a target name (``x86-cpu``) are two machines;
 - ``precision``: an fp16 engine against an fp32 one is a different experiment, not a speedup;
 - ``method``: a paired measurement (models alternating in short blocks in one process) and a
-  sweep measurement of the same model are not samples of the same thing.
+  sweep measurement of the same model are not samples of the same thing;
+- ``input_shape`` (``Record.input_shape``: the recorded input shapes less the batch dim): the
+  fingerprint covers the model's weights, not the resolution it was fed, so two resolutions of
+  one model share it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 KEY_FIELDS = ("model", "model_fingerprint", "machine_id", "target", "mode", "backend", "device", "precision",
-              "batch", "method")
+              "batch", "input_shape", "method")
 MACHINE_ID_SHOWN = 8  # hex digits of a machine id in tables: enough to tell a lab's machines apart
 
 
@@ -35,6 +38,15 @@ def key_fields(varied: Sequence[str] = ()) -> tuple[str, ...]:
 
 def key_of(record: object, fields: Sequence[str] = KEY_FIELDS) -> tuple:
     return tuple(getattr(record, name) for name in fields)
+
+
+def input_shape_text(input_shapes: Mapping[str, Sequence[int]]) -> str:
+    """Input shapes after the batch dim, as ``--input-shape`` writes them: ``3x512x1024``; several
+    inputs as ``NAME=SHAPE`` joined by spaces; "" when none were recorded."""
+    texts = {name: "x".join(str(dim) for dim in shape[1:]) for name, shape in input_shapes.items()}
+    if len(texts) == 1:
+        return next(iter(texts.values()))
+    return " ".join(f"{name}={text}" for name, text in texts.items())
 
 
 def short_machine_id(machine_id: str | None) -> str:

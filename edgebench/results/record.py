@@ -11,7 +11,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from edgebench.results.key import key_of
+from edgebench.results.key import input_shape_text, key_of
 from edgebench.results.record_versions import RECORD_SCHEMA_VERSION, upgrade_record
 
 Status = Literal["ok", "error", "unavailable"]
@@ -130,6 +130,12 @@ class Record(_Frozen):
     def key(self) -> tuple:
         """What must match for two records to be compared (``results.key``)."""
         return key_of(self)
+
+    @property
+    def input_shape(self) -> str:
+        """The input shapes less the batch dim, as ``--input-shape`` writes them (``3x512x1024``); a
+        key field, so two resolutions of one model are never compared as one."""
+        return input_shape_text(self.input_shapes)
 
     @property
     def board(self) -> Optional[str]:

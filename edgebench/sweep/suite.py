@@ -15,7 +15,7 @@
     backends = ["eager", "onnxruntime", "tensorrt"]
     batches = [1, 8]            # default [1]
     precisions = ["fp32", "fp16"]  # default ["fp32"]
-    input_shapes = ["3x224x224"]   # optional, as --input-shape
+    input_shapes = ["3x224x224"]   # optional, as --input-shape: "3x256x512,3x512x1024" sweeps two
 
     [regress]
     metric = "p50"
@@ -39,7 +39,7 @@ from typing import Any, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
 
 from edgebench.errors import UsageError
-from edgebench.models import parse_input_shape
+from edgebench.models import input_shape_bindings
 from edgebench.results.compare import METRICS
 from edgebench.results.regress import DEFAULT_THRESHOLD
 from edgebench.board.runners import runner_names
@@ -108,11 +108,10 @@ class MatrixEntry(_Strict):
     @field_validator("input_shapes")
     @classmethod
     def _shapes_parse(cls, shapes: list[str]) -> list[str]:
-        for text in shapes:
-            try:
-                parse_input_shape(text)
-            except UsageError as exc:
-                raise ValueError(str(exc)) from None
+        try:
+            input_shape_bindings(shapes)
+        except UsageError as exc:
+            raise ValueError(str(exc)) from None
         return shapes
 
     @model_validator(mode="after")
@@ -136,11 +135,13 @@ class MatrixEntry(_Strict):
         return self
 
     def items(self) -> list[SuiteItem]:
-        """Grouped by target and mode (a mode switch is slow), backends of one model side by side."""
+        """Grouped by target and mode (a mode switch is slow), backends of one model side by side;
+        each input shape binding (``input_shape_bindings``) a measurement of its own."""
         return [
-            SuiteItem(model, target, mode, backend, batch, precision, tuple(self.input_shapes))
-            for target, mode, model, batch, precision, backend in itertools.product(
-                self.targets, self.modes or [None], self.models, self.batches, self.precisions, self.backends)
+            SuiteItem(model, target, mode, backend, batch, precision, shapes)
+            for target, mode, model, shapes, batch, precision, backend in itertools.product(
+                self.targets, self.modes or [None], self.models, input_shape_bindings(self.input_shapes),
+                self.batches, self.precisions, self.backends)
         ]
 
 

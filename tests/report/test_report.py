@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 import sys
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -17,6 +14,7 @@ from edgebench.report.write import write_report
 from edgebench.report.build import build_report
 from edgebench.results.store import Store
 
+from chromium import CHROMIUM, MISSING, rendered
 from records import add_run, energy, failed_record, synthetic_record
 
 # p50 in ms on an AGX Xavier at MAXN; 15 W runs them 1.6 times slower at about 60% of the power.
@@ -32,7 +30,6 @@ LIBRARIES = {"eager": ("torch", "2.1.0"), "onnxruntime": ("onnxruntime-gpu", "1.
 RUN_DRIFT = (1.0, 1.015, 0.99, 1.005)  # the nightlies' run-to-run variation
 WARNING = "CV 7.9% above 5%: the board was busy or throttling (see stability)"
 FAILURE = "TensorRT build failed: <Myelin> out of memory"
-CHROMIUM = shutil.which("chromium")
 SECTIONS = ("summary", "latency", "speedup", "energy", "history", "records", "environment")
 
 
@@ -161,21 +158,13 @@ def test_every_figure_is_a_png_beside_the_page_and_nothing_is_fetched(report):
     assert not re.search(r"(src|href)=\"(https?:)?//", page)
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="headless check needs Debian's chromium (apt-get install chromium)")
+@pytest.mark.skipif(CHROMIUM is None, reason=MISSING)
 def test_chromium_renders_every_section_and_loads_every_image(report, tmp_path):
     out, _ = report
-    dom = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000", "--dump-dom",
-         (out / "index.html").as_uri()],
-        capture_output=True, text=True, timeout=120, env={**os.environ, "HOME": str(tmp_path)},
-    ).stdout
-    parsed = _Elements()
-    parsed.feed(dom)
-    assert set(SECTIONS) <= set(parsed.section_ids)
-    assert len(parsed.images) == 6
-    assert all(attrs.get("data-loaded") == "true" for attrs in parsed.images), parsed.images
+    section_ids, images = rendered(out / "index.html", tmp_path)
+    assert set(SECTIONS) <= set(section_ids)
+    assert len(images) == 6
+    assert all(attrs.get("data-loaded") == "true" for attrs in images), images
 
 
 def test_an_earlier_run_by_prefix_has_its_own_history(nightly_store, tmp_path):
@@ -211,21 +200,6 @@ def test_a_store_without_runs_is_a_one_line_usage_error(tmp_path):
         store.create_run(host="h", git_commit=None, command=["edgebench", "run"])
         with pytest.raises(UsageError, match="has no records to report"):
             write_report(store, tmp_path / "out")
-
-
-class _Elements(HTMLParser):
-    """The ids of sections and the attributes of images in a dumped DOM."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.section_ids: list[str] = []
-        self.images: list[dict[str, str | None]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "section":
-            self.section_ids.append(dict(attrs).get("id") or "")
-        elif tag == "img":
-            self.images.append(dict(attrs))
 
 
 def test_a_newer_prune_run_is_neither_the_reported_run_nor_a_point_of_the_history(tmp_path):

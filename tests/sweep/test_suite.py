@@ -70,6 +70,7 @@ def test_entries_add_up_and_shared_items_are_measured_once(tmp_path):
     (MINIMAL + 'models2 = ["x"]\n', "field matrix.0.models2: Extra inputs are not permitted"),
     (MINIMAL + 'batches = [1, 1]\n', "field matrix.0.batches: Value error, values repeat: [1, 1]"),
     (MINIMAL + 'input_shapes = ["3x224xa"]\n', "bad input shape '3x224xa'"),
+    (MINIMAL + 'input_shapes = ["a=3x8,3x16", "b=4,5,6"]\n', "alternatives pair up by position across inputs"),
     (MINIMAL + 'targets = ["xavier"]\nmodes = ["maxn", "25w"]\n', "target xavier has no mode 25w; its modes: maxn"),
     (MINIMAL + 'targets = ["x86-cpu"]\nmodes = ["maxn"]\n', "target x86-cpu has no mode maxn; its modes: default"),
     (MINIMAL.replace('["onnxruntime"]', '["tensorrt"]') + 'targets = ["x86-cpu"]\n', "target x86-cpu does not run tensorrt"),
@@ -92,6 +93,15 @@ def test_an_invalid_suite_names_the_file_the_field_and_the_problem(tmp_path, bod
     assert text.startswith(f"invalid suite file {path}: ") or text.startswith(f"suite file {path} is not valid")
     assert message in text
     assert "\n" not in text
+
+
+def test_input_shape_alternatives_are_a_sweep_axis_as_on_the_command_line(tmp_path):
+    items = load_suite(write(tmp_path, MINIMAL.replace('["onnxruntime"]', '["eager", "onnxruntime"]')
+                             + 'input_shapes = ["3x256x512,3x512x1024"]\n')).items()
+    # Each shape a measurement of its own, the backends of one shape side by side.
+    assert [(item.input_shapes, item.backend) for item in items] == [
+        (("3x256x512",), "eager"), (("3x256x512",), "onnxruntime"),
+        (("3x512x1024",), "eager"), (("3x512x1024",), "onnxruntime")]
 
 
 def test_a_missing_suite_file_is_a_usage_error(tmp_path):
