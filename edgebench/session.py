@@ -30,6 +30,14 @@ from edgebench.targets.definition import TargetDefinition
 from edgebench.vcs import git_commit
 
 
+NOTHING_STORED = "interrupted before the run started: nothing stored"
+
+
+def interrupted_line(session: Optional[RunSession]) -> str:
+    """What a command interrupted with or without its run session says it kept."""
+    return NOTHING_STORED if session is None else session.interrupted_line()
+
+
 def available_definition(target: str) -> TargetDefinition:
     """The target's definition; a target that cannot run here is a usage error."""
     chosen = resolve_target(target)
@@ -115,7 +123,7 @@ class RunSession:
     def interrupted_line(self) -> str:
         """What an interrupted run says it kept."""
         if self.run_id is None:
-            return "interrupted before the run started: nothing stored"
+            return NOTHING_STORED
         return f"interrupted: {len(self.records)} record(s) kept in {self._writer.location} under run {self.run_id}"
 
     def _start(self, environment: dict) -> None:

@@ -20,7 +20,7 @@ from edgebench.errors import UsageError
 from edgebench.interrupts import exit_status
 from edgebench.results.location import store_location
 from edgebench.results.record import Settings
-from edgebench.session import available_definition, device_of, run_session
+from edgebench.session import available_definition, device_of, interrupted_line, run_session
 from edgebench.sweep.plan import choose_backends
 
 # Seconds a paired worker gets beyond its blocks: importing, loading every model, exporting.
@@ -124,7 +124,7 @@ def decompose_command(
             with atomic_target(out.with_suffix(".json")) as temp_path:
                 temp_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     except KeyboardInterrupt as interrupt:
-        log(session.interrupted_line() if session else "interrupted before the run started: nothing stored")
+        log(interrupted_line(session))
         raise typer.Exit(exit_status(interrupt))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

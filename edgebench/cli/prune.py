@@ -19,7 +19,7 @@ from edgebench.interrupts import exit_status
 from edgebench.models import ExportError
 from edgebench.results.record import Settings
 from edgebench.results.location import store_location
-from edgebench.session import available_definition, device_of, run_session
+from edgebench.session import available_definition, device_of, interrupted_line, run_session
 from edgebench.sweep.plan import choose_backends
 
 # Seconds a paired worker gets beyond its blocks: importing, loading every model, exporting.
@@ -165,7 +165,7 @@ def prune_command(
             report = {**outcome.report, "target": definition.name, "run_id": session.run_id, "store": store}
             _write_outputs(out, report, outcome, pruner.recipe, chosen_task.example_input)
     except KeyboardInterrupt as interrupt:
-        log(session.interrupted_line() if session else "interrupted before the run started: nothing stored")
+        log(interrupted_line(session))
         raise typer.Exit(exit_status(interrupt))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -22,7 +22,7 @@ from edgebench.models import input_shape_bindings, resolve_model
 from edgebench.results.key import input_shape_text
 from edgebench.results.record import Record, Settings
 from edgebench.results.location import store_location
-from edgebench.session import available_definition, device_of, run_session
+from edgebench.session import available_definition, device_of, interrupted_line, run_session
 from edgebench.sweep.execute import Sweep
 from edgebench.sweep.plan import DEFAULT_MODELS, Measurement, check_precisions, plan, sweep_backends
 from edgebench.sweep.suite import Suite, load_suite
@@ -127,7 +127,7 @@ def run_command(
                                    parsing.positive_ints(batch, "--batch"),
                                    check_precisions(parsing.comma_list(precision)), input_shape, target, mode, device)]
     except KeyboardInterrupt as interrupt:  # while resolving models: nothing started yet
-        log("interrupted before the run started: nothing stored")
+        log(interrupted_line(None))
         raise typer.Exit(exit_status(interrupt))
     if max_time < min_time:
         raise UsageError(f"--max-time ({max_time:g}) must be at least --min-time ({min_time:g})")
@@ -152,7 +152,7 @@ def run_command(
                                         profile_layers=profile_layers)
                     _measure_with_progress(sweep, stage.measurements, session.keep, err, progress_lines)
     except KeyboardInterrupt as interrupt:
-        log(session.interrupted_line() if session else "interrupted before the run started: nothing stored")
+        log(interrupted_line(session))
         if session is not None and session.run_id is not None:
             _report(session.records, session.run_id, json_output)
         raise typer.Exit(exit_status(interrupt))
