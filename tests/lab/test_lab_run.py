@@ -135,13 +135,20 @@ def two_stage_suite(tmp_path, target):
     return slow, mark, release
 
 
-@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_an_interrupt_while_the_place_is_held_frees_it_and_keeps_the_records(lab, sshd, board, tmp_path, signum,
-                                                                            status):
+def start_two_stage_run(lab, sshd, board, tmp_path):
+    """The two-stage suite running on the lab's emulated Xavier, as a subprocess to interrupt;
+    with the mark its slow mode switch leaves and the file that lets the switch finish."""
     slow, mark, release = two_stage_suite(tmp_path, tmp_path / "lab-xavier.toml")
     write_lab_target(tmp_path / "lab-xavier.toml", lab, sshd, tmp_path / "board-workdir", board=board, bin_dir=slow)
     run = Interrupted(["run", "--suite", "suite.toml", "--device", "cpu", "--no-power", "--warmup", "0.1",
                        "--min-iterations", "5", "--threads", "1"], tmp_path)
+    return run, mark, release
+
+
+@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupt_while_the_place_is_held_frees_it_and_keeps_the_records(lab, sshd, board, tmp_path, signum,
+                                                                            status):
+    run, mark, release = start_two_stage_run(lab, sshd, board, tmp_path)
     try:
         run.wait_for_file(mark)
         assert run.interrupt(signum) == status, run.stderr
@@ -155,10 +162,7 @@ def test_an_interrupt_while_the_place_is_held_frees_it_and_keeps_the_records(lab
 
 def test_a_job_killed_outright_leaves_the_place_to_the_janitor_and_its_records_stay(lab, sshd, board, tmp_path,
                                                                                      cli):
-    slow, mark, release = two_stage_suite(tmp_path, tmp_path / "lab-xavier.toml")
-    write_lab_target(tmp_path / "lab-xavier.toml", lab, sshd, tmp_path / "board-workdir", board=board, bin_dir=slow)
-    run = Interrupted(["run", "--suite", "suite.toml", "--device", "cpu", "--no-power", "--warmup", "0.1",
-                       "--min-iterations", "5", "--threads", "1"], tmp_path)
+    run, mark, release = start_two_stage_run(lab, sshd, board, tmp_path)
     try:
         run.wait_for_file(mark)
         assert run.interrupt(signal.SIGKILL) == -signal.SIGKILL
