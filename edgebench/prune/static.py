@@ -29,7 +29,7 @@ import torch
 
 from edgebench.prune.baseline import Prunable
 from edgebench.prune.importance import channel_scores
-from edgebench.prune.loop import Candidate, Outcome, Pruner
+from edgebench.prune.loop import Baseline, Candidate, Outcome, Pruner
 from edgebench.prune.proposals import Proposal
 from edgebench.prune.surgery import macs_and_params
 from edgebench.prune.zero_pad import cut_zero_padded, prunable_units, residual_branches
@@ -77,12 +77,7 @@ class StaticPruner(Pruner):
                      + (f" ({', '.join(branches)})" if branches else "; every group is cut coupled"))
         units = prunable_units(graph, branches) if branches else graph.groups
         scores = channel_scores(config.criterion, base.module, units, self.task, config.score_inputs)
-        if config.ratio is None:
-            drops = threshold_cut(scores, config.threshold, config.round_to)
-            rule = f"scored under {config.threshold:g} ({config.criterion})"
-        else:
-            drops = ratio_cut(scores, config.ratio, config.round_to)
-            rule = f"the lowest {config.ratio:g} of each group ({config.criterion})"
+        drops, rule, label = self.choose_cut(base, units, scores)
         if not drops:
             return self._finish(base.module, [], [], f"no channel to cut: none {rule}", started, base, {})
         module, history, paddings = cut_zero_padded(graph, branches, drops)
@@ -96,9 +91,7 @@ class StaticPruner(Pruner):
         proposal = Proposal(", ".join(f"{unit} {widths[unit]}->{widths[unit] - len(drop)}"
                                       + (" (zero-padded)" if unit in branches else "")
                                       for unit, drop in drops.items()), before, before - removed)
-        name = (f"{self.model_name} [static cut " + (f"under {config.threshold:g}" if config.ratio is None
-                                                      else f"of {config.ratio:g}")
-                + (", zero-padded]" if paddings else "]"))
+        name = f"{self.model_name} [{label}" + (", zero-padded]" if paddings else "]")
         candidate = Candidate(1, proposal, module, history, self.materialize(module, "static", name), macs, params)
         candidate.accuracy = self.task.evaluate(module)
         baseline_latency: dict[str, float] = {}
@@ -114,3 +107,14 @@ class StaticPruner(Pruner):
         step = {**candidate.step_dict(), "metric_after_cut": after_cut}
         return self._finish(module, history, [step], f"static cut of {removed} channels",
                             started, base, baseline_latency, paddings)
+
+    def choose_cut(self, base: Baseline, units: dict, scores: dict[str, torch.Tensor]
+                   ) -> tuple[dict[str, list[int]], str, str]:
+        """The channels to remove per unit, the rule in words (log and report) and the candidate's
+        label. Strategies that allocate the cut another way override this and keep the rest."""
+        config = self.config
+        if config.ratio is None:
+            return (threshold_cut(scores, config.threshold, config.round_to),
+                    f"scored under {config.threshold:g} ({config.criterion})", f"static cut under {config.threshold:g}")
+        return (ratio_cut(scores, config.ratio, config.round_to),
+                f"the lowest {config.ratio:g} of each group ({config.criterion})", f"static cut of {config.ratio:g}")
