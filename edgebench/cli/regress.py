@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 from collections import defaultdict
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Optional
 
 import typer
@@ -19,7 +21,9 @@ from edgebench.cli.app import app
 from edgebench.cli.compare import SELECTOR_HELP
 from edgebench.cli.render import boards, markdown_cell
 from edgebench.cli.options import BoardOption, MachineOption, StoreOption
+from edgebench.results.change_points import MIN_POINTS, ChangePoint, History, regress_histories
 from edgebench.results.compare import METRICS, key_text
+from edgebench.results.key import KEY_FIELDS
 from edgebench.results.regress import DEFAULT_THRESHOLD, OUTCOMES, RegressReport, Verdict, regress
 from edgebench.results.record import Record
 from edgebench.results.select import DEFAULT_METHOD, METHODS, Scope
@@ -52,19 +56,23 @@ def regress_command(
 ) -> None:
     """Flag keys whose latency changed beyond the threshold and significantly (alpha 0.01).
     --machine and --board judge only that machine's or board's keys, against its own history.
+    Keys with at least 6 runs also get the change points of their p50 across their history
+    (E-divisive with a t-test, p <= 0.001), which catch a small step or a slow drift; these are
+    shown, never failed on.
 
     Exit status: 1 when a key regressed or its measurement failed, 0 otherwise, 2 on bad input."""
     scope = Scope(machine, board)
     with Store.open(store, create=False) as opened:
         report = regress(opened, contender, baseline, metric, threshold, method=method, scope=scope)
+        histories = regress_histories(opened, report)
     if junit is not None:
-        _write(junit, junit_xml(report))
+        _write(junit, junit_xml(report, histories))
     if markdown is not None:
-        _write(markdown, markdown_summary(report))
+        _write(markdown, markdown_summary(report, histories))
     if as_json:
-        typer.echo(json.dumps(report.to_json_dict(), indent=2))
+        typer.echo(json.dumps({**report.to_json_dict(), "histories": _histories_json(histories)}, indent=2))
     else:
-        _print_report(render.stdout_console(), report)
+        _print_report(render.stdout_console(), report, histories)
     raise typer.Exit(1 if report.failed else 0)
 
 
@@ -76,9 +84,10 @@ def summary_line(report: RegressReport) -> str:
             f"alpha {report.alpha:g}; contender run {report.contender_run.id}{scope})")
 
 
-def junit_xml(report: RegressReport) -> str:
+def junit_xml(report: RegressReport, histories: Mapping[tuple, History] = MappingProxyType({})) -> str:
     """One testsuite, one testcase per key: failure = regression, error = failed measurement,
-    skipped = no baseline; the figures and environment changes in each testcase's system-out."""
+    skipped = no baseline; the figures, environment changes and the key's change points across its
+    history in each testcase's system-out (a failure's text)."""
     counts = report.counts()
     totals = {"tests": str(len(report.verdicts)), "failures": str(counts["regression"]),
               "errors": str(counts["failed"]), "skipped": str(counts["new"]), "time": "0"}
@@ -92,34 +101,35 @@ def junit_xml(report: RegressReport) -> str:
                         ("threshold", report.threshold), ("alpha", report.alpha)):
         ET.SubElement(properties, "property", name=name, value=str(value))
     for verdict in report.verdicts:
-        _testcase(suite, report, verdict)
+        _testcase(suite, report, verdict, histories.get(verdict.contender.key))
     ET.indent(suites)
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
 
 
-def _testcase(suite: ET.Element, report: RegressReport, verdict: Verdict) -> None:
+def _testcase(suite: ET.Element, report: RegressReport, verdict: Verdict, history: History | None) -> None:
     record = verdict.contender
     case = ET.SubElement(suite, "testcase", classname=f"edgebench.{record.model}", name=_key(report, record),
                          time="0")
     if verdict.outcome == "regression":
-        ET.SubElement(case, "failure", message=verdict.reason, type="regression").text = _details(verdict)
+        ET.SubElement(case, "failure", message=verdict.reason, type="regression").text = _details(verdict, history)
         return
     if verdict.outcome == "failed":
         ET.SubElement(case, "error", message=verdict.reason, type="measurement-failed").text = record.error or ""
     elif verdict.outcome == "new":
         ET.SubElement(case, "skipped", message=verdict.reason)
-    ET.SubElement(case, "system-out").text = _details(verdict)
+    ET.SubElement(case, "system-out").text = _details(verdict, history)
 
 
-def _details(verdict: Verdict) -> str:
+def _details(verdict: Verdict, history: History | None) -> str:
     lines = [f"{verdict.outcome}: {verdict.reason}"]
     if verdict.baseline is not None:
         lines.append(f"baseline run {verdict.baseline.run_id}, contender run {verdict.contender.run_id}")
     lines += [f"environment: {change}" for change in verdict.environment]
+    lines += [f"change point: {_point_text(point)}" for point in (history.points if history else [])]
     return "\n".join(lines)
 
 
-def markdown_summary(report: RegressReport) -> str:
+def markdown_summary(report: RegressReport, histories: Mapping[tuple, History] = MappingProxyType({})) -> str:
     run = report.contender_run
     header = ["verdict", "key", "baseline ms", "contender ms", "change", "p", "detectable", "baseline run",
               "environment changes"]
@@ -136,7 +146,37 @@ def markdown_summary(report: RegressReport) -> str:
     ]
     lines += ["| " + " | ".join(markdown_cell(cell) for cell in _cells(report, v)) + " |"
               for v in report.verdicts]
+    lines += _markdown_change_points(report, histories)
     return "\n".join(lines) + "\n"
+
+
+def _markdown_change_points(report: RegressReport, histories: Mapping[tuple, History]) -> list[str]:
+    searched = {key: history for key, history in histories.items() if len(history.records) >= MIN_POINTS}
+    header = ["key", "first run of the new level", "mean before ms", "mean after ms", "change", "p",
+              "environment changes there"]
+    lines = ["", f"### Change points across history ({len(searched)} of {len(report.verdicts)} keys with "
+             f"{MIN_POINTS} or more runs searched; E-divisive with a t-test, p <= 0.001)", ""]
+    rows = [(verdict, point) for verdict in report.verdicts
+            for point in (searched[verdict.contender.key].points if verdict.contender.key in searched else [])]
+    if not rows:
+        return lines + ["None found."]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(markdown_cell(cell) for cell in (
+        _key(report, verdict.contender), f"{_run_text(report, point.record.run_id)} {point.record.created_at[:10]}",
+        f"{point.mean_before:.3f}", f"{point.mean_after:.3f}", f"{point.change:+.1%}", f"{point.p_value:.2g}",
+        "; ".join(point.environment) or "-")) + " |" for verdict, point in rows]
+    return lines
+
+
+def _point_text(point: ChangePoint) -> str:
+    where = f"run {point.record.run_id} ({point.record.created_at[:10]})"
+    changes = f"; environment: {'; '.join(point.environment)}" if point.environment else ""
+    return (f"{where}: mean {point.mean_before:.4g} -> {point.mean_after:.4g} ({point.change:+.1%}), "
+            f"p = {point.p_value:.2g}{changes}")
+
+
+def _histories_json(histories: Mapping[tuple, History]) -> list[dict]:
+    return [{"key": dict(zip(KEY_FIELDS, key)), **history.to_json_dict()} for key, history in histories.items()]
 
 
 def _cells(report: RegressReport, verdict: Verdict) -> list[str]:
@@ -170,7 +210,7 @@ def _run_text(report: RegressReport, run_id: str) -> str:
     return f"{run_id} ({commit[:10]})" if commit else run_id
 
 
-def _print_report(console: Console, report: RegressReport) -> None:
+def _print_report(console: Console, report: RegressReport, histories: Mapping[tuple, History]) -> None:
     table = Table(title=f"{report.metric}: contender run {report.contender_run.id} against its baselines",
                   box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
     for name, justify in (("verdict", "left"), ("key", "left"), ("base ms", "right"), ("cont ms", "right"),
@@ -186,6 +226,11 @@ def _print_report(console: Console, report: RegressReport) -> None:
             console.print(Text(f"{_key(report, verdict.contender)}: {verdict.outcome}: {verdict.reason}",
                                style=OUTCOME_STYLES[verdict.outcome]))
     _print_environment_changes(console, report)
+    for verdict in report.verdicts:
+        history = histories.get(verdict.contender.key)
+        for point in history.points if history else []:
+            console.print(Text(f"{_key(report, verdict.contender)}: change point at {_point_text(point)}",
+                               style="magenta"))
     console.print(summary_line(report), highlight=False)
 
 

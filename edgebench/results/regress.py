@@ -198,10 +198,11 @@ def regress(
 
 
 def earlier_records(
-    store: Store, runs: Sequence[RunInfo], contender: RunInfo, keys: set[tuple], method: str, scope: Scope = Scope()
+    store: Store, runs: Sequence[RunInfo], contender: RunInfo, keys: set[tuple], method: str, scope: Scope = Scope(),
+    limit: int = HISTORY_RUNS,
 ) -> dict[tuple, list[Record]]:
     """For each key, its ok records of ``method`` in ``scope`` from runs started before the
-    contender, newest first, at most ``HISTORY_RUNS``, searched in the ``HISTORY_SCAN_LIMIT`` most
+    contender, newest first, at most ``limit``, searched in the ``HISTORY_SCAN_LIMIT`` most
     recent earlier runs that hold records of ``method`` on the keys' machines.
 
     ``runs`` newest first, as ``Store.runs`` gives them."""
@@ -213,9 +214,9 @@ def earlier_records(
         measured = latest_per_key((r for r in store.records(run.id, method=method)
                                    if r.status == "ok" and scope.admits(r)), KEY_FIELDS)
         for key in keys & measured.keys():
-            if len(found.setdefault(key, [])) < HISTORY_RUNS:
+            if len(found.setdefault(key, [])) < limit:
                 found[key].append(measured[key])
-        if len(found) == len(keys) and all(len(records) == HISTORY_RUNS for records in found.values()):
+        if len(found) == len(keys) and all(len(records) == limit for records in found.values()):
             break
     return found
 
