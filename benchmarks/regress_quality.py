@@ -11,6 +11,12 @@ given the runs before the contender as its history, as `edgebench regress` gives
 - Injected slowdowns: the contender's raw samples and per-process p50s multiplied by 1.05 and
   1.10. The share flagged "regression" is the detection rate (goal: 10% found in at least 95%).
 
+- Change points (``edgebench.results.change_points``): the runs taken as nights in order, a 3% step
+  injected at each night that leaves at least 5 nights before it and 5 after (every later run's
+  samples x 1.03); for each, how many nights after the step until the change point is dated at the
+  step's first night (goal: within 5), and the change points of the series as measured (each is a
+  false one).
+
 For contrast it also applies the rule the detector does not use, threshold + one-sided
 Mann-Whitney U on the raw samples at the same alpha, to the same pairs.
 
@@ -40,12 +46,15 @@ import numpy as np
 from scipy import stats as scipy_stats
 
 from edgebench.board import stats
+from edgebench.results import change_points
 from edgebench.results.compare import key_text
 from edgebench.results.record import Latency, Record
 from edgebench.results.regress import ALPHA, DEFAULT_THRESHOLD, HISTORY_RUNS, MIN_HISTORY, Verdict, judge
 from edgebench.results.store import Store
 
 SLOWDOWNS = (1.05, 1.10)
+STEP = 1.03  # the change-point goal: a 3% step dated within STEP_NIGHTS nights
+STEP_NIGHTS = 5
 FALSE_POSITIVE_GOAL = 0.01
 DETECTION_GOAL = 0.95  # for the 10% slowdown
 
@@ -149,6 +158,30 @@ def _report(key: tuple, runs: list[Record], args: argparse.Namespace) -> None:
           f"{_judged(false_positives.high <= FALSE_POSITIVE_GOAL, false_positives.low > FALSE_POSITIVE_GOAL)}; "
           f"goal, 10% slowdown detected >= {DETECTION_GOAL:.0%}: "
           f"{_judged(detections.low >= DETECTION_GOAL, detections.high < DETECTION_GOAL)}")
+    _report_change_points(runs)
+
+
+def _report_change_points(runs: list[Record]) -> None:
+    starts = range(change_points.MIN_POINTS - 1, len(runs) - STEP_NIGHTS + 1)
+    if not starts:
+        print(f"  change points: needs at least {change_points.MIN_POINTS - 1 + STEP_NIGHTS} runs")
+        return
+    delays = [_nights_to_date(runs, start) for start in starts]
+    found = [delay for delay in delays if delay is not None]
+    spread = f" (nights needed: median {statistics.median(found):g}, most {max(found)})" if found else ""
+    print(f"  {STEP - 1:.0%} step, change points: dated at its first night within {STEP_NIGHTS} nights for "
+          f"{_rate(len(found), len(delays))} of the step positions{spread}")
+    measured = change_points.find(runs).points
+    print(f"  change points in the series as measured (false ones): {len(measured)}"
+          + "".join(f"; run {p.index + 1} {p.change:+.1%} (p = {p.p_value:.2g})" for p in measured))
+
+
+def _nights_to_date(runs: list[Record], start: int) -> int | None:
+    """Nights after a step injected at ``start`` until the change points date it there; None: not
+    within ``STEP_NIGHTS``."""
+    stepped = runs[:start] + [slowed(record, STEP) for record in runs[start:]]
+    return next((nights for nights in range(1, STEP_NIGHTS + 1)
+                 if any(p.index == start for p in change_points.find(stepped[:start + nights]).points)), None)
 
 
 def _count(verdicts: list[Verdict], outcome: str) -> int:

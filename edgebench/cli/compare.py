@@ -61,8 +61,8 @@ def compare_command(
     fmt: str = typer.Option("table", "--format", help=f"One of: {', '.join(FORMATS)}."),
     as_json: bool = typer.Option(False, "--json", help="Same as --format json."),
 ) -> None:
-    """Speedup (baseline p50 / contender p50) per model, input shape and batch, with a bootstrap 95%
-    interval. --machine and --board restrict both sides."""
+    """Speedup (baseline p50 / contender p50) per model, input shape and batch, with a 95% interval
+    that counts the variation between worker processes. --machine and --board restrict both sides."""
     fmt = _output_format(fmt, as_json)
     scope = Scope(machine, board)
     if pruned and resolution:
@@ -126,6 +126,9 @@ def rows(comparison: Comparison) -> list[dict[str, Any]]:
             "speedup": p.speedup,
             "speedup_ci95_low": p.speedup_ci[0],
             "speedup_ci95_high": p.speedup_ci[1],
+            "speedup_ci95_samples_low": p.speedup_ci_samples[0],
+            "speedup_ci95_samples_high": p.speedup_ci_samples[1],
+            "interval": p.interval,
             "energy_ratio": p.energy_ratio,
             "baseline_run": p.baseline.run_id,
             "contender_run": p.contender.run_id,
@@ -160,7 +163,7 @@ def _label(record: Record, varied: tuple[str, ...]) -> str:
 
 def _print_table(comparison: Comparison) -> None:
     console = render.stdout_console()
-    table = Table(title="speedup = baseline p50 / contender p50, 95% bootstrap interval of the samples",
+    table = Table(title="speedup = baseline p50 / contender p50, 95% interval counting worker processes",
                   box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
     with_board = _with_board(comparison)
     for name in ("model", *(["board"] if with_board else []), "baseline", "contender"):  # free text wraps

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from edgebench.results.intervals import p50_interval
 from edgebench.results.key import key_fields, key_of
 from edgebench.results.record import Record
 
@@ -78,7 +79,7 @@ def records_table(records: Sequence[Record], title: str | None = None) -> Table:
             *([Text(r.board or "-")] if with_board else []),
             Text(r.model), *([Text(r.input_shape or "-")] if with_shape else []), str(r.batch), Text(r.backend),
             f"{lat.p50:.3f}" if lat else Text(r.status, style=STATUS_STYLES.get(r.status, "")),
-            f"±{(lat.ci95[1] - lat.ci95[0]) / 2 / lat.p50 * 100:.1f}%" if lat else "",
+            _halfwidth(r) if lat else "",
             _number(lat.p99 if lat else None, 3),
             _number(r.throughput_ips, 1),
             "-" if ratio is None else f"{ratio:.2f}x",
@@ -102,11 +103,17 @@ def print_details(console: Console, records: Sequence[Record]) -> None:
             console.print(Text(head + f"warning: {warning}", style="yellow"))
 
 
+def _halfwidth(record: Record) -> str:
+    """The p50 interval's half-width; "(samples)" where one worker process leaves it sample noise only."""
+    interval = p50_interval(record)
+    return f"±{interval.halfwidth * 100:.1f}%" + (" (samples)" if interval.level == "samples" else "")
+
+
 def p50_with_interval(record: Record) -> str:
     if record.latency_ms is None:
         return "-"
-    low, high = record.latency_ms.ci95
-    return f"{record.latency_ms.p50:.3f} [{low:.3f}, {high:.3f}]"
+    interval = p50_interval(record)
+    return f"{record.latency_ms.p50:.3f} [{interval.low:.3f}, {interval.high:.3f}]"
 
 
 def _number(value: float | None, decimals: int) -> str:

@@ -2,7 +2,8 @@
 figures drawn from them.
 
 Every statistic comes from the results modules: speedups and their intervals from
-``compare``, verdicts from ``regress.judge``. This module chooses what is shown and where.
+``compare``, verdicts from ``regress.judge``, change points from ``change_points``. This module
+chooses what is shown and where.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from edgebench.report import plots
+from edgebench.results import change_points
 from edgebench.results.compare import Pair, Unpaired, compare, latest_per_key
+from edgebench.results.intervals import p50_interval
 from edgebench.results.key import KEY_FIELDS
 from edgebench.results.record import Record
 from edgebench.results.resolution import input_size, resolution_series
@@ -118,6 +121,7 @@ def build_report(store: Store, out_dir: Path, run_id: str | None = None, method:
     run, records = scoped_run_records(store, runs, run_id, method, scope, "report")
     label = Labels(records)
     histories, history_runs = key_histories(store, runs, run, records, method, scope)
+    shifts = change_points.key_histories(store, runs, run, latest_per_key(records, KEY_FIELDS), method, scope)
     baseline, pairs, unpaired = speedup_pairs(records)
     pair_of = {id(pair.contender): pair for pair in pairs}
     rows = [Row(r, label(r), pair_of.get(id(r)), histories[r.key][-1] if r.status == "ok" else None)
@@ -133,7 +137,7 @@ def build_report(store: Store, out_dir: Path, run_id: str | None = None, method:
         "resolution": draw_resolution(records, label, colors, out_dir),
         "speedup": draw_speedups(pairs, baseline, label, colors, out_dir),
         "energy": draw_energy(energy_rows, label, out_dir),
-        "history": draw_history(histories, history_runs, records, label, colors, out_dir),
+        "history": draw_history(histories, history_runs, records, label, colors, out_dir, shifts),
     }
     return ReportData(run, rows, baseline, pairs, unpaired, energy_rows, len(history_runs), DEFAULT_THRESHOLD,
                       figures, environment_rows(run, records), label, str(scope))
@@ -227,7 +231,7 @@ def draw_resolution(records: Sequence[Record], label: Labels, colors: dict[str, 
         styles = list(dict.fromkeys(rest))
         curves = [plots.Curve(label(points[0], with_model=False, without=("input_shape",)) or points[0].backend,
                               colors[points[0].backend], plots.linestyle_for(styles.index(other)),
-                              [plots.SizePoint(input_size(r), r.input_shape, r.latency_ms.p50, *r.latency_ms.ci95,
+                              [plots.SizePoint(input_size(r), r.input_shape, r.latency_ms.p50, *_p50_bounds(r),
                                                r.throughput_ips) for r in points if r.status == "ok"],
                               flagged=any(r.warnings for r in points))
                   for points, other in zip(series, rest)]
@@ -263,7 +267,11 @@ def draw_energy(rows: Sequence[Row], label: Labels, out_dir: Path) -> list[Figur
 
 
 def draw_history(histories: dict[tuple, list[Step]], runs: Sequence[RunInfo], records: Sequence[Record],
-                 label: Labels, colors: dict[str, str], out_dir: Path) -> list[FigureFile]:
+                 label: Labels, colors: dict[str, str], out_dir: Path,
+                 shifts: dict[tuple, change_points.History]) -> list[FigureFile]:
+    """p50 over the shown runs per model and batch; each key's change points (over its whole
+    history, up to ``change_points.HISTORY_LIMIT`` runs) and environment changes marked where they
+    fall in the shown runs, and told in the figure's note."""
     if len(runs) < 2:
         return []
     position = {run.id: index for index, run in enumerate(runs)}
@@ -275,10 +283,12 @@ def draw_history(histories: dict[tuple, list[Step]], runs: Sequence[RunInfo], re
     for index, ((model, batch), latest) in enumerate(_by_model_and_batch(measured).items(), start=1):
         # Colour by backend as in the other figures; the line style tells the rest of the key apart.
         styles = list(dict.fromkeys(label(r, with_model=False, without=("backend",)) for r in latest))
-        lines = []
+        lines, notes = [], []
         for record in latest:
             steps = histories[record.key]
             points = [(position[s.record.run_id], s.record.latency_ms.p50) for s in steps]
+            shift = shifts[record.key]
+            notes += [_change_point_note(label(record, with_model=False), point) for point in shift.points]
             lines.append(plots.Line(
                 label(record, with_model=False),
                 colors[record.backend],
@@ -287,10 +297,24 @@ def draw_history(histories: dict[tuple, list[Step]], runs: Sequence[RunInfo], re
                 [point for point, s in zip(points, steps) if s.outcome == "regression"],
                 [point for point, s in zip(points, steps) if s.outcome == "improvement"],
                 flagged=bool(record.warnings),
+                change_points=[(position[p.record.run_id], p.record.latency_ms.p50, f"{p.change:+.1%}")
+                               for p in shift.points if p.record.run_id in position],
+                environment_changes=[position[r.run_id] for r, changes in zip(shift.records, shift.environment)
+                                     if changes and r.run_id in position],
             ))
+            notes += [f"Environment changed at run {r.run_id}: {'; '.join(changes)}."
+                      for r, changes in zip(shift.records, shift.environment) if changes and r.run_id in position]
         title = f"{model}, batch {batch}: p50 over the last {len(runs)} runs"
-        figures.append(_saved(plots.p50_history(title, run_labels, lines), out_dir, f"fig-history-{index}.png", title))
+        figures.append(_saved(plots.p50_history(title, run_labels, lines), out_dir, f"fig-history-{index}.png", title,
+                              " ".join(dict.fromkeys(notes))))  # a change of every key's environment, said once
     return figures
+
+
+def _change_point_note(key: str, point: change_points.ChangePoint) -> str:
+    environment = f"; environment: {'; '.join(point.environment)}" if point.environment else ""
+    return (f"Change point for {key} at run {point.record.run_id} ({point.record.created_at[:10]}): mean "
+            f"{point.mean_before:.4g} -> {point.mean_after:.4g} ms ({point.change:+.1%}, p = {point.p_value:.2g})"
+            f"{environment}.")
 
 
 def environment_rows(run: RunInfo, records: Sequence[Record]) -> list[tuple[str, str]]:
@@ -318,6 +342,11 @@ def _by_model_and_batch(records: Iterable[Record]) -> dict[tuple[str, int], list
 def _saved(figure: Figure, out_dir: Path, name: str, title: str, note: str = "") -> FigureFile:
     plots.save(figure, out_dir / name)
     return FigureFile(name, title, note)
+
+
+def _p50_bounds(record: Record) -> tuple[float, float]:
+    interval = p50_interval(record)
+    return interval.low, interval.high
 
 
 def _measured_energy(record: Record) -> bool:

@@ -15,6 +15,7 @@ from jinja2 import Environment, StrictUndefined
 
 import edgebench
 from edgebench.report.build import ReportData
+from edgebench.results.intervals import p50_interval
 
 INDEX = "index.html"
 
@@ -142,8 +143,9 @@ _TEMPLATE = """<!doctype html>
   <h2>Speedup{% if data.baseline_backend %} over {{ data.baseline_backend }}{% endif %}</h2>
   {% if data.pairs %}
   <p class="caption">Speedup = p50 of {{ data.baseline_backend }} / p50 of the row's backend, paired on the rest
-    of the key (model, input shape, batch, precision, mode, device), with a 95% bootstrap interval of the raw samples
-    (as <code>edgebench compare</code>). The interval covers sample noise only; a note says when worker processes disagreed.</p>
+    of the key (model, input shape, batch, precision, mode, device), with a 95% interval that counts the variation
+    between each record's worker processes (as <code>edgebench compare</code>); a note says when a record is one
+    process, whose interval covers sample noise only.</p>
   {% for figure in data.figures.speedup %}
   <figure><img src="{{ figure.file }}" alt="{{ figure.title }}"></figure>
   {% endfor %}
@@ -209,9 +211,12 @@ _TEMPLATE = """<!doctype html>
   {% if data.figures.history %}
   <p class="caption">Each key's p50 in the last {{ data.history_runs }} runs that measured it; the shaded column is
     this run. A red triangle up marks a regression, a green triangle down an improvement, each against the
-    run before.</p>
+    run before. A purple star marks a change point, the first run of a new level found across the key's whole
+    history (E-divisive with a t-test, p &le; 0.001, as <code>edgebench regress</code> reports them); a dotted
+    line marks an environment change between two runs. The note under a figure says what changed.</p>
   {% for figure in data.figures.history %}
-  <figure><img src="{{ figure.file }}" alt="{{ figure.title }}"></figure>
+  <figure><img src="{{ figure.file }}" alt="{{ figure.title }}">
+    {% if figure.note %}<figcaption>{{ figure.note }}</figcaption>{% endif %}</figure>
   {% endfor %}
   {% else %}
   <p class="muted">No earlier run measured these keys: the history starts with the next run.</p>
@@ -220,7 +225,8 @@ _TEMPLATE = """<!doctype html>
 
 <section id="records">
   <h2>Records</h2>
-  <p class="caption">Every record of the run: p50 with its 95% interval, items/s at the p50, the speedup over
+  <p class="caption">Every record of the run: p50 with its 95% interval (worker processes counted; "samples" marks
+    a record of one process, whose interval covers sample noise only), items/s at the p50, the speedup over
     the baseline backend and the verdict against the previous run. &#9888; marks numbers that come with warnings,
     listed under them with errors and the reasons for a verdict.</p>
   <div class="table-wrap"><table class="records">
@@ -234,7 +240,8 @@ _TEMPLATE = """<!doctype html>
       <td class="{{ 'bad' if r.status != 'ok' }}">{{ r.status }}</td>
       {% if r.latency_ms %}
       <td class="num">{% if r.warnings %}<span class="warn" title="{{ r.warnings | length }} warning(s)">&#9888;</span> {% endif %}{{ ms(r.latency_ms.p50) }}</td>
-      <td class="num">[{{ ms(r.latency_ms.ci95[0]) }}, {{ ms(r.latency_ms.ci95[1]) }}]</td>
+      {% set ci = interval(r) %}
+      <td class="num">[{{ ms(ci.low) }}, {{ ms(ci.high) }}]{% if ci.level == "samples" %} samples{% endif %}</td>
       <td class="num">{{ ms(r.latency_ms.p99) }}</td>
       {% else %}<td class="num">-</td><td class="num">-</td><td class="num">-</td>{% endif %}
       <td class="num">{{ number(r.throughput_ips) }}</td>
@@ -284,6 +291,7 @@ def write_page(data: ReportData, out_dir: Path) -> Path:
         label=data.label,
         values=lambda rows, name: " | ".join(dict.fromkeys(str(getattr(row.record, name) or "-") for row in rows)),
         ms=_milliseconds,
+        interval=p50_interval,
         number=lambda value: "-" if value is None else f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}",
         ratio=lambda value: f"{value:.2f}x",
         pct=lambda value: f"{value:+.1%}",

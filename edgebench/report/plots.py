@@ -27,6 +27,8 @@ WARNING_MARK = "\u26a0"  # ⚠
 WARNING_COLOR = "#b45309"
 REGRESSION_COLOR = "#dc2626"
 IMPROVEMENT_COLOR = "#16a34a"
+CHANGE_POINT_COLOR = "#7c3aed"
+ENVIRONMENT_COLOR = "#6b7280"
 PALETTE = ("#2563eb", "#ea580c", "#059669", "#9333ea", "#db2777", "#0891b2", "#ca8a04", "#4b5563")
 LINESTYLES = ("-", "--", ":", "-.")
 LOG_SCALE_SPAN = 4.0  # a value axis spanning more than this factor is drawn on a log scale
@@ -69,7 +71,9 @@ class Dot:
 
 @dataclass(frozen=True)
 class Line:
-    """One key's p50 across runs (x: the run's position), with the runs judged against their predecessor."""
+    """One key's p50 across runs (x: the run's position), with the runs judged against their predecessor,
+    the change points of its history (x, y, the change in words) and the runs whose environment
+    differs from the run before (x)."""
 
     label: str
     color: str
@@ -78,6 +82,8 @@ class Line:
     regressions: list[tuple[int, float]] = field(default_factory=list)
     improvements: list[tuple[int, float]] = field(default_factory=list)
     flagged: bool = False
+    change_points: list[tuple[int, float, str]] = field(default_factory=list)
+    environment_changes: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -190,7 +196,9 @@ def energy_by_mode(dots: Sequence[Dot], mode_colors: dict[str, str]) -> Figure:
 
 
 def p50_history(title: str, run_labels: Sequence[str], lines: Sequence[Line]) -> Figure:
-    """p50 per run for each key; runs judged a regression or an improvement against the run before are marked."""
+    """p50 per run for each key; runs judged a regression or an improvement against the run before are
+    marked, a change point's first run by a star with its change, an environment change by a dotted
+    line between the two runs."""
     figure = Figure(figsize=(WIDTH_IN, 4.2), layout="constrained")
     axes = figure.subplots()
     for line in lines:
@@ -203,6 +211,16 @@ def p50_history(title: str, run_labels: Sequence[str], lines: Sequence[Line]) ->
         if points:
             axes.scatter(*zip(*points), marker=marker, s=150, facecolors="none", edgecolors=color, linewidths=2,
                          zorder=4, label=name)
+    shifts = [shift for line in lines for shift in line.change_points]
+    if shifts:
+        axes.scatter([x for x, _, _ in shifts], [y for _, y, _ in shifts], marker="*", s=220,
+                     color=CHANGE_POINT_COLOR, zorder=5, label="change point: a new level starts")
+        for x, y, text in shifts:
+            axes.annotate(text, (x, y), textcoords="offset points", xytext=(6, 8), fontsize=8, color=CHANGE_POINT_COLOR)
+    changed = sorted({x for line in lines for x in line.environment_changes})
+    for index, x in enumerate(changed):
+        axes.axvline(x - 0.5, color=ENVIRONMENT_COLOR, linestyle=":", linewidth=1.2, zorder=1,
+                     label="environment changed" if index == 0 else None)
     axes.axvspan(len(run_labels) - 1.4, len(run_labels) - 0.6, color="#fde68a", alpha=0.4, zorder=0)
     axes.set_xticks(range(len(run_labels)), run_labels, rotation=30, ha="right", fontsize=8)
     axes.set_xlim(-0.5, len(run_labels) - 0.5)

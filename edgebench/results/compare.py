@@ -5,10 +5,11 @@
 target, mode, backend and device the two selectors do not vary) and gives each pair's speedup, baseline p50 / contender p50, with a
 bootstrap 95% interval, plus the energy ratio where both records measured energy.
 
-The interval resamples each side's raw samples. It covers the noise of the samples only: on a
-shared machine separate worker processes differ by several percent, which no resampling of one
-record can see. A pair whose records' processes disagree beyond the stability warning level
-says so in its notes; ``edgebench regress`` adds the process-level variance to its test.
+The speedup's interval counts the variation between each record's worker processes
+(``intervals.speedup_interval``): on a shared machine separate processes differ by several
+percent, which no resampling of one record's samples can see. The bootstrap interval of the
+samples alone, below, is kept beside it (``speedup_ci_samples``) and is the interval where
+neither side's processes widen it; a record of one process says so in the pair's notes.
 
 The bootstrap is an m-out-of-n bootstrap so that records of 10^4 samples stay fast: each of
 2000 resamples draws m = min(n, 2000) samples with replacement, and the deviations of the
@@ -27,6 +28,7 @@ import numpy as np
 
 from edgebench.errors import UsageError
 from edgebench.board import stats
+from edgebench.results.intervals import Level, P50Interval, p50_interval, process_count, speedup_interval
 from edgebench.results.key import key_fields, key_of
 from edgebench.results.record import Record
 from edgebench.results.select import SELECTABLE_FIELDS, Selector
@@ -50,9 +52,11 @@ class Pair:
     baseline: Record
     contender: Record
     speedup: float
-    speedup_ci: tuple[float, float]
+    speedup_ci: tuple[float, float]  # worker processes counted (intervals.speedup_interval)
     energy_ratio: float | None
     notes: tuple[str, ...]
+    speedup_ci_samples: tuple[float, float] = (math.nan, math.nan)  # the bootstrap of the samples alone
+    interval: Level = "samples"  # "samples" when either record is one worker process
 
     def to_json_dict(self) -> dict[str, Any]:
         return {
@@ -61,6 +65,8 @@ class Pair:
             "contender": _side_json(self.contender),
             "speedup": self.speedup,
             "speedup_ci95": list(self.speedup_ci),
+            "speedup_ci95_samples": list(self.speedup_ci_samples),
+            "interval": self.interval,
             "energy_ratio": self.energy_ratio,
             "notes": list(self.notes),
         }
@@ -135,14 +141,18 @@ def compare(baseline: Sequence[Record], contender: Sequence[Record], varied: Seq
 
 def pair(baseline: Record, contender: Record, key: Mapping[str, Any]) -> Pair:
     speedup = baseline.latency_ms.p50 / contender.latency_ms.p50
+    samples = ratio_interval(baseline.samples_ms, contender.samples_ms, "p50")
+    interval, level = speedup_interval(baseline, contender, samples)
     return Pair(
         key=key,
         baseline=baseline,
         contender=contender,
         speedup=speedup,
-        speedup_ci=ratio_interval(baseline.samples_ms, contender.samples_ms, "p50"),
+        speedup_ci=interval,
         energy_ratio=energy_ratio(baseline, contender),
         notes=tuple(_spread_notes(baseline, contender)),
+        speedup_ci_samples=samples,
+        interval=level,
     )
 
 
@@ -218,7 +228,9 @@ def _spread_notes(baseline: Record, contender: Record) -> list[str]:
     for side, record in (("baseline", baseline), ("contender", contender)):
         spread = record.stability.process_spread if record.stability else None
         if spread is not None and spread > stats.PROCESS_SPREAD_WARNING:
-            notes.append(f"{side} worker processes disagree by {spread:.1%}: the interval covers sample noise only")
+            notes.append(f"{side} worker processes disagree by {spread:.1%}; the interval counts it")
+        if record.method == "sweep" and process_count(record) == 1:
+            notes.append(f"{side} is one worker process: the interval covers its sample noise only")
     return notes
 
 
@@ -232,7 +244,12 @@ def _side_json(record: Record) -> dict[str, Any]:
         "run_id": record.run_id,
         **{name: getattr(record, name) for name in SELECTABLE_FIELDS},
         "p50_ms": record.latency_ms.p50,
-        "p50_ci95_ms": list(record.latency_ms.ci95),
+        **_interval_json(p50_interval(record)),
         "mj_per_inference": _energy_per_inference(record),
         "process_p50s_ms": list(record.stability.process_p50s) if record.stability else [],
     }
+
+
+def _interval_json(interval: P50Interval) -> dict[str, Any]:
+    return {"p50_ci95_ms": [interval.low, interval.high], "p50_ci95_samples_ms": list(interval.samples),
+            "p50_interval": interval.level}

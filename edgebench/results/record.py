@@ -34,7 +34,8 @@ class Latency(_Frozen):
     p95: float
     p99: float
     max: float
-    ci95: tuple[float, float] = Field(description="95% confidence interval of p50")
+    ci95: tuple[float, float] = Field(description="95% interval of p50 from the pooled samples: sample noise only; "
+                                      "what tables show counts worker processes too (results.intervals)")
 
 
 class Stability(_Frozen):

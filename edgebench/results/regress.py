@@ -66,6 +66,7 @@ from scipy import stats as scipy_stats
 
 from edgebench.errors import UsageError
 from edgebench.results.compare import METRICS, SEED, latest_per_key, log_metric_deviations
+from edgebench.results.intervals import process_count
 from edgebench.results.key import KEY_FIELDS
 from edgebench.results.record import Record
 from edgebench.results.select import (
@@ -299,10 +300,6 @@ def process_variance(records: Iterable[Record]) -> tuple[float, int]:
     if df == 0:
         return 0.0, 0
     return float(sum(((group - group.mean()) ** 2).sum() for group in groups)) / df, df
-
-
-def process_count(record: Record) -> int:
-    return max(1, len(record.stability.process_p50s)) if record.stability else 1
 
 
 def environment_differences(baseline: Record, contender: Record) -> list[str]:

@@ -15,6 +15,7 @@ from typing import Any
 
 from edgebench.errors import UsageError
 from edgebench.results.compare import latest_per_key
+from edgebench.results.intervals import p50_interval
 from edgebench.results.key import KEY_FIELDS, key_fields, key_of
 from edgebench.results.record import Record
 
@@ -48,6 +49,7 @@ def swept_series(records: Iterable[Record]) -> list[list[Record]]:
 def resolution_row(record: Record) -> dict[str, Any]:
     """One point as flat data: the csv and json columns, and what the tables show."""
     latency = record.latency_ms
+    interval = p50_interval(record) if latency else None  # worker processes counted
     return {
         "model": record.model,
         "input_shape": record.input_shape,
@@ -62,8 +64,8 @@ def resolution_row(record: Record) -> dict[str, Any]:
         "method": record.method,
         "status": record.status,
         "p50_ms": latency.p50 if latency else None,
-        "p50_ci95_low_ms": latency.ci95[0] if latency else None,
-        "p50_ci95_high_ms": latency.ci95[1] if latency else None,
+        "p50_ci95_low_ms": interval.low if interval else None,
+        "p50_ci95_high_ms": interval.high if interval else None,
         "fps": record.throughput_ips,
         "error": record.error,
         "warnings": list(record.warnings),
