@@ -305,8 +305,9 @@ def draw_history(histories: dict[tuple, list[Step]], runs: Sequence[RunInfo], re
             notes += [f"Environment changed at run {r.run_id}: {'; '.join(changes)}."
                       for r, changes in zip(shift.records, shift.environment) if changes and r.run_id in position]
         title = f"{model}, batch {batch}: p50 over the last {len(runs)} runs"
+        note = " ".join(dict.fromkeys(notes))  # a change of every key's environment, said once
         figures.append(_saved(plots.p50_history(title, run_labels, lines), out_dir, f"fig-history-{index}.png", title,
-                              " ".join(dict.fromkeys(notes))))  # a change of every key's environment, said once
+                              note))
     return figures
 
 
