@@ -19,6 +19,7 @@ from typing import Optional
 
 from edgebench.errors import UsageError
 from edgebench.interrupts import sigint_deferred
+from edgebench.results.artifacts import ArtifactStore
 from edgebench.results.record import Record, Settings
 from edgebench.results.spool import RunWriter
 from edgebench.sweep.board import BoardSession, board_session
@@ -70,7 +71,8 @@ class BoardStage:
         board = self.board
         config = SweepConfig(settings=settings, target=self.definition, mode=board.mode, device=self.device,
                              power=board.power, idle=board.idle, board=board.env(self.definition), **options)
-        return Sweep(config, self.session.run_id, self.link.environment, worker=self.link.worker, log=self.session.log)
+        return Sweep(config, self.session.run_id, self.link.environment, worker=self.link.worker, log=self.session.log,
+                     artifacts=self.session.artifacts)
 
 
 class RunSession:
@@ -79,6 +81,8 @@ class RunSession:
     def __init__(self, store: str | Path, stack: contextlib.ExitStack, tags: Mapping[str, str],
                  log: Callable[[str], None], command: Sequence[str]):
         self.store_location = store
+        #: Where the measured files are kept (``results.artifacts``); None: an in-memory store's run.
+        self.artifacts = ArtifactStore.beside(store)
         self.tags = dict(tags)
         self.log = log
         self.command = list(command)

@@ -23,7 +23,7 @@ from edgebench.cli.render import boards, markdown_cell
 from edgebench.cli.options import BoardOption, MachineOption, StoreOption
 from edgebench.results.change_points import MIN_POINTS, ChangePoint, History, regress_histories
 from edgebench.results.compare import METRICS, key_text
-from edgebench.results.key import KEY_FIELDS
+from edgebench.results.key import HISTORY_FIELDS
 from edgebench.results.regress import DEFAULT_THRESHOLD, OUTCOMES, RegressReport, Verdict, regress
 from edgebench.results.record import Record
 from edgebench.results.select import DEFAULT_METHOD, METHODS, Scope
@@ -101,7 +101,7 @@ def junit_xml(report: RegressReport, histories: Mapping[tuple, History] = Mappin
                         ("threshold", report.threshold), ("alpha", report.alpha)):
         ET.SubElement(properties, "property", name=name, value=str(value))
     for verdict in report.verdicts:
-        _testcase(suite, report, verdict, histories.get(verdict.contender.key))
+        _testcase(suite, report, verdict, histories.get(verdict.contender.history_key))
     ET.indent(suites)
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
 
@@ -157,7 +157,7 @@ def _markdown_change_points(report: RegressReport, histories: Mapping[tuple, His
     lines = ["", f"### Change points across history ({len(searched)} of {len(report.verdicts)} keys with "
              f"{MIN_POINTS} or more runs searched; E-divisive with a t-test, p <= 0.001)", ""]
     rows = [(verdict, point) for verdict in report.verdicts
-            for point in (searched[verdict.contender.key].points if verdict.contender.key in searched else [])]
+            for point in (searched[verdict.contender.history_key].points if verdict.contender.history_key in searched else [])]
     if not rows:
         return lines + ["None found."]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -176,7 +176,7 @@ def _point_text(point: ChangePoint) -> str:
 
 
 def _histories_json(histories: Mapping[tuple, History]) -> list[dict]:
-    return [{"key": dict(zip(KEY_FIELDS, key)), **history.to_json_dict()} for key, history in histories.items()]
+    return [{"key": dict(zip(HISTORY_FIELDS, key)), **history.to_json_dict()} for key, history in histories.items()]
 
 
 def _cells(report: RegressReport, verdict: Verdict) -> list[str]:
@@ -227,7 +227,7 @@ def _print_report(console: Console, report: RegressReport, histories: Mapping[tu
                                style=OUTCOME_STYLES[verdict.outcome]))
     _print_environment_changes(console, report)
     for verdict in report.verdicts:
-        history = histories.get(verdict.contender.key)
+        history = histories.get(verdict.contender.history_key)
         for point in history.points if history else []:
             console.print(Text(f"{_key(report, verdict.contender)}: change point at {_point_text(point)}",
                                style="magenta"))

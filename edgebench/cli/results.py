@@ -1,5 +1,5 @@
 """``edgebench results``: list stored runs, show one run's records, export records, show or diff
-per-layer profiles, push the spool to the store."""
+per-layer profiles, push the spool to the store, remove kept files outside a retention policy."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from edgebench.cli import render
 from edgebench.cli.app import app
 from edgebench.cli.options import BoardOption, MachineOption, StoreOption
 from edgebench.errors import UsageError
+from edgebench.results.artifacts import ARTIFACTS_ENV, ArtifactStore, Retention, collect
 from edgebench.results.export import FORMATS, export_records
 from edgebench.results.layer_diff import ProfileDiff, describe_record, diff_profiles, profiled_record
 from edgebench.results.key import short_machine_id
@@ -26,7 +27,7 @@ from edgebench.results.spool import DEFAULT_SPOOL, SPOOL_ENV
 from edgebench.results.store import RunInfo, Store
 
 RESULTS_HELP = ("List stored runs, show a run's records, export records, show or diff per-layer profiles, push "
-                "the spool.")
+                "the spool, remove kept files (gc).")
 RECORD_HELP = ("RUN[:N]: a run id or unique prefix and the record's position in it as `results show` lists "
                "them (N may be left out when the run holds one profiled record).")
 
@@ -144,6 +145,28 @@ def push_spool(
         summary = push(source, target)
         line = summary.line(source.location, target.location)
     typer.echo(line, err=True)
+
+
+@results_app.command("gc")
+def collect_artifacts(
+    keep_days: Optional[float] = typer.Option(
+        None, "--keep-days", min=0, help="Keep the files of records measured in the last N days."),
+    keep_last: Optional[int] = typer.Option(
+        None, "--keep-last", min=1, help="Keep the files of each key's N newest records (a model by its name, "
+        "as `edgebench regress` follows it)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Say what would be removed; remove nothing."),
+    store: str = StoreOption,
+) -> None:
+    """Remove kept files (models, exports, engines) that no record within the policy lists; the
+    records stay. Without --keep-days or --keep-last, only files no record lists go. With both, a
+    record within either keeps its files. Files kept in the last hour always stay (a run in progress)."""
+    artifacts = ArtifactStore.beside(store)
+    if artifacts is None:
+        raise UsageError(f"an in-memory store keeps no files; set {ARTIFACTS_ENV} to name a directory")
+    with Store.open(store, create=False) as opened:
+        records = opened.records(with_samples=False)
+    collection = collect(artifacts, records, Retention(keep_days, keep_last), dry_run=dry_run)
+    typer.echo(collection.line(artifacts.root), err=True)
 
 
 def _profile_table(name: str, record: Any) -> Table:

@@ -14,7 +14,7 @@ def files_fingerprint(paths: Sequence[Path]) -> str:
 
     Names are left out: a renamed or copied model is the same model.
     """
-    digests = [_file_sha256(path) for path in paths]
+    digests = [file_sha256(path) for path in paths]
     if len(digests) == 1:
         return "sha256:" + digests[0]
     return "sha256:" + hashlib.sha256("\n".join(digests).encode()).hexdigest()
@@ -45,7 +45,7 @@ def _tensor_bytes(tensor) -> bytes:
     return flat.view(torch.uint8).numpy().tobytes()
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as stream:
         for chunk in iter(lambda: stream.read(_CHUNK), b""):

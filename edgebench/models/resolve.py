@@ -29,6 +29,9 @@ class ResolvedModel:
     onnx_path: Path | None  # for kind "onnx"
     fingerprint: str  # "sha256:<hex>"
     inputs: tuple[InputSpec, ...]
+    #: The model's own files, which the fingerprint hashes (an ONNX file and its external data, a
+    #: saved module); none for a module built from code. The artifact store keeps them.
+    files: tuple[Path, ...] = ()
 
     def input_shapes(self, batch: int) -> dict[str, list[int]]:
         return {spec.name: spec.concrete(batch) for spec in self.inputs}
@@ -45,8 +48,8 @@ def resolve_model(spec: str, input_shapes: Sequence[str] = ()) -> ResolvedModel:
 def _resolve_onnx(spec: str, name: str, path: Path, texts: Sequence[str]) -> ResolvedModel:
     graph = load_onnx_graph(path)
     inputs = apply_input_shapes(name, graph_inputs(graph, path), texts, check_rank=True)
-    fingerprint = files_fingerprint([path, *external_data_files(graph, path)])
-    return ResolvedModel(spec, name, "onnx", None, path, fingerprint, inputs)
+    files = (path, *external_data_files(graph, path))
+    return ResolvedModel(spec, name, "onnx", None, path, files_fingerprint(files), inputs, files)
 
 
 def _resolve_torch(spec: str, parsed: ParsedSpec, texts: Sequence[str]) -> ResolvedModel:
@@ -66,11 +69,9 @@ def _resolve_torch(spec: str, parsed: ParsedSpec, texts: Sequence[str]) -> Resol
         module = _build(parsed)
     recipe = parsed.recipe
     # A model file is fingerprinted by its bytes; a built module by what it computes with.
-    if "path" in recipe:
-        fingerprint = files_fingerprint([Path(recipe["path"])])
-    else:
-        fingerprint = module_fingerprint(module)
-    return ResolvedModel(spec, parsed.name, "torch", recipe, None, fingerprint, inputs)
+    files = (Path(recipe["path"]),) if "path" in recipe else ()
+    fingerprint = files_fingerprint(files) if files else module_fingerprint(module)
+    return ResolvedModel(spec, parsed.name, "torch", recipe, None, fingerprint, inputs, files)
 
 
 def _build(parsed: ParsedSpec):

@@ -17,7 +17,7 @@ from edgebench.report import plots
 from edgebench.results import change_points
 from edgebench.results.compare import Pair, Unpaired, compare, latest_per_key
 from edgebench.results.intervals import p50_interval
-from edgebench.results.key import KEY_FIELDS
+from edgebench.results.key import HISTORY_FIELDS
 from edgebench.results.record import Record
 from edgebench.results.resolution import input_size, resolution_series
 from edgebench.results.regress import DEFAULT_THRESHOLD, HISTORY_RUNS, Verdict, judge
@@ -121,10 +121,10 @@ def build_report(store: Store, out_dir: Path, run_id: str | None = None, method:
     run, records = scoped_run_records(store, runs, run_id, method, scope, "report")
     label = Labels(records)
     histories, history_runs = key_histories(store, runs, run, records, method, scope)
-    shifts = change_points.key_histories(store, runs, run, latest_per_key(records, KEY_FIELDS), method, scope)
+    shifts = change_points.key_histories(store, runs, run, latest_per_key(records, HISTORY_FIELDS), method, scope)
     baseline, pairs, unpaired = speedup_pairs(records)
     pair_of = {id(pair.contender): pair for pair in pairs}
-    rows = [Row(r, label(r), pair_of.get(id(r)), histories[r.key][-1] if r.status == "ok" else None)
+    rows = [Row(r, label(r), pair_of.get(id(r)), histories[r.history_key][-1] if r.status == "ok" else None)
             for r in records]
     energy_rows = [row for row in rows if row.record.status == "ok" and _measured_energy(row.record)]
 
@@ -169,13 +169,13 @@ def key_histories(store: Store, runs: Sequence[RunInfo], run: RunInfo, records: 
     ``scope``) as its noise history. Also the runs shown.
 
     ``runs``: newest first, as ``Store.runs`` gives them."""
-    series: dict[tuple, list[Record]] = {r.key: [] for r in records if r.status == "ok"}  # in the run's order
+    series: dict[tuple, list[Record]] = {r.history_key: [] for r in records if r.status == "ok"}  # in the run's order
     upto = [past for past in runs_measuring(runs, {r.machine_id for r in records})
             if (past.started_at, past.id) <= (run.started_at, run.id) and (past.id == run.id or method in past.methods)]
     shown: list[RunInfo] = []
     for past in reversed(upto[:HISTORY_SHOWN + HISTORY_RUNS]):
         measured = latest_per_key((r for r in (records if past.id == run.id else store.records(past.id, method=method))
-                                   if r.status == "ok" and scope.admits(r)), KEY_FIELDS)
+                                   if r.status == "ok" and scope.admits(r)), HISTORY_FIELDS)
         common = series.keys() & measured.keys()
         for key in common:
             series[key].append(measured[key])
@@ -278,16 +278,16 @@ def draw_history(histories: dict[tuple, list[Step]], runs: Sequence[RunInfo], re
     run_labels = [run.started_at[5:16].replace("T", " ") for run in runs]  # MM-DD HH:MM (UTC)
     if len(set(run_labels)) < len(run_labels):  # several runs in one minute: only their ids tell them apart
         run_labels = [run.id for run in runs]
-    measured = latest_per_key((r for r in records if r.status == "ok"), KEY_FIELDS).values()
+    measured = latest_per_key((r for r in records if r.status == "ok"), HISTORY_FIELDS).values()
     figures = []
     for index, ((model, batch), latest) in enumerate(_by_model_and_batch(measured).items(), start=1):
         # Colour by backend as in the other figures; the line style tells the rest of the key apart.
         styles = list(dict.fromkeys(label(r, with_model=False, without=("backend",)) for r in latest))
         lines, notes = [], []
         for record in latest:
-            steps = histories[record.key]
+            steps = histories[record.history_key]
             points = [(position[s.record.run_id], s.record.latency_ms.p50) for s in steps]
-            shift = shifts[record.key]
+            shift = shifts[record.history_key]
             notes += [_change_point_note(label(record, with_model=False), point) for point in shift.points]
             lines.append(plots.Line(
                 label(record, with_model=False),

@@ -96,7 +96,7 @@ def key_histories(store: Store, runs: Sequence[RunInfo], run: RunInfo, latest: M
 
 def regress_histories(store: Store, report: RegressReport) -> dict[tuple, History]:
     """The history of each key a ``regress`` report judged, ending at its contender record."""
-    latest = {verdict.contender.key: verdict.contender for verdict in report.verdicts}
+    latest = {verdict.contender.history_key: verdict.contender for verdict in report.verdicts}
     return key_histories(store, stored_runs(store), report.contender_run, latest, report.method, report.scope)
 
 

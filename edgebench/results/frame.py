@@ -13,7 +13,7 @@ Columns, in this order:
   ``latency_ms.p99``, ``stability.cv``, ``memory_mb.host_peak``, ``settings.min_time_s``;
   the p50 interval is split into ``latency_ms.ci95_low`` and ``latency_ms.ci95_high``.
   These columns are there (empty) even when no record has the object;
-- lists and free-form mappings (``input_shapes``, ``warnings``, ``hooks``,
+- lists and free-form mappings (``input_shapes``, ``warnings``, ``hooks``, ``artifacts``,
   ``backend_options``, ``energy``, ``env``) as JSON text, so the frame writes to csv and
   parquet as it is; ``warning_count`` counts the warnings;
 - the run's ``run.status``, ``run.host``, ``run.git_commit``, ``run.started_at``, and each
@@ -39,7 +39,7 @@ _GROUPS: dict[str, type[BaseModel]] = {
     "memory_mb": Memory,
     "settings": Settings,
 }
-_JSON_TEXT_FIELDS = ("input_shapes", "warnings", "hooks", "backend_options", "energy", "env")
+_JSON_TEXT_FIELDS = ("input_shapes", "warnings", "hooks", "backend_options", "energy", "env", "artifacts")
 _RUN_FIELDS = ("status", "host", "git_commit", "started_at")
 _SAMPLES = "samples_ms"
 

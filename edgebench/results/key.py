@@ -11,6 +11,14 @@ eager --contender onnxruntime`` varies the backend) and holds the rest equal.
 - ``input_shape`` (``Record.input_shape``: the recorded input shapes less the batch dim): the
   fingerprint covers the model's weights, not the resolution it was fed, so two resolutions of
   one model share it.
+
+``HISTORY_FIELDS`` is the key a model's history is followed by across runs (``regress``): the
+model by its name (``Record.model_identity``: the spec or path the run was given), as asv follows
+a benchmark by its name across commits, so a nightly whose file now holds another model is
+judged against the nights before, and the changed fingerprint is listed among what changed. A
+record without a spec (before record version 3; a model a prune or bake made) keeps its name and
+fingerprint. ``compare`` pairs records by ``KEY_FIELDS``: two models compared side by side are
+the same model only if their content is.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from collections.abc import Mapping, Sequence
 
 KEY_FIELDS = ("model", "model_fingerprint", "machine_id", "target", "mode", "backend", "device", "precision",
               "batch", "input_shape", "method")
+HISTORY_FIELDS = ("model_identity", *(name for name in KEY_FIELDS if name not in ("model", "model_fingerprint")))
 MACHINE_ID_SHOWN = 8  # hex digits of a machine id in tables: enough to tell a lab's machines apart
 
 

@@ -31,7 +31,7 @@ from sqlalchemy import Connection, Engine, inspect, text
 from edgebench.errors import UsageError
 from edgebench.results.record_versions import refuse_newer
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 SCRIPT_LOCATION = Path(__file__).with_name("schema")
 # Any constant: PostgreSQL's advisory locks are named by a number.
 _POSTGRES_LOCK_ID = 0x65646765_62656E63  # "edgebenc"

@@ -11,7 +11,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from edgebench.results.key import input_shape_text, key_of
+from edgebench.results.key import HISTORY_FIELDS, input_shape_text, key_of
 from edgebench.results.record_versions import RECORD_SCHEMA_VERSION, upgrade_record
 
 Status = Literal["ok", "error", "unavailable"]
@@ -70,12 +70,27 @@ class Settings(_Frozen):
     processes: int = Field(default=1, description="worker processes the samples were pooled from")
 
 
+class Artifact(_Frozen):
+    """A file a measurement loaded, kept in the artifact store beside the results store
+    (``results.artifacts``) under its content digest."""
+
+    role: str = Field(description="model: the model's own file(s); onnx: the ONNX export of a torch model; "
+                      "torchscript: its TorchScript for a board; engine: the TensorRT engine")
+    name: str = Field(description="the file's name when measured (an ONNX model's external data by the name "
+                      "the model refers to it by)")
+    digest: str = Field(description="sha256:<hex> of the file's bytes: its name in the artifact store")
+    size: int = Field(description="bytes")
+
+
 class Record(_Frozen):
     schema_version: int = RECORD_SCHEMA_VERSION
     run_id: str
     created_at: str
     model: str
     model_fingerprint: Optional[str] = None
+    model_spec: Optional[str] = Field(
+        default=None, description="the model as the run was given it (a spec or a path as typed): what `regress` "
+        "follows across runs; null for models a run made itself (prune, bake) and records before version 3")
     backend: str
     target: str
     mode: str
@@ -117,6 +132,8 @@ class Record(_Frozen):
     backend_options: dict[str, Any] = Field(default_factory=dict)
     settings: Optional[Settings] = None
     env: dict[str, Any] = Field(default_factory=dict)
+    artifacts: list[Artifact] = Field(default_factory=list, description="the files the measurement loaded, kept "
+                                      "in the artifact store (`edgebench results gc` may remove them later)")
     samples_ms: list[float] = Field(default_factory=list, repr=False)
 
     @model_validator(mode="before")
@@ -131,6 +148,18 @@ class Record(_Frozen):
     def key(self) -> tuple:
         """What must match for two records to be compared (``results.key``)."""
         return key_of(self)
+
+    @property
+    def history_key(self) -> tuple:
+        """What a record of the same model in another run must match to be in this one's history
+        (``results.key.HISTORY_FIELDS``: the model by its name)."""
+        return key_of(self, HISTORY_FIELDS)
+
+    @property
+    def model_identity(self) -> tuple:
+        """Which model this is across runs (``results.key.HISTORY_FIELDS``): its spec, as a nightly
+        judges a model by its name; without one, its display name and fingerprint."""
+        return (self.model_spec,) if self.model_spec is not None else (self.model, self.model_fingerprint)
 
     @property
     def input_shape(self) -> str:

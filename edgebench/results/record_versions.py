@@ -17,7 +17,7 @@ from typing import Any, Callable, Optional
 from edgebench.board.machine import machine_identity
 from edgebench.errors import UsageError
 
-RECORD_SCHEMA_VERSION = 2
+RECORD_SCHEMA_VERSION = 3
 
 RecordStep = Callable[[dict, Mapping[str, Any]], dict]
 
@@ -40,9 +40,16 @@ def update_to_2(fields: dict, stored_env: Mapping[str, Any]) -> dict:
             "machine_id": machine_id_of({**stored_env, **env})}
 
 
+def update_to_3(fields: dict, stored_env: Mapping[str, Any]) -> dict:
+    """Version 3 names the model as the run was given it (``model_spec``) and lists the files it
+    kept (``artifacts``); older records knew neither."""
+    return {**fields, "model_spec": None, "artifacts": []}
+
+
 # (from_version, step): each step turns a record of from_version into from_version + 1.
 STEPS: list[tuple[int, RecordStep]] = [
     (1, update_to_2),
+    (2, update_to_3),
 ]
 
 

@@ -3,10 +3,12 @@
 The contender is one run (by default the latest run holding records of the judged method,
 sweep unless told), or the part of it measured on one machine or board (a ``Scope``: then its
 baselines and history come from that machine or board too). Each of its records of that method is judged against a baseline record of
-the same key (``results.key``: machine and method included, so two hosts sharing a target name
-keep two histories, and a prune run's paired records never judge or get judged by sweep
-records): by default the record from the most recent earlier run that measured that key, or the
-latest record a baseline selector picks (``run=ID``, ``tag:nightly=2026-11-20``).
+the same key (``results.key.HISTORY_FIELDS``: the model by its name, not its fingerprint, so a
+nightly file that now holds another model is judged, not called new; machine and method
+included, so two hosts sharing a target name keep two histories, and a prune run's paired
+records never judge or get judged by sweep records): by default the record from the most
+recent earlier run that measured that key, or the latest record a baseline selector picks
+(``run=ID``, ``tag:nightly=2026-11-20``).
 
 The rule
 --------
@@ -49,8 +51,10 @@ false-alarm rate near alpha; without 3 earlier runs of a key the verdict says th
 variation was not measured. The price is power: a key can only show changes beyond what its
 own history varies by, and the verdict reports that figure.
 
-Beside each verdict is what differs in the environment between the two records (library
-versions, backend, backend options, settings, host, CPU, throttling), so a person can see why.
+Beside each verdict is what differs between the two records: the model itself when its
+fingerprint changed (``model changed (fingerprint a1b2c3d4e5f6 -> ...)``), then the environment
+(library versions, backend, backend options, settings, host, CPU, throttling), so a person can
+see why.
 """
 
 from __future__ import annotations
@@ -67,7 +71,7 @@ from scipy import stats as scipy_stats
 from edgebench.errors import UsageError
 from edgebench.results.compare import METRICS, SEED, latest_per_key, log_metric_deviations
 from edgebench.results.intervals import process_count
-from edgebench.results.key import KEY_FIELDS
+from edgebench.results.key import HISTORY_FIELDS, KEY_FIELDS
 from edgebench.results.record import Record
 from edgebench.results.select import (
     Scope,
@@ -87,7 +91,8 @@ ALPHA = 0.01
 HISTORY_RUNS = 10  # earlier records of a key that estimate its run-to-run variation
 MIN_HISTORY = 3
 HISTORY_SCAN_LIMIT = 100  # earlier runs searched for a key's baseline and history
-_MACHINE = KEY_FIELDS.index("machine_id")
+_MACHINE = HISTORY_FIELDS.index("machine_id")
+FINGERPRINT_SHOWN = 12  # hex digits of a model fingerprint in a change
 
 Outcome = Literal["regression", "improvement", "unchanged", "new", "failed"]
 Noise = Literal["history", "processes", "samples"]
@@ -118,12 +123,13 @@ class Verdict:
     baseline: Record | None
     reason: str
     significance: Significance | None
-    environment: tuple[str, ...]
+    environment: tuple[str, ...]  # what differs from the baseline: the model (a new fingerprint), then the environment
 
     def to_json_dict(self) -> dict[str, Any]:
         return {
             "outcome": self.outcome,
             "key": {name: getattr(self.contender, name) for name in KEY_FIELDS},
+            "model_spec": self.contender.model_spec,
             "board": self.contender.board,
             "reason": self.reason,
             "contender_run": self.contender.run_id,
@@ -186,7 +192,7 @@ def regress(
     method = judged_method(method, selector)
     runs = stored_runs(store)
     contender, judged = scoped_run_records(store, runs, contender_run or None, method, scope, "judge")
-    records = latest_per_key(judged, KEY_FIELDS)
+    records = latest_per_key(judged, HISTORY_FIELDS)
     history = earlier_records(store, runs, contender, set(records), method, scope)
     if selector is None:
         baselines = {key: earlier[0] for key, earlier in history.items()}
@@ -213,7 +219,7 @@ def earlier_records(
                if (run.started_at, run.id) < (contender.started_at, contender.id) and method in run.methods]
     for run in earlier[:HISTORY_SCAN_LIMIT]:
         measured = latest_per_key((r for r in store.records(run.id, method=method)
-                                   if r.status == "ok" and scope.admits(r)), KEY_FIELDS)
+                                   if r.status == "ok" and scope.admits(r)), HISTORY_FIELDS)
         for key in keys & measured.keys():
             if len(found.setdefault(key, [])) < limit:
                 found[key].append(measured[key])
@@ -232,7 +238,7 @@ def selected_baselines(store: Store, runs: Sequence[RunInfo], contender: RunInfo
     records = [record for run in candidates for record in store.records(run.id, method=method)
                if scope.admits(record)]
     chosen = select(records, selector, runs)
-    return latest_per_key((r for r in chosen if r.status == "ok"), KEY_FIELDS)
+    return latest_per_key((r for r in chosen if r.status == "ok"), HISTORY_FIELDS)
 
 
 def judge(baseline: Record | None, contender: Record, metric: str, threshold: float = DEFAULT_THRESHOLD,
@@ -246,7 +252,8 @@ def judge(baseline: Record | None, contender: Record, metric: str, threshold: fl
         return Verdict("new", contender, None, "no baseline record of this key", None, ())
     test = significance(baseline, contender, metric, alpha, history)
     outcome, reason = _decide(test, metric, threshold, alpha)
-    return Verdict(outcome, contender, baseline, reason, test, tuple(environment_differences(baseline, contender)))
+    changes = model_change(baseline, contender) + environment_differences(baseline, contender)
+    return Verdict(outcome, contender, baseline, reason, test, tuple(changes))
 
 
 def significance(baseline: Record, contender: Record, metric: str, alpha: float = ALPHA,
@@ -300,6 +307,18 @@ def process_variance(records: Iterable[Record]) -> tuple[float, int]:
     if df == 0:
         return 0.0, 0
     return float(sum(((group - group.mean()) ** 2).sum() for group in groups)) / df, df
+
+
+def model_change(baseline: Record, contender: Record) -> list[str]:
+    """``"model changed (fingerprint a1b2 -> c3d4)"`` when the key's model has other content now."""
+    if baseline.model_fingerprint == contender.model_fingerprint:
+        return []
+    before, after = (_short_fingerprint(r.model_fingerprint) for r in (baseline, contender))
+    return [f"model changed (fingerprint {before} -> {after})"]
+
+
+def _short_fingerprint(fingerprint: str | None) -> str:
+    return "(none)" if fingerprint is None else fingerprint.removeprefix("sha256:")[:FINGERPRINT_SHOWN]
 
 
 def environment_differences(baseline: Record, contender: Record) -> list[str]:

@@ -22,7 +22,7 @@ from types import TracebackType
 from typing import Any, Callable, Iterable, Literal, Mapping, Optional, Sequence, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Connection, Engine, Insert, delete, func, select, update
+from sqlalchemy import Connection, Engine, Insert, delete, func, null, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
@@ -309,17 +309,20 @@ class Store:
                 f"cannot store a record of run {record.run_id!r}: no such run in {self.location}"
             ) from exc
 
-    def records(self, run_id: str | None = None, *, method: str | None = None) -> list[Record]:
-        """Records in the order they were stored, samples included; one run's, or all; of one
-        measuring method, or of every method."""
-        return [record for _, record in self._select_records(run_id, method)]
+    def records(self, run_id: str | None = None, *, method: str | None = None,
+                with_samples: bool = True) -> list[Record]:
+        """Records in the order they were stored, samples included unless told; one run's, or all;
+        of one measuring method, or of every method."""
+        return [record for _, record in self._select_records(run_id, method, with_samples)]
 
     def records_with_uids(self, run_id: str) -> list[tuple[str, Record]]:
         """One run's records as ``records`` gives them, each with its uid (to copy them elsewhere)."""
         return self._select_records(run_id, None)
 
-    def _select_records(self, run_id: str | None, method: str | None) -> list[tuple[str, Record]]:
-        query = select(results.c.uid, results.c.record, results.c.samples).order_by(results.c.id)
+    def _select_records(self, run_id: str | None, method: str | None,
+                        with_samples: bool = True) -> list[tuple[str, Record]]:
+        samples = results.c.samples if with_samples else null()
+        query = select(results.c.uid, results.c.record, samples).order_by(results.c.id)
         if run_id is not None:
             query = query.where(results.c.run_id == self.get_run(run_id).id)
         if method is not None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from edgebench.board.worker import PROTOCOL_VERSION
 from edgebench.models import ExportError, onnx_for, torchscript_for
-from edgebench.results.record import Record
+from edgebench.results.artifacts import ArtifactStore
+from edgebench.results.record import Artifact, Record
 from edgebench.board.runners import runner_class
 from edgebench.sweep.local_worker import LocalWorker
 from edgebench.sweep.transport import TransportError, WorkerTransport
@@ -24,12 +26,15 @@ class Sweep:
     """Measures each planned combination and hands every record to ``on_record`` at once."""
 
     def __init__(self, config: SweepConfig, run_id: str, host_env: dict,
-                 worker: WorkerTransport | None = None, log: Callable[[str], None] = lambda message: None):
+                 worker: WorkerTransport | None = None, log: Callable[[str], None] = lambda message: None,
+                 artifacts: ArtifactStore | None = None):
         self.config = config
         self.run_id = run_id
         self.host_env = host_env
         self.worker = worker or LocalWorker()
         self.log = log
+        #: Where each measurement's files are kept (beside the store); None keeps nothing.
+        self.artifacts = artifacts
 
     def run(self, measurements: list[Measurement], on_record: Callable[[Record], None],
             on_start: Callable[[int, Measurement], None] = lambda index, m: None) -> list[Record]:
@@ -46,8 +51,9 @@ class Sweep:
             return make_record(measurement, {"status": "unavailable", "error": measurement.unavailable, "warnings": []},
                                run_id=self.run_id, config=self.config, host_env=self.host_env)
         extra_warnings = self.cool_down() if self.config.cooldown else []
+        files: list[tuple[str, Path, str]] = []
         try:
-            request = self.request(measurement)
+            request, files = self.request_and_files(measurement)
         except ExportError as exc:
             result = {"status": "error", "error": f"export failed: {exc}", "warnings": []}
         except TransportError as exc:
@@ -57,8 +63,27 @@ class Sweep:
         else:
             result = run_processes(lambda: self.worker.run(request, timeout_s=self.config.settings.timeout_s),
                                    self.config.settings.processes)
-        result["warnings"] = extra_warnings + list(result.get("warnings") or [])
-        return make_record(measurement, result, run_id=self.run_id, config=self.config, host_env=self.host_env)
+        kept, not_kept = self.keep_artifacts(files + self.engine_files(result))
+        result["warnings"] = extra_warnings + list(result.get("warnings") or []) + not_kept
+        return make_record(measurement, result, run_id=self.run_id, config=self.config, host_env=self.host_env,
+                           artifacts=kept)
+
+    def keep_artifacts(self, files: list[tuple[str, Path, str]]) -> tuple[list[Artifact], list[str]]:
+        """The files kept in the artifact store, and a warning when they could not be (the
+        measurement stands without them)."""
+        if self.artifacts is None or not files:
+            return [], []
+        try:
+            return self.artifacts.keep_all(files), []
+        except OSError as exc:
+            return [], [f"the measured files were not kept in {self.artifacts.root}: {exc}"]
+
+    def engine_files(self, result: dict) -> list[tuple[str, Path, str]]:
+        """The TensorRT engine the worker built or loaded, where it lies on this machine."""
+        path = ((result.get("backend") or {}).get("engine") or {}).get("path")
+        if self.worker.remote or not path or not Path(path).is_file():
+            return []  # a board's engine stays in the board's cache
+        return [("engine", Path(path), Path(path).name)]
 
     def cool_down(self) -> list[str]:
         """Wait until every temperature is under the target's limit (``--cooldown``)."""
@@ -81,13 +106,23 @@ class Sweep:
 
     def request(self, measurement: Measurement) -> dict:
         """The worker request; the ONNX export happens here, cached by model fingerprint."""
+        return self.request_and_files(measurement)[0]
+
+    def request_and_files(self, measurement: Measurement) -> tuple[dict, list[tuple[str, Path, str]]]:
+        """The worker request, and the local files it has the worker load as (role, path, name):
+        the model's own files, and the export made of a torch model (``Record.artifacts``)."""
         model, backend = measurement.model, measurement.backend
+        files = [("model", path, _name_beside(path, model.files[0])) for path in model.files]
         if runner_class(backend).model_kind == "onnx":
-            model_field = {"format": "onnx", "path": self.worker.artifact(onnx_for(model, measurement.batch))}
+            onnx_path = onnx_for(model, measurement.batch)
+            model_field = {"format": "onnx", "path": self.worker.artifact(onnx_path)}
+            if model.kind == "torch":
+                files.append(("onnx", onnx_path, onnx_path.name))
         elif model.kind == "torch" and self.worker.remote:
             # A board's PyTorch is older: TorchScript loads across versions, a pickle does not.
-            model_field = {"format": "torch-file",
-                           "path": self.worker.artifact(torchscript_for(model, measurement.batch))}
+            torchscript_path = torchscript_for(model, measurement.batch)
+            model_field = {"format": "torch-file", "path": self.worker.artifact(torchscript_path)}
+            files.append(("torchscript", torchscript_path, torchscript_path.name))
         elif model.kind == "torch":
             model_field = model.recipe
         else:
@@ -117,4 +152,10 @@ class Sweep:
             "engine_cache_dir": self.worker.engine_cache_dir,
             # Desktop GPUs: clocks, temperature, memory and the energy counter through NVML.
             "gpu_state": self.config.target.kind == "cuda",
-        }
+        }, files
+
+
+def _name_beside(path: Path, model_file: Path) -> str:
+    """A model file's name as the model refers to it: an ONNX model's external data by its path
+    from the model's directory (it may lie in a subdirectory)."""
+    return path.relative_to(model_file.parent).as_posix() if path.is_relative_to(model_file.parent) else path.name

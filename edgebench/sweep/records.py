@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timezone
 
 from edgebench.board import stats
-from edgebench.results.record import Latency, Memory, Method, Record, Stability
+from edgebench.results.record import Artifact, Latency, Memory, Method, Record, Stability
 from edgebench.results.record_versions import machine_id_of
 from edgebench.sweep import energy, throttle_check
 from edgebench.sweep.config import SweepConfig
@@ -17,8 +18,9 @@ _BACKEND_FIELDS = ("options", "hooks", "include_copies", "deserialize_s", "devic
 
 
 def make_record(measurement: Measurement, result: dict, *, run_id: str, config: SweepConfig,
-                host_env: dict, method: Method = "sweep") -> Record:
-    """``host_env``: the measured machine's environment (the worker's ``environment`` answer)."""
+                host_env: dict, method: Method = "sweep", artifacts: Sequence[Artifact] = ()) -> Record:
+    """``host_env``: the measured machine's environment (the worker's ``environment`` answer);
+    ``artifacts``: the files of the measurement kept in the artifact store."""
     model = measurement.model
     settings = config.settings
     samples = [float(s) for s in result.get("samples_ms") or []]
@@ -50,6 +52,9 @@ def make_record(measurement: Measurement, result: dict, *, run_id: str, config: 
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         model=model.name,
         model_fingerprint=model.fingerprint,
+        # A sweep measures the models it was given, followed across runs by name; a paired
+        # measurement measures variants a prune or bake made, known only by their content.
+        model_spec=model.spec.strip() if method == "sweep" else None,
         backend=measurement.backend,
         target=config.target.name,
         mode=config.mode,
@@ -88,6 +93,7 @@ def make_record(measurement: Measurement, result: dict, *, run_id: str, config: 
             "worker_python": result.get("python"),
             **({"gpu": result["gpu_state"]} if result.get("gpu_state") else {}),
         },
+        artifacts=list(artifacts),
         samples_ms=samples,
     )
 
