@@ -7,7 +7,8 @@ MACs), build each candidate with Torch-Pruning, and measure all of them in one p
 backend against the current model and the baseline. With ``--objective latency`` a candidate goes
 on only when the 95% interval of its latency ratio to the current model is below 1 on every
 backend; then it gets a short fine-tune and an accuracy check against the floor. Of the survivors
-the one that loses the least accuracy per unit of gain is kept. The loop stops at the budget (the
+the one that loses the least accuracy per unit of gain is chosen, and kept only when a fresh paired
+run confirms it faster (``edgebench.prune.keep_rule``). The loop stops at the budget (the
 kept model over the baseline, measured in the same paired run), when no candidate survives, or
 after ``max_iterations``. ``--objective flops`` runs the same loop with MACs as the metric and
 the gain, measuring and recording every candidate all the same.
@@ -29,6 +30,7 @@ from edgebench.errors import UsageError
 from edgebench.models.artifacts import forget_exports, onnx_for
 from edgebench.models.resolve import ResolvedModel
 from edgebench.prune.baseline import Prunable, measured_part, saved_model, trained_baseline
+from edgebench.prune import keep_rule
 from edgebench.prune.importance import channel_scores
 from edgebench.prune.model_stats import model_stats
 from edgebench.sweep.paired import Pairing, PairedMeasurement, Ratio, measure_paired
@@ -46,6 +48,7 @@ STAIR_TOLERANCE = 0.02
 # more with this many times the rounds before the loop gives up.
 RETRY_ROUNDS_FACTOR = 2
 NOT_FASTER = "not significantly faster than the current model"
+NOT_CONFIRMED = "not confirmed faster in a fresh paired run"
 # The last comparison of the final model with the baseline gets this many times the rounds.
 FINAL_ROUNDS_FACTOR = 2
 # Backends that run the ONNX export, whose size the final figures then report.
@@ -88,6 +91,8 @@ class Candidate:
     accuracy: Optional[float] = None
     verdict: str = "rejected"
     reason: str = ""
+    # The keep rule's fresh paired run of the chosen candidate: its ratios to the current model and the baseline.
+    confirmation: Optional[dict[str, dict[str, Optional[Ratio]]]] = None
 
     def step_dict(self) -> dict[str, Any]:
         return {
@@ -102,6 +107,9 @@ class Candidate:
             "accuracy": self.accuracy,
             "verdict": self.verdict,
             "reason": self.reason,
+            "confirmation": None if self.confirmation is None else {
+                key: {b: r.as_dict() if r else None for b, r in ratios.items()}
+                for key, ratios in self.confirmation.items()},
         }
 
 
@@ -131,10 +139,12 @@ class Outcome:
 
 class Pruner:
     """Runs the loop; ``log`` gets progress lines, ``keep_records`` every measured record.
-    Another strategy (``edgebench.prune.static``) subclasses it and replaces ``run``."""
+    Another strategy (``edgebench.prune.static``) subclasses it and replaces ``run``. ``measure``
+    is the paired measurement (``measure_paired``'s signature); tests script it."""
 
     def __init__(self, task, sweep: Sweep, backends: list[str], config: PruneConfig, workdir: Path,
-                 keep_records: Callable[[list[Record]], None], log: Callable[[str], None] = lambda line: None):
+                 keep_records: Callable[[list[Record]], None], log: Callable[[str], None] = lambda line: None,
+                 measure: Callable[..., PairedMeasurement] = measure_paired):
         self.task = task
         self.sweep = sweep
         self.backends = backends
@@ -142,6 +152,7 @@ class Pruner:
         self.workdir = workdir
         self.keep_records = keep_records
         self.log = log
+        self.measure = measure
         self.example_input = task.example_input
         self.input_shape = "x".join(str(d) for d in self.example_input.shape[1:])
         self.metric = getattr(task, "metric", "score")  # the task's headline metric, for the log
@@ -208,7 +219,7 @@ class Pruner:
             try:
                 chosen = self._judge(candidates, accuracy, macs, floor)
                 undecided = [c for c in candidates if c.reason.startswith(NOT_FASTER) and
-                             all(r is not None and r.ratio < 1 for r in c.ratio_to_current.values())]
+                             keep_rule.undecided(c.ratio_to_current)]
                 if chosen is None and undecided:
                     # A burst of interference can widen every interval past the gains; look again, longer.
                     self.log(f"iteration {iteration}: {len(undecided)} candidate(s) measured faster but not "
@@ -227,6 +238,9 @@ class Pruner:
                                                                current_model, baseline_model, baseline_latency, floor)
                     pending += probe_records
                     candidates += probes
+                if chosen is not None and config.objective == "latency":
+                    chosen, confirmation_records = self._confirm(iteration, chosen, current_model, baseline_model)
+                    pending += confirmation_records
             except KeyboardInterrupt:
                 # What was measured stays: the records go to the store, without a verdict.
                 for candidate in candidates:
@@ -237,14 +251,18 @@ class Pruner:
             steps += [candidate.step_dict() for candidate in candidates]
             self._discard(candidates)
             if chosen is None:
-                stop_reason = f"no candidate was both faster and within the allowed {self.metric} drop" \
+                refuted = any(c.reason.startswith(NOT_CONFIRMED) for c in candidates)
+                stop_reason = f"the chosen candidate was {NOT_CONFIRMED}" if refuted else \
+                    f"no candidate was both faster and within the allowed {self.metric} drop" \
                     if config.objective == "latency" else f"no candidate kept the {self.metric} within the allowed drop"
                 break
             current, accuracy, macs = chosen.module, chosen.accuracy, chosen.macs
             history.append(chosen.history_entry)
             current_model = self.materialize(current, f"kept-{iteration:02d}",
                                              f"{self.model_name} [pruned, step {iteration}]")
-            ratio_to_baseline = dict(chosen.ratio_to_baseline)
+            # The confirmation's ratio, from a run that played no part in the choice, when there is one.
+            ratio_to_baseline = dict(chosen.confirmation["ratio_to_baseline"] if chosen.confirmation
+                                     else chosen.ratio_to_baseline)
             self.log(f"iteration {iteration}: kept {chosen.proposal.group} {chosen.proposal.width}->"
                      f"{chosen.proposal.keep}: {self._progress(ratio_to_baseline, baseline_latency)}, {self.metric} "
                      f"{accuracy:.2%}, MACs {macs / base.macs:.2f}x")
@@ -301,6 +319,25 @@ class Pruner:
         chosen.reason = f"widened to {widest.proposal.keep} channels at no measured cost (--staircase)"
         return widest, probes, pending
 
+    def _confirm(self, iteration: int, chosen: Candidate, current: ResolvedModel,
+                 baseline: ResolvedModel) -> tuple[Optional[Candidate], list[tuple[Record, dict]]]:
+        """The keep rule's confirmation (``edgebench.prune.keep_rule``): the chosen candidate measured
+        again with the current model and the baseline in a fresh paired run; it stays chosen only
+        when that run finds it faster at ``keep_rule.CONFIRM_ALPHA`` on every backend."""
+        again = dataclasses.replace(chosen, ratio_to_current={}, ratio_to_baseline={}, latency_ms={}, reason="")
+        self.log(f"iteration {iteration}: confirming {chosen.proposal.group} {chosen.proposal.width}->"
+                 f"{chosen.proposal.keep} in a fresh paired run")
+        pending, _ = self._measure(iteration, current, baseline, [again], {}, {}, role="confirmation")
+        chosen.confirmation = {"ratio_to_current": again.ratio_to_current, "ratio_to_baseline": again.ratio_to_baseline}
+        if keep_rule.confirmed(again.ratio_to_current):
+            return chosen, pending
+        shown = "; ".join(f"{backend} {ratio if ratio else again.reason}"
+                          for backend, ratio in again.ratio_to_current.items())
+        chosen.verdict = "rejected"
+        chosen.reason = f"{NOT_CONFIRMED} (one-sided alpha {keep_rule.CONFIRM_ALPHA:g}): {shown}"
+        self.log(f"iteration {iteration}: {chosen.proposal.group} {chosen.reason}")
+        return None, pending
+
     def _measure(self, iteration: int, current: ResolvedModel, baseline: ResolvedModel,
                  candidates: list[Candidate], baseline_latency: dict[str, float],
                  ratio_to_baseline: dict[str, Optional[Ratio]], role: str = "candidate",
@@ -310,7 +347,7 @@ class Pruner:
         roles = ["current", "baseline"] + [role] * len(candidates)
         pending, paireds = [], {}
         for backend in self.backends:
-            paired = measure_paired(self.sweep, models, backend, pairing or self.config.pairing, roles=roles)
+            paired = self.measure(self.sweep, models, backend, pairing or self.config.pairing, roles=roles)
             self._check_reference(paired, backend)
             baseline_latency.setdefault(backend, paired.entries[1].p50_ms)
             ratio_to_baseline[backend] = paired.ratio(0, 1)
@@ -379,9 +416,9 @@ class Pruner:
         """The candidate's gain over the current model, or None (with the reason set) when it has none."""
         if self.config.objective == "flops":
             return 1.0 - candidate.macs / macs
-        slower = [f"{backend} {ratio}" for backend, ratio in candidate.ratio_to_current.items()
-                  if ratio is None or not ratio.faster]
-        if slower:
+        if not keep_rule.faster(candidate.ratio_to_current):
+            slower = [f"{backend} {ratio}" for backend, ratio in candidate.ratio_to_current.items()
+                      if ratio is None or not ratio.faster]
             candidate.reason = f"{NOT_FASTER}: " + "; ".join(slower)
             return None
         return 1.0 - max(ratio.ratio for ratio in candidate.ratio_to_current.values())
@@ -392,7 +429,8 @@ class Pruner:
         by_name = {c.resolved.name: c for c in candidates}
         records = []
         for record, prune in pending:
-            candidate = by_name.get(record.model) if prune["role"] in ("candidate", "stair probe") else None
+            candidate = by_name.get(record.model) if prune["role"] in ("candidate", "stair probe", "confirmation") \
+                else None
             if candidate is not None:
                 prune = {**prune, **candidate.step_dict(), "objective": self.config.objective,
                          "criterion": self.config.criterion, "residual": self.config.residual}
@@ -453,8 +491,8 @@ class Pruner:
                    "final": self._figures(model, final_model, accuracy)}
         records, warnings = [], notes
         for backend in self.backends:
-            paired = measure_paired(self.sweep, [baseline_model, final_model], backend, pairing,
-                                    roles=["baseline", "final"])
+            paired = self.measure(self.sweep, [baseline_model, final_model], backend, pairing,
+                                  roles=["baseline", "final"])
             self._check_reference(paired, backend)
             ratio = paired.ratio(1, 0)
             baseline["latency_ms"][backend] = paired.entries[0].p50_ms
@@ -479,6 +517,8 @@ class Pruner:
             "pairing": dataclasses.asdict(config.pairing), "backends": list(self.backends),
             "score_inputs": config.score_inputs, "task": self.task.name, "metric": self.metric,
             "model": self.model_name, "measured_part": self.part, "kept_layers": self.kept, "accuracy_floor": floor,
+            "keep_rule": keep_rule.describe(RETRY_ROUNDS_FACTOR)
+            if config.strategy == "greedy" and config.objective == "latency" else None,
             "stop_reason": stop_reason, "warnings": warnings,
             "baseline": baseline, "final": final, "steps": steps,
             "kept_steps": sum(1 for step in steps if step.get("verdict") == "kept"),

@@ -1,0 +1,217 @@
+"""The pruner's keep rule on A/A iterations: how often does it keep a candidate that is not faster?
+
+Usage: python benchmarks/keep_rule_aa.py [--out bench/keep_rule_aa] [--model SPEC] [--task digits]
+       [--copies 12] [--iterations 300] [--max-minutes M] [--backends eager] [--rounds 10]
+       [--block-time 0.1] [--threads N] [--store FILE]
+
+Every candidate of an iteration is an identical copy of the current model (the premise is checked:
+equal state dicts, equal outputs on the task's input), so no candidate is faster and every kept
+one is a false keep. Each iteration runs the loop's own measurements through real paired worker
+runs, as ``edgebench.prune.loop`` does, with the same model lists:
+
+1. the screen: the current model, the baseline (a copy too: the first iteration's) and
+   ``--copies`` candidates in one paired run per backend, ``--rounds`` rounds;
+2. the retry, when no copy passed the screen but some measured faster: those again, with
+   ``RETRY_ROUNDS_FACTOR`` times the rounds, in a new paired run;
+3. the confirmation, when a copy passed (the one with the largest measured gain, as the loop
+   chooses among equally accurate survivors): it, the current model and the baseline in a fresh
+   paired run.
+
+The old rule (screen and retry) keeps a copy when step 1 or 2 passes one; the corrected rule
+(``edgebench.prune.keep_rule``, the loop's default) only when step 3 confirms it too. Both verdicts
+come from the same measured iterations. Writes ``OUT/keep_rule_aa.md`` (the table, with Clopper-
+Pearson 95% intervals) and ``OUT/keep_rule_aa.json`` (every ratio); the records go to ``--store``
+(default ``OUT/results.db``). ``--max-minutes`` ends the run after the iteration that crosses it;
+Ctrl-C ends it too: either way the table covers the iterations completed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from scipy import stats as scipy_stats
+
+from edgebench.board.torch_models import build_module
+from edgebench.errors import UsageError
+from edgebench.prune import keep_rule
+from edgebench.prune.baseline import prunable_model, saved_model
+from edgebench.prune.loop import RETRY_ROUNDS_FACTOR
+from edgebench.prune.tasks import load_task
+from edgebench.results.record import Settings
+from edgebench.session import available_definition, run_session
+from edgebench.sweep.paired import Pairing, measure_paired
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("bench/keep_rule_aa"))
+    parser.add_argument("--model", default="torchvision:resnet18?num_classes=10")
+    parser.add_argument("--task", default="digits")
+    parser.add_argument("--copies", type=int, default=12, help="candidates per iteration, all copies")
+    parser.add_argument("--iterations", type=int, default=300)
+    parser.add_argument("--max-minutes", type=float, default=None, help="stop after the iteration that crosses it")
+    parser.add_argument("--backends", default="eager")
+    parser.add_argument("--rounds", type=int, default=Pairing().rounds)
+    parser.add_argument("--block-time", type=float, default=Pairing().block_s)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--store", default=None, help="results store (default: OUT/results.db)")
+    args = parser.parse_args()
+    if args.copies < 1 or args.iterations < 1 or args.rounds < 2:
+        sys.exit("keep_rule_aa.py: error: --copies and --iterations must be at least 1, --rounds at least 2")
+    args.out.mkdir(parents=True, exist_ok=True)
+    try:
+        results = run(args)
+    except UsageError as exc:
+        sys.exit(f"keep_rule_aa.py: error: {exc}")
+    (args.out / "keep_rule_aa.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    table = markdown(results)
+    (args.out / "keep_rule_aa.md").write_text(table, encoding="utf-8")
+    print(table)
+
+
+def identical_copies(spec: str, task, count: int) -> list[torch.nn.Module]:
+    """``count`` copies of the model; UsageError unless their weights and outputs are equal."""
+    original = build_module(prunable_model(spec, task).resolved.recipe).eval()
+    copies = [copy.deepcopy(original) for _ in range(count)]
+    reference = original.state_dict()
+    with torch.no_grad():
+        expected = original(task.example_input)
+        for module in copies:
+            state = module.state_dict()
+            if state.keys() != reference.keys() or not all(torch.equal(state[k], reference[k]) for k in state):
+                raise UsageError("a copy's state dict differs from the model's")
+            if not torch.equal(module(task.example_input), expected):
+                raise UsageError("a copy's output differs from the model's")
+    return copies
+
+
+def run(args: argparse.Namespace) -> dict:
+    task = load_task(args.task)
+    shape = "x".join(str(d) for d in task.example_input.shape[1:])
+    backends = [backend.strip() for backend in args.backends.split(",")]
+    pairing = Pairing(rounds=args.rounds, block_s=args.block_time)
+    retry = Pairing(rounds=args.rounds * RETRY_ROUNDS_FACTOR, block_s=args.block_time)
+    definition = available_definition("local")
+    settings = Settings(min_time_s=0, max_time_s=0, min_iterations=1, warmup_s=pairing.warmup_s, target_ci=0,
+                        timeout_s=900, threads=args.threads, processes=1)
+    results = {"model": args.model, "task": task.name, "copies": args.copies, "backends": backends,
+               "rounds": args.rounds, "retry_rounds": retry.rounds, "block_s": pairing.block_s,
+               "warmup_s": pairing.warmup_s, "threads": args.threads, "target": definition.name,
+               "torch": torch.__version__, "confirm_alpha": keep_rule.CONFIRM_ALPHA,
+               "date": datetime.date.today().isoformat(), "iterations": []}
+    store = args.store or str(args.out / "results.db")
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as scratch, \
+            run_session(store, tags={"command": "benchmark-keep-rule-aa"}, log=print) as session, \
+            session.stage(definition, "cpu", measure_power=False) as ready:
+        sweep = ready.sweep(settings, threads=args.threads)
+        modules = identical_copies(args.model, task, args.copies + 2)
+        current, baseline, *copies = [saved_model(module, Path(scratch) / f"{index}.pt", shape,
+                                                  f"{args.model} (copy {index})", None)
+                                      for index, module in enumerate(modules)]
+
+        def ratios(models, look: Pairing, roles) -> list[dict]:
+            """Each candidate's ratio to the current model per backend, from one paired run per backend."""
+            found = [{} for _ in models]
+            for backend in backends:
+                paired = measure_paired(sweep, [current, baseline] + models, backend, look,
+                                        roles=["current", "baseline"] + [roles] * len(models))
+                session.keep_all(entry.record for entry in paired.entries)
+                failed = [entry.error for entry in paired.entries if not entry.ok]
+                if failed:
+                    raise UsageError(f"{backend}: {failed[0]}")
+                for index in range(len(models)):
+                    found[index][backend] = paired.ratio(index + 2, 0)
+            return found
+
+        try:
+            for number in range(1, args.iterations + 1):
+                results["iterations"].append(iteration(copies, ratios, pairing, retry))
+                row = results["iterations"][-1]
+                print(f"iteration {number}: old rule {'keeps' if row['old_keeps'] else 'keeps nothing'}, "
+                      f"corrected rule {'keeps' if row['new_keeps'] else 'keeps nothing'}")
+                if args.max_minutes is not None and time.perf_counter() - started > args.max_minutes * 60:
+                    break
+        except KeyboardInterrupt:
+            print(f"interrupted: the table covers the {len(results['iterations'])} iterations completed")
+        results["run_id"] = session.run_id
+    results["wall_s"] = round(time.perf_counter() - started, 1)
+    return results
+
+
+def iteration(copies, ratios, pairing: Pairing, retry: Pairing) -> dict:
+    """One A/A iteration of the loop's measurements; what each rule made of it."""
+    screen = ratios(copies, pairing, "candidate")
+    passed = [index for index, r in enumerate(screen) if keep_rule.faster(r)]
+    undecided = [index for index, r in enumerate(screen) if keep_rule.undecided(r)]
+    again = []
+    if not passed and undecided:
+        again = ratios([copies[index] for index in undecided], retry, "candidate")
+        passed = [undecided[index] for index, r in enumerate(again) if keep_rule.faster(r)]
+        chosen_ratios = {undecided[index]: r for index, r in enumerate(again)}
+    else:
+        chosen_ratios = dict(enumerate(screen))
+    row = {"screen": [_shown(r) for r in screen], "retry": [_shown(r) for r in again],
+           "old_keeps": bool(passed), "confirmation": None, "new_keeps": False}
+    if passed:
+        # Equally accurate survivors: the loop keeps the largest gain, the lowest ratio on the slowest backend.
+        chosen = min(passed, key=lambda index: max(r.ratio for r in chosen_ratios[index].values()))
+        confirmation = ratios([copies[chosen]], pairing, "confirmation")[0]
+        row["confirmation"] = _shown(confirmation)
+        row["new_keeps"] = keep_rule.confirmed(confirmation)
+    return row
+
+
+def _shown(ratios: dict) -> dict:
+    return {backend: {**r.as_dict(), "p_not_faster": keep_rule.p_not_faster(r)} for backend, r in ratios.items()}
+
+
+def share(count: int, total: int) -> str:
+    if not total:
+        return "none measured"
+    interval = scipy_stats.binomtest(count, total).proportion_ci(confidence_level=0.95)
+    return f"{count}/{total} = {count / total:.1%} (95% CI {interval.low:.1%} to {interval.high:.1%})"
+
+
+def markdown(results: dict) -> str:
+    rows = results["iterations"]
+    n = len(rows)
+    candidates = [r for row in rows for r in row["screen"]]
+    screened = sum(all(v["ci95"][1] < 1 for v in r.values()) for r in candidates)
+    confirmations = [row["confirmation"] for row in rows if row["confirmation"] is not None]
+    retried = sum(1 for row in rows if row["retry"])
+    minutes = results["wall_s"] / 60
+    return "\n".join([
+        f"# The keep rule on A/A iterations ({results['date']})",
+        "",
+        f"{results['model']} on {results['task']}, {results['copies']} identical copies as the candidates of each "
+        f"iteration, backends {', '.join(results['backends'])}, {results['rounds']} paired rounds of "
+        f"{results['block_s']:g} s blocks ({results['retry_rounds']} on the retry), warm-up {results['warmup_s']:g} s, "
+        f"threads {results['threads'] or 'default'}, torch {results['torch']}; every iteration measured live through "
+        f"the loop's paired worker runs. {n} iterations, {retried} with a retry, {len(confirmations)} with a "
+        f"confirmation run; wall {minutes:.1f} min.",
+        "",
+        "| rule | iterations that kept a copy (not faster) |",
+        "| --- | --- |",
+        f"| old: 95% interval below 1, retry at {results['retry_rounds'] // results['rounds']}x rounds | "
+        f"{share(sum(row['old_keeps'] for row in rows), n)} |",
+        f"| corrected (default): the same, then confirmed in a fresh paired run at one-sided "
+        f"{results['confirm_alpha']:g} | {share(sum(row['new_keeps'] for row in rows), n)} |",
+        "",
+        f"Single looks: screened copies that passed the screen (nominal 2.5%): {share(screened, len(candidates))}; "
+        f"confirmation runs that confirmed a copy (nominal {results['confirm_alpha']:.0%}): "
+        f"{share(sum(max(v['p_not_faster'] for v in c.values()) < results['confirm_alpha'] for c in confirmations), len(confirmations))}.",
+        "",
+    ])
+
+
+if __name__ == "__main__":
+    main()

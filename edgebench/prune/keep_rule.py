@@ -1,0 +1,77 @@
+"""When the pruner counts a candidate as faster than the current model: the keep rule.
+
+A candidate's latency ratio to the current model (``edgebench.sweep.paired.Ratio``, a t interval
+over the per-round ratios of one paired run) is judged on every backend:
+
+- **Screening** (``faster``): the 95% interval lies below 1 on every backend, a one-sided test at
+  2.5% per candidate. An iteration screens about a dozen candidates, and when none passes but some
+  measured faster (``undecided``) it measures those again with more rounds; each look is another
+  chance for a copy that is not faster to pass, so the screen alone keeps such a copy in far more
+  than 2.5% of iterations (``benchmarks/keep_rule_aa.py`` measures how many).
+- **Confirmation** (``confirmed``): the one candidate the screen chose is measured again, alone
+  with the current model and the baseline, in a fresh paired run (a new worker process), and is
+  kept only when that run's one-sided test says faster at ``CONFIRM_ALPHA`` on every backend. The
+  fresh run's data played no part in the choice, so however many candidates and looks the screen
+  had, a candidate that is not faster is kept in at most ``CONFIRM_ALPHA`` of iterations (if the t
+  interval holds on the machine: the A/A benchmark checks that). One extra paired run of three
+  models per kept step is the whole cost; a Bonferroni or Holm correction over the screen's
+  candidates and looks would instead widen every candidate's interval in every iteration.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Optional
+
+from scipy import stats as scipy_stats
+
+from edgebench.sweep.paired import Ratio
+
+# The intervals ``ratio_of`` computes are two-sided 95%: a ratio is "faster" when the upper end is below 1.
+INTERVAL_CONFIDENCE = 0.95
+# The goal: at most 1% of iterations keep a candidate that is not faster.
+CONFIRM_ALPHA = 0.01
+
+Ratios = Mapping[str, Optional[Ratio]]
+
+
+def faster(ratios: Ratios) -> bool:
+    """The screen: measured on every backend, with the 95% interval below 1 on each."""
+    return bool(ratios) and all(r is not None and r.faster for r in ratios.values())
+
+
+def undecided(ratios: Ratios) -> bool:
+    """Measured faster on every backend but not significantly on some: worth a longer look."""
+    return bool(ratios) and not faster(ratios) and all(r is not None and r.ratio < 1 for r in ratios.values())
+
+
+def p_not_faster(ratio: Ratio) -> float:
+    """One-sided p-value of "not faster" (a true ratio of 1 or more), from the ratio's t interval
+    over ``ratio.rounds`` rounds."""
+    log_ratio = math.log(ratio.ratio)
+    half = math.log(ratio.high) - log_ratio
+    if ratio.rounds < 2 or not math.isfinite(half):
+        return 1.0
+    if half <= 0:  # every round gave the same ratio
+        return 0.0 if log_ratio < 0 else 1.0
+    standard_error = half / scipy_stats.t.ppf(0.5 + INTERVAL_CONFIDENCE / 2, ratio.rounds - 1)
+    return float(scipy_stats.t.cdf(log_ratio / standard_error, ratio.rounds - 1))
+
+
+def confirmed(ratios: Ratios, alpha: float = CONFIRM_ALPHA) -> bool:
+    """The confirmation: faster at one-sided level ``alpha`` on every backend."""
+    return bool(ratios) and all(r is not None and p_not_faster(r) < alpha for r in ratios.values())
+
+
+def describe(retry_rounds_factor: int) -> dict:
+    """The rule as ``report.json`` records it."""
+    return {
+        "name": "screen, then confirm in a fresh paired run",
+        "screen": f"the {INTERVAL_CONFIDENCE:.0%} interval of the ratio to the current model below 1 on every "
+                  f"backend; when none is but some measured faster, those again with {retry_rounds_factor}x "
+                  "the rounds",
+        "confirm": f"the chosen candidate, the current model and the baseline in a fresh paired run: one-sided "
+                   f"t test faster at alpha {CONFIRM_ALPHA:g} on every backend",
+        "confirm_alpha": CONFIRM_ALPHA,
+    }
