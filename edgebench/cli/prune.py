@@ -61,7 +61,7 @@ def prune_command(
     ratio: Optional[float] = typer.Option(None, "--ratio", help="--strategy static, instead of --threshold: "
                                           "this share of every group's channels goes, the lowest-scoring first "
                                           "(e.g. --criterion hrank --ratio 0.15), in (0, 1)."),
-    residual: str = typer.Option("coupled", "--residual", help="--strategy static: coupled cuts a residual "
+    residual: str = typer.Option("coupled", "--residual", help="--strategy static or allocate: coupled cuts a residual "
                                  "stage's channels from every layer they couple; zero-pad cuts each residual branch's "
                                  "last convolution alone and scatters its output back into zeros of the full width "
                                  "before the addition."),
@@ -89,7 +89,8 @@ def prune_command(
     json_output: bool = typer.Option(False, "--json", help="Print report.json on stdout."),
 ) -> None:
     """Prune channels with Torch-Pruning, keeping a step only when the target measured it faster (or, with
-    --strategy static, every channel under a threshold, or the same share of every group, at once)."""
+    --strategy static, every channel under a threshold, or the same share of every group, at once; with --strategy
+    allocate, the cut a latency model learned on the target predicts within --budget)."""
     from edgebench.prune.importance import CRITERIA, check_criterion
     from edgebench.prune.baseline import prunable_model
     from edgebench.prune.loop import OBJECTIVES, PruneConfig, Pruner
