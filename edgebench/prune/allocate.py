@@ -6,7 +6,7 @@ The channels are scored by ``--criterion`` (l1 by default); a channel's value is
 group's importance (scores of different layers are not on one scale; a share is: every group holds
 one unit). ``allocate`` is a greedy knapsack: from the full model, it repeatedly takes, of every
 group, the cut to an aligned narrower width that loses the least importance per unit of predicted
-latency saved (on the backends still over the budget), until the model predicts at most
+latency saved (the log ratio, in which the model adds up; on the backends still over the budget), until the model predicts at most
 ``--budget`` of the baseline on every backend; then it gives back, most important first, the blocks
 of ``--round-to`` channels it can restore without leaving the budget (a greedy knapsack overshoots
 with its last item). A group is never cut below the narrowest width the model measured.
@@ -21,6 +21,7 @@ held-out configurations.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -50,7 +51,7 @@ class Allocation:
 @dataclass
 class _Group:
     """One group's choices: its aligned widths (the full width last), the importance lost and each
-    backend's predicted change at each of them, and where it stands."""
+    backend's predicted log latency ratio at each of them, and where it stands."""
 
     widths: np.ndarray
     lost: np.ndarray
@@ -63,12 +64,13 @@ def allocate(scores: Mapping[str, Sequence[float]], models: Mapping[str, Latency
     """The kept width of every group in ``scores`` (each channel's score) that the greedy
     knapsack chooses under ``budget`` on every backend's model. Pure and deterministic."""
     groups = {name: _choices(name, score, models, round_to) for name, score in sorted(scores.items())}
+    limit = math.log(budget)  # the model multiplies ratios: their logarithms add up
 
     def predicted() -> dict[str, float]:
-        return {backend: 1.0 + sum(group.change[backend][group.at] for group in groups.values()) for backend in models}
+        return {backend: sum(group.change[backend][group.at] for group in groups.values()) for backend in models}
 
     while True:
-        over = [backend for backend, ratio in predicted().items() if ratio > budget]
+        over = [backend for backend, log_ratio in predicted().items() if log_ratio > limit]
         if not over:
             break
         best: Optional[tuple[float, str, int]] = None
@@ -82,10 +84,11 @@ def allocate(scores: Mapping[str, Sequence[float]], models: Mapping[str, Latency
         if best is None:
             break  # no cut the model covers saves anything more: the budget is out of its reach
         groups[best[1]].at = best[2]
-    _give_back(groups, models, budget, predicted)
-    ratios = predicted()
-    return Allocation({name: int(group.widths[group.at]) for name, group in groups.items()}, ratios,
-                      all(ratio <= budget for ratio in ratios.values()))
+    _give_back(groups, models, limit, predicted)
+    logs = predicted()
+    return Allocation({name: int(group.widths[group.at]) for name, group in groups.items()},
+                      {backend: math.exp(log_ratio) for backend, log_ratio in logs.items()},
+                      all(log_ratio <= limit for log_ratio in logs.values()))
 
 
 def _choices(name: str, score: Sequence[float], models: Mapping[str, LatencyModel], round_to: int) -> _Group:
@@ -97,14 +100,15 @@ def _choices(name: str, score: Sequence[float], models: Mapping[str, LatencyMode
     total = ranked.sum()
     shares = ranked / total if total > 0 else np.zeros(full)  # an all-zero group: nothing to lose
     lost = np.concatenate([[0.0], np.cumsum(shares)])[full - widths]
-    change = {backend: np.array([model.curves[name].change(int(width)) if name in model.curves else 0.0
+    change = {backend: np.array([model.curves[name].log_ratio(int(width)) if name in model.curves else 0.0
                                  for width in widths]) for backend, model in models.items()}
     return _Group(widths, lost, change, len(widths) - 1)
 
 
-def _give_back(groups: dict[str, _Group], models: Mapping[str, LatencyModel], budget: float, predicted) -> None:
-    """Restore, most important first, one aligned block at a time while every prediction stays in budget."""
-    if any(ratio > budget for ratio in predicted().values()):
+def _give_back(groups: dict[str, _Group], models: Mapping[str, LatencyModel], limit: float, predicted) -> None:
+    """Restore, most important first, one aligned block at a time while every prediction (a log
+    ratio) stays within ``limit``."""
+    if any(log_ratio > limit for log_ratio in predicted().values()):
         return
     while True:
         ratios = predicted()
@@ -112,7 +116,7 @@ def _give_back(groups: dict[str, _Group], models: Mapping[str, LatencyModel], bu
         for name, group in groups.items():
             if group.at == len(group.widths) - 1:
                 continue
-            fits = all(ratios[backend] + group.change[backend][group.at + 1] - group.change[backend][group.at] <= budget
+            fits = all(ratios[backend] + group.change[backend][group.at + 1] - group.change[backend][group.at] <= limit
                        for backend in models)
             restored = group.lost[group.at] - group.lost[group.at + 1]
             if fits and (best is None or restored > best[0]):

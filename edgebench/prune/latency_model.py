@@ -5,9 +5,13 @@ quarters of its width, aligned to ``--round-to``), each as the whole model with 
 cut, paired against the full model on the target (``edgebench.prune.latency_probe``). A group's
 curve is its measured latency ratios to the full model, with the full width at 1.
 
-The model is additive: a configuration's predicted latency, as a ratio to the full model's, is 1
-plus each group's change at its width. Between measured widths the change is interpolated
-linearly. Latency falls in steps as channels go (kernels work in blocks of channels), and three
+The model multiplies: a configuration's predicted latency, as a ratio to the full model's, is the
+product of each group's ratio at its width (a sum of logarithms, which the allocation adds up). A
+convolution's cost is the product of its input and output widths, which two neighbouring groups
+set, so cutting both saves a product, not a sum: adding the changes counted that layer's saving
+twice and predicted far too fast a model once every group is cut, where the product is exact for
+such a chain. A layer one group alone drives (a depthwise convolution) makes the product err
+on the slow side. Between measured widths a group's ratio is interpolated linearly. Latency falls in steps as channels go (kernels work in blocks of channels), and three
 widths cannot say where the steps are; a straight line between measured points assumes no step
 shape, passes through every measurement, and turns into the staircase as more widths are measured.
 Below a group's narrowest measured width nothing is predicted: the allocation stops there.
@@ -62,16 +66,16 @@ class GroupCurve:
     def narrowest(self) -> int:
         return self.points[0].width
 
-    def change(self, width: int) -> float:
-        """The latency ratio's change when the group is cut to ``width`` (negative: faster)."""
+    def log_ratio(self, width: int) -> float:
+        """The logarithm of the latency ratio with the group cut to ``width`` (negative: faster)."""
         if not self.narrowest <= width <= self.width:
             raise ValueError(f"width {width} is outside the measured {self.narrowest}..{self.width}")
-        return float(np.interp(width, [p.width for p in self.points], [p.ratio for p in self.points])) - 1.0
+        return math.log(float(np.interp(width, [p.width for p in self.points], [p.ratio for p in self.points])))
 
 
 @dataclass(frozen=True)
 class LatencyModel:
-    """One backend's additive model: the full model's latency and each group's curve."""
+    """One backend's model: the full model's latency and each group's curve."""
 
     backend: str
     baseline_ms: float
@@ -80,7 +84,7 @@ class LatencyModel:
     def predict(self, widths: Mapping[str, int]) -> float:
         """The latency ratio to the full model of the model with each group at ``widths`` (a group
         left out keeps its full width)."""
-        return 1.0 + sum(curve.change(widths.get(group, curve.width)) for group, curve in self.curves.items())
+        return math.exp(sum(curve.log_ratio(widths.get(group, curve.width)) for group, curve in self.curves.items()))
 
     def as_dict(self) -> dict[str, Any]:
         return {"backend": self.backend, "baseline_ms": self.baseline_ms,

@@ -4,10 +4,9 @@ cache (``edgebench.prune.latency_cache``) when this target, backend and model we
 Each probe is the whole model with one group cut to one of its ``probe_widths``; the probes
 alternate with the full model in paired worker runs of ``PROBES_PER_RUN`` at a time, per backend
 (the full model first: every ratio is to it, measured in the same run). Then ``HELD_OUT`` random
-configurations, every group cut to a random aligned width the model covers (where the additive
-model's errors add up), are measured the same way
-and compared with what the model predicts for them: the model's error on models it was not fitted
-to, kept with the model. Every record goes to the run, labelled ``env.prune.stage`` "latency
+configurations, every group cut to a random aligned width the model covers (where the model's
+errors add up), are measured the same way and compared with what the model predicts for them: the
+model's error on models it was not fitted to, kept with the model. Every record goes to the run, labelled ``env.prune.stage`` "latency
 model"; the probes' files and exports are deleted as soon as they are measured.
 """
 

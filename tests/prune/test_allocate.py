@@ -35,9 +35,9 @@ MODEL = LatencyModel("eager", 1.0, {"a": A, "b": curve(4, {1: 0.85, 2: 0.88, 3: 
 SCORES = {"a": [1.0, 1.0, 1.0, 1.0], "b": [0.1, 3.7, 0.1, 0.1]}
 
 
-def test_the_model_is_additive_and_interpolates_between_measured_widths():
+def test_the_model_multiplies_the_groups_ratios_and_interpolates_between_measured_widths():
     assert MODEL.predict({}) == 1.0
-    assert MODEL.predict({"a": 2, "b": 3}) == pytest.approx(0.8)
+    assert MODEL.predict({"a": 2, "b": 3}) == pytest.approx(0.85 * 0.95)
     wide = LatencyModel("eager", 1.0, {"c": curve(64, {16: 0.5, 32: 0.9})})
     assert wide.predict({"c": 24}) == pytest.approx(0.7) and wide.predict({"c": 48}) == pytest.approx(0.95)
     with pytest.raises(ValueError, match="outside the measured 16..64"):
@@ -47,11 +47,11 @@ def test_the_model_is_additive_and_interpolates_between_measured_widths():
 
 
 def test_the_knapsack_cuts_the_cheapest_importance_per_latency_saved_then_gives_back_what_fits():
-    # b's worthless channels go first (4 -> 2, then 1: 0.85), then a's cheapest (0.75); one of b's
-    # channels then fits back in (0.78), a second would not (0.85).
+    # b's worthless channels go first (4 -> 2, then 1: 0.85), then a's cheapest (0.9 x 0.85); one of
+    # b's channels then fits back in (0.9 x 0.88), a second would not (0.9 x 0.95).
     allocation = allocate(SCORES, {"eager": MODEL}, 0.801, 1)
     assert allocation.widths == {"a": 3, "b": 2} and allocation.reached
-    assert allocation.predicted["eager"] == pytest.approx(0.78)
+    assert allocation.predicted["eager"] == pytest.approx(0.9 * 0.88)
     # The contrast: with a's channels the worthless ones instead, a alone is cut.
     cheap_a = allocate({"a": [0.1, 0.1, 0.1, 3.7], "b": [1.0] * 4}, {"eager": MODEL}, 0.801, 1)
     assert cheap_a.widths == {"a": 1, "b": 4} and cheap_a.predicted["eager"] == pytest.approx(0.8)
@@ -66,7 +66,7 @@ def test_every_backend_must_meet_the_budget_and_an_unreachable_one_cuts_to_the_m
     assert both.predicted == pytest.approx({"eager": 0.8, "onnxruntime": 0.8})
     unreachable = allocate(SCORES, {"eager": MODEL}, 0.2, 1)
     assert not unreachable.reached and unreachable.widths == {"a": 1, "b": 1}
-    assert unreachable.predicted["eager"] == pytest.approx(0.65)
+    assert unreachable.predicted["eager"] == pytest.approx(0.8 * 0.85)
 
 
 def sweep_on(host):
