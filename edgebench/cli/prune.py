@@ -41,7 +41,11 @@ def prune_command(
                                 "when it is faster on all of them."),
     strategy: str = typer.Option("greedy", "--strategy", help="greedy: the measured loop, one group per step; "
                                  "static: one cut of every channel scoring under --threshold (or of --ratio of every "
-                                 "group), then --finetune-steps and a paired measurement against the baseline."),
+                                 "group), then --finetune-steps and a paired measurement against the baseline; allocate: one cut "
+                                 "chosen under --budget by --allocate, then the same."),
+    allocate: Optional[str] = typer.Option(None, "--allocate", help="--strategy allocate: latency-model (the "
+                                           "default) keeps the most --criterion importance under the latency a "
+                                           "model learned on the target predicts (measured once, cached)."),
     objective: str = typer.Option("latency", "--objective", help="latency: measured on the target; flops: MACs "
                                   "(candidates are still measured and recorded)."),
     budget: float = typer.Option(0.5, "--budget", min=0.01, max=1.0, help="Stop once the objective is at most "
@@ -57,7 +61,7 @@ def prune_command(
     ratio: Optional[float] = typer.Option(None, "--ratio", help="--strategy static, instead of --threshold: "
                                           "this share of every group's channels goes, the lowest-scoring first "
                                           "(e.g. --criterion hrank --ratio 0.15), in (0, 1)."),
-    residual: str = typer.Option("coupled", "--residual", help="--strategy static: coupled cuts a residual "
+    residual: str = typer.Option("coupled", "--residual", help="--strategy static or allocate: coupled cuts a residual "
                                  "stage's channels from every layer they couple; zero-pad cuts each residual branch's "
                                  "last convolution alone and scatters its output back into zeros of the full width "
                                  "before the addition."),
@@ -85,24 +89,35 @@ def prune_command(
     json_output: bool = typer.Option(False, "--json", help="Print report.json on stdout."),
 ) -> None:
     """Prune channels with Torch-Pruning, keeping a step only when the target measured it faster (or, with
-    --strategy static, every channel under a threshold, or the same share of every group, at once)."""
+    --strategy static, every channel under a threshold, or the same share of every group, at once; with --strategy
+    allocate, the cut a latency model learned on the target predicts within --budget)."""
     from edgebench.prune.importance import CRITERIA, check_criterion
     from edgebench.prune.baseline import prunable_model
     from edgebench.prune.loop import OBJECTIVES, PruneConfig, Pruner
     from edgebench.prune.static import DEFAULT_THRESHOLD, StaticPruner
+    from edgebench.prune.allocate import ALLOCATORS, AllocatePruner
     from edgebench.sweep.paired import Pairing
     from edgebench.prune.tasks import load_task
     from edgebench.prune.zero_pad import RESIDUAL_MODES
 
     store_location(store)
     tags = parsing.key_values(tag, "--tag")
-    strategies = {"greedy": Pruner, "static": StaticPruner}
+    strategies = {"greedy": Pruner, "static": StaticPruner, "allocate": AllocatePruner}
     if strategy not in strategies:
         raise UsageError(f"--strategy must be one of {', '.join(strategies)}, not {strategy!r}")
     if objective not in OBJECTIVES:
         raise UsageError(f"--objective must be one of {', '.join(OBJECTIVES)}, not {objective!r}")
     if staircase and objective != "latency":
         raise UsageError("--staircase needs --objective latency: it widens cuts at no measured latency cost")
+    if strategy == "allocate":
+        allocate = allocate or ALLOCATORS[0]
+        if allocate not in ALLOCATORS:
+            raise UsageError(f"--allocate must be one of {', '.join(ALLOCATORS)}, not {allocate!r}")
+        if staircase or objective != "latency":
+            raise UsageError(f"--{'staircase' if staircase else 'objective ' + objective} does not apply to "
+                             "--strategy allocate: it makes one cut under a latency budget")
+    elif allocate is not None:
+        raise UsageError("--allocate applies to --strategy allocate only")
     if strategy == "static":
         if staircase:
             raise UsageError("--staircase applies to --strategy greedy: the static cut has no steps to widen")
@@ -117,9 +132,9 @@ def prune_command(
         raise UsageError(f"--{'threshold' if threshold is not None else 'ratio'} applies to --strategy static only")
     if residual not in RESIDUAL_MODES:
         raise UsageError(f"--residual must be one of {', '.join(RESIDUAL_MODES)}, not {residual!r}")
-    if residual == "zero-pad" and strategy != "static":
+    if residual == "zero-pad" and strategy == "greedy":
         # The loop re-traces the model every step, and Torch-Pruning cannot follow a scatter.
-        raise UsageError("--residual zero-pad applies to --strategy static only")
+        raise UsageError("--residual zero-pad applies to --strategy static and allocate only")
     criterion = criterion or ("utilisation" if strategy == "static" else "l1")
     if criterion not in CRITERIA:
         raise UsageError(f"--criterion must be one of {', '.join(CRITERIA)}, not {criterion!r}")
@@ -154,6 +169,7 @@ def prune_command(
         with run_session(store, tags={"command": "prune", "objective": objective, **tags}, log=log) as session, \
                 session.stage(definition, chosen_device, mode=mode, measure_power=False) as ready:
             plan = (f"objective {objective}, budget {budget:g}" if strategy == "greedy" else
+                    f"one cut allocated by the {allocate} under {budget:g} of the baseline" if strategy == "allocate" else
                     f"static cut under {criterion} {config.threshold:g}" if ratio is None else
                     f"static cut of {ratio:g} of each group by {criterion}") + \
                 (", residual branches zero-padded" if residual == "zero-pad" else "")

@@ -164,7 +164,7 @@ def test_a_branch_coupled_with_a_kept_layer_is_left_alone():
 
 @pytest.mark.parametrize("args, message", [
     (["--strategy", "static", "--residual", "padded"], "--residual must be one of coupled, zero-pad, not 'padded'"),
-    (["--residual", "zero-pad"], "--residual zero-pad applies to --strategy static only"),
+    (["--residual", "zero-pad"], "--residual zero-pad applies to --strategy static and allocate only"),
 ])
 def test_bad_residual_options_are_one_line_and_exit_2(cli, tmp_path, args, message):
     proc = cli("prune", "--model", "tiny_residual:tiny_resnet", "--out", str(tmp_path / "o"), *args)
