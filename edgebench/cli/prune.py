@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import sys
@@ -41,7 +42,12 @@ def prune_command(
                                 "when it is faster on all of them."),
     strategy: str = typer.Option("greedy", "--strategy", help="greedy: the measured loop, one group per step; "
                                  "static: one cut of every channel scoring under --threshold (or of --ratio of every "
-                                 "group), then --finetune-steps and a paired measurement against the baseline."),
+                                 "group), then --finetune-steps and a paired measurement against the baseline; "
+                                 "allocate: one cut allocated among the groups by --allocate, to --budget."),
+    allocate: Optional[str] = typer.Option(None, "--allocate", help="--strategy allocate: sensitivity (the least "
+                                           "sensitive groups of --sensitivity DIR pruned first, to the budget)."),
+    sensitivity: Optional[Path] = typer.Option(None, "--sensitivity", help="--allocate sensitivity: the --out "
+                                               "directory of edgebench sensitivity for this model and task."),
     objective: str = typer.Option("latency", "--objective", help="latency: measured on the target; flops: MACs "
                                   "(candidates are still measured and recorded)."),
     budget: float = typer.Option(0.5, "--budget", min=0.01, max=1.0, help="Stop once the objective is at most "
@@ -90,13 +96,15 @@ def prune_command(
     from edgebench.prune.baseline import prunable_model
     from edgebench.prune.loop import OBJECTIVES, PruneConfig, Pruner
     from edgebench.prune.static import DEFAULT_THRESHOLD, StaticPruner
+    from edgebench.prune.sensitivity_allocation import SensitivityAllocator, check_sensitivity
+    from edgebench.prune.sensitivity_table import load_sensitivity
     from edgebench.sweep.paired import Pairing
     from edgebench.prune.tasks import load_task
     from edgebench.prune.zero_pad import RESIDUAL_MODES
 
     store_location(store)
     tags = parsing.key_values(tag, "--tag")
-    strategies = {"greedy": Pruner, "static": StaticPruner}
+    strategies = {"greedy": Pruner, "static": StaticPruner, "allocate": SensitivityAllocator}
     if strategy not in strategies:
         raise UsageError(f"--strategy must be one of {', '.join(strategies)}, not {strategy!r}")
     if objective not in OBJECTIVES:
@@ -113,10 +121,19 @@ def prune_command(
         threshold = DEFAULT_THRESHOLD if threshold is None else threshold
         if not 0 < threshold <= 1:
             raise UsageError(f"--threshold must be in (0, 1], not {threshold:g}")
+    elif strategy == "allocate":
+        if allocate != "sensitivity" or sensitivity is None:
+            raise UsageError("--strategy allocate needs --allocate sensitivity and --sensitivity DIR")
+        if objective != "latency" or staircase:
+            raise UsageError("--allocate sensitivity allocates measured latency: --objective latency, no --staircase")
+        measured = load_sensitivity(sensitivity)
+        criterion = criterion or measured.report.get("criterion")
     elif threshold is not None or ratio is not None:
         raise UsageError(f"--{'threshold' if threshold is not None else 'ratio'} applies to --strategy static only")
     if residual not in RESIDUAL_MODES:
         raise UsageError(f"--residual must be one of {', '.join(RESIDUAL_MODES)}, not {residual!r}")
+    if strategy != "allocate" and (allocate is not None or sensitivity is not None):
+        raise UsageError(f"--{'allocate' if allocate is not None else 'sensitivity'} applies to --strategy allocate only")
     if residual == "zero-pad" and strategy != "static":
         # The loop re-traces the model every step, and Torch-Pruning cannot follow a scatter.
         raise UsageError("--residual zero-pad applies to --strategy static only")
@@ -131,6 +148,9 @@ def prune_command(
     chosen_task = load_task(task)
     check_criterion(criterion, chosen_task)  # a criterion that scores from batches needs a task that has them
     prunable = prunable_model(model, chosen_task)
+    if strategy == "allocate":
+        check_sensitivity(measured, prunable, chosen_task, criterion, backends)
+        strategies["allocate"] = functools.partial(SensitivityAllocator, sensitivity=measured)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} exists and is not a directory")
     config = PruneConfig(objective=objective, budget=budget, max_accuracy_drop=max_accuracy_drop, criterion=criterion,
@@ -154,6 +174,8 @@ def prune_command(
         with run_session(store, tags={"command": "prune", "objective": objective, **tags}, log=log) as session, \
                 session.stage(definition, chosen_device, mode=mode, measure_power=False) as ready:
             plan = (f"objective {objective}, budget {budget:g}" if strategy == "greedy" else
+                    f"one cut allocated by the sensitivity in {sensitivity}, budget {budget:g}" if strategy == "allocate"
+                    else
                     f"static cut under {criterion} {config.threshold:g}" if ratio is None else
                     f"static cut of {ratio:g} of each group by {criterion}") + \
                 (", residual branches zero-padded" if residual == "zero-pad" else "")
