@@ -4,11 +4,12 @@ measured in real paired eager worker processes, records in a real store."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from edgebench.prune.sensitivity_table import CSV_NAME, read_points
 from edgebench.results.store import Store
 
 SUPPORT = Path(__file__).resolve().parents[1] / "support"
+# Candidates are pickled worker_models modules: the workers import them too.
+WORKER_PATH = os.pathsep.join(filter(None, [str(SUPPORT), os.environ.get("PYTHONPATH")]))
 MODEL = "worker_models:tiny?channels=16"
 TASK = "digits?size=16"
 GROUPS = ["features.0", "features.2"]  # the two convolutions; the head is an output layer, kept
@@ -65,21 +68,27 @@ def test_the_least_sensitive_cut_goes_first_and_the_prediction_stops_at_the_budg
 
 @pytest.fixture(scope="module")
 def analysed(tmp_path_factory):
-    """One sensitivity analysis of both groups at 0.5, its run in a store of its own."""
+    """One sensitivity analysis of both groups at 0.5 (in this process, as the ``cli`` fixture runs
+    the command), its run in a store of its own; returns its directory, stdout and stderr."""
+    from edgebench.cli.main import main
+
     where = tmp_path_factory.mktemp("sensitivity")
-    # Candidates are pickled worker_models modules: the CLI and its workers both import them.
-    path = os.pathsep.join(filter(None, [str(SUPPORT), os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "PYTHONPATH": path, "EDGEBENCH_CACHE_DIR": str(where / "cache")}
-    proc = subprocess.run([sys.executable, "-m", "edgebench", "sensitivity", "--model", MODEL, "--task", TASK,
-                           "--sparsities", "0.5", "--store", str(where / "results.db"), "--out", str(where / "out"),
-                           "--tag", "study=tiny", *MEASURE],
-                          cwd=where, env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr
-    return where, proc, env
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        # The baseline is trained into the cache the other tests share (conftest's isolated_cache).
+        patch.setenv("EDGEBENCH_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "edgebench-cache"))
+        patch.setenv("PYTHONPATH", WORKER_PATH)
+        patch.chdir(where)
+        patch.setattr(sys, "argv", ["edgebench", "sensitivity", "--model", MODEL, "--task", TASK, "--sparsities", "0.5",
+                                    "--store", "results.db", "--out", "out", "--tag", "study=tiny", *MEASURE])
+        with pytest.raises(SystemExit) as exited:
+            main()
+    assert not exited.value.code, stderr.getvalue()
+    return where, stdout.getvalue(), stderr.getvalue()
 
 
 def test_each_group_is_cut_alone_and_measured_against_the_unpruned_model(analysed):
-    where, proc, _ = analysed
+    where, stdout, stderr = analysed
     out = where / "out"
     with open(out / CSV_NAME, newline="") as stream:
         rows = list(csv.DictReader(stream))
@@ -96,7 +105,7 @@ def test_each_group_is_cut_alone_and_measured_against_the_unpruned_model(analyse
             assert row["channels_after"] == "8" and int(row["macs"]) < report["baseline"]["macs"]
     assert {path.name for path in out.iterdir()} == {CSV_NAME, "report.json", "sensitivity.png",
                                                      "group-features.0.png", "group-features.2.png"}
-    assert "group 2/2 features.2:" in proc.stderr and "ratio at 0.5" in proc.stdout
+    assert "group 2/2 features.2:" in stderr and "ratio at 0.5" in stdout
     with Store.open(where / "results.db", create=False) as store:
         [run] = store.runs()
         records = [record.to_json_dict(with_samples=False) for record in store.records()]
@@ -147,9 +156,8 @@ def test_an_analysis_of_another_model_task_or_groups_is_refused_in_one_line(anal
 
 def test_the_allocated_cut_follows_the_table_and_is_measured_beside_its_prediction(analysed, cli, tmp_path,
                                                                                    monkeypatch):
-    where, _, env = analysed
-    monkeypatch.setenv("EDGEBENCH_CACHE_DIR", env["EDGEBENCH_CACHE_DIR"])  # the trained baseline the analysis used
-    monkeypatch.setenv("PYTHONPATH", env["PYTHONPATH"])
+    where = analysed[0]
+    monkeypatch.setenv("PYTHONPATH", WORKER_PATH)
     # The measured analysis with its cuts' ratios set by hand, so what the allocation takes is known:
     # features.0 at 0.5 saves 40%, features.2 at 0.5 measured slower.
     table = tmp_path / "table"
