@@ -121,19 +121,19 @@ def prune_command(
         threshold = DEFAULT_THRESHOLD if threshold is None else threshold
         if not 0 < threshold <= 1:
             raise UsageError(f"--threshold must be in (0, 1], not {threshold:g}")
-    elif strategy == "allocate":
+    elif threshold is not None or ratio is not None:
+        raise UsageError(f"--{'threshold' if threshold is not None else 'ratio'} applies to --strategy static only")
+    if strategy == "allocate":
         if allocate != "sensitivity" or sensitivity is None:
             raise UsageError("--strategy allocate needs --allocate sensitivity and --sensitivity DIR")
         if objective != "latency" or staircase:
             raise UsageError("--allocate sensitivity allocates measured latency: --objective latency, no --staircase")
         measured = load_sensitivity(sensitivity)
         criterion = criterion or measured.report.get("criterion")
-    elif threshold is not None or ratio is not None:
-        raise UsageError(f"--{'threshold' if threshold is not None else 'ratio'} applies to --strategy static only")
+    elif allocate is not None or sensitivity is not None:
+        raise UsageError(f"--{'allocate' if allocate is not None else 'sensitivity'} applies to --strategy allocate only")
     if residual not in RESIDUAL_MODES:
         raise UsageError(f"--residual must be one of {', '.join(RESIDUAL_MODES)}, not {residual!r}")
-    if strategy != "allocate" and (allocate is not None or sensitivity is not None):
-        raise UsageError(f"--{'allocate' if allocate is not None else 'sensitivity'} applies to --strategy allocate only")
     if residual == "zero-pad" and strategy != "static":
         # The loop re-traces the model every step, and Torch-Pruning cannot follow a scatter.
         raise UsageError("--residual zero-pad applies to --strategy static only")

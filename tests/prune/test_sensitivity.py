@@ -185,3 +185,15 @@ def test_the_allocated_cut_follows_the_table_and_is_measured_beside_its_predicti
     # The baseline was the analysis's (its trained weights are checked against the table's).
     baseline = json.loads((where / "out" / "report.json").read_text())["baseline"]
     assert report["baseline"]["accuracy"] == pytest.approx(baseline["metric"])
+
+
+def test_allocation_options_out_of_place_are_one_line_and_exit_2(cli, tmp_path):
+    for args, message in ((["--allocate", "sensitivity"], "--allocate applies to --strategy allocate only"),
+                          (["--strategy", "allocate"], "--strategy allocate needs --allocate sensitivity and "
+                                                       "--sensitivity DIR"),
+                          (["--strategy", "allocate", "--allocate", "sensitivity", "--sensitivity", ".",
+                            "--ratio", "0.5"], "--ratio applies to --strategy static only")):
+        proc = cli("prune", "--model", MODEL, "--task", TASK, "--out", str(tmp_path / "o"), *args)
+        assert proc.returncode == 2, proc.stderr
+        [line] = proc.stderr.strip().splitlines()
+        assert line == f"edgebench: error: {message}"

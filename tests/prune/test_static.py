@@ -37,7 +37,7 @@ def test_the_ratio_cut_takes_the_same_share_of_every_group_lowest_first():
     (["--strategy", "static", "--threshold", "0"], "--threshold must be in (0, 1], not 0"),
     (["--strategy", "static", "--threshold", "1.5"], "--threshold must be in (0, 1], not 1.5"),
     (["--threshold", "0.1"], "--threshold applies to --strategy static only"),
-    (["--strategy", "greedier"], "--strategy must be one of greedy, static, not 'greedier'"),
+    (["--strategy", "greedier"], "--strategy must be one of greedy, static, allocate, not 'greedier'"),
     (["--strategy", "static", "--staircase"], "--staircase applies to --strategy greedy"),
     (["--strategy", "static", "--ratio", "1"], "--ratio must be in (0, 1), not 1"),
     (["--strategy", "static", "--ratio", "0.2", "--threshold", "0.1"], "--ratio and --threshold are two rules"),
