@@ -51,8 +51,8 @@ def main() -> None:
         optional = {"--sparsities": args.sparsities, "--groups": args.groups, "--threads": args.threads}
         edgebench("sensitivity", "--model", args.model, "--task", args.task, "--out", str(run_dir),
                   "--backend", "eager,onnxruntime" if args.onnxruntime else "eager", "--criterion", args.criterion,
-                  "--round-to", str(args.round_to), "--train-steps", str(args.train_steps), "--rounds", str(args.rounds),
-                  "--block-time", str(args.block_time), "--store", args.store or str(args.out / "results.db"),
+                  "--round-to", str(args.round_to), "--train-steps", str(args.train_steps),
+                  "--rounds", str(args.rounds), "--block-time", str(args.block_time), "--store", args.store or str(args.out / "results.db"),
                   *(item for option, value in optional.items() if value is not None for item in (option, str(value))))
     report = json.loads(report_file.read_text())
     backends, points = read_points(run_dir / CSV_NAME, report["pairing"]["rounds"])

@@ -174,8 +174,8 @@ def prune_command(
         with run_session(store, tags={"command": "prune", "objective": objective, **tags}, log=log) as session, \
                 session.stage(definition, chosen_device, mode=mode, measure_power=False) as ready:
             plan = (f"objective {objective}, budget {budget:g}" if strategy == "greedy" else
-                    f"one cut allocated by the sensitivity in {sensitivity}, budget {budget:g}" if strategy == "allocate"
-                    else
+                    f"one cut allocated from the sensitivity in {sensitivity}, budget {budget:g}"
+                    if strategy == "allocate" else
                     f"static cut under {criterion} {config.threshold:g}" if ratio is None else
                     f"static cut of {ratio:g} of each group by {criterion}") + \
                 (", residual branches zero-padded" if residual == "zero-pad" else "")

@@ -95,7 +95,10 @@ class SensitivityAnalysis(Pruner):
         self.sparsities = sorted(set(sparsities) | {0.0})
         self.chosen = list(groups)
 
-    def run(self, prunable: Prunable, outputs: Outputs, settings: Optional[dict] = None) -> dict:  # type: ignore[override]
+    def run(self, prunable: Prunable, outputs: Outputs,  # type: ignore[override]
+            settings: Optional[dict] = None) -> dict:
+        """Measure every chosen group into ``outputs``; ``settings`` (target, mode, run id) go into the
+        report, which is returned."""
         started = time.perf_counter()
         base = self.baseline(prunable)
         graph = self.graph(base.module, first=True)
@@ -157,7 +160,8 @@ class SensitivityAnalysis(Pruner):
             keep = width - len(drop)
             candidate = candidates.get(keep)
             if candidate is None:  # nothing cut: the unpruned model
-                note = AA_NOTE if sparsity == 0.0 else f"no channel cut at --round-to {self.config.round_to}: " + AA_NOTE
+                note = AA_NOTE if sparsity == 0.0 else \
+                    f"no channel cut at --round-to {self.config.round_to}: " + AA_NOTE
                 points.append(Point(group, sparsity, width, width, base.macs, base.params, self.metric, base.accuracy,
                                     0.0, unpruned_ms, dict(aa), note))
                 continue
