@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 # Each sub-command module registers itself on ``app`` when imported.
-from edgebench.cli import bake, compare, decompose, lab, prune, regress, report, results, run, targets, tasks, tegrastats  # noqa: F401
+from edgebench.cli import (  # noqa: F401
+    bake, compare, decompose, lab, prune, regress, report, results, run, sensitivity, targets, tasks, tegrastats,
+)
 from edgebench.cli.app import run_app
 
 

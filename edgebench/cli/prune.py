@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import sys
@@ -41,11 +42,15 @@ def prune_command(
                                 "when it is faster on all of them."),
     strategy: str = typer.Option("greedy", "--strategy", help="greedy: the measured loop, one group per step; "
                                  "static: one cut of every channel scoring under --threshold (or of --ratio of every "
-                                 "group), then --finetune-steps and a paired measurement against the baseline; allocate: one cut "
-                                 "chosen under --budget by --allocate, then the same."),
+                                 "group), then --finetune-steps and a paired measurement against the baseline; "
+                                 "allocate: one cut allocated among the groups by --allocate, to --budget, then the same."),
     allocate: Optional[str] = typer.Option(None, "--allocate", help="--strategy allocate: latency-model (the "
                                            "default) keeps the most --criterion importance under the latency a "
-                                           "model learned on the target predicts (measured once, cached)."),
+                                           "model learned on the target predicts (measured once, cached); "
+                                           "sensitivity prunes the least sensitive groups of --sensitivity DIR "
+                                           "first."),
+    sensitivity: Optional[Path] = typer.Option(None, "--sensitivity", help="--allocate sensitivity: the --out "
+                                               "directory of edgebench sensitivity for this model and task."),
     objective: str = typer.Option("latency", "--objective", help="latency: measured on the target; flops: MACs "
                                   "(candidates are still measured and recorded)."),
     budget: float = typer.Option(0.5, "--budget", min=0.01, max=1.0, help="Stop once the objective is at most "
@@ -96,6 +101,8 @@ def prune_command(
     from edgebench.prune.loop import OBJECTIVES, PruneConfig, Pruner
     from edgebench.prune.static import DEFAULT_THRESHOLD, StaticPruner
     from edgebench.prune.allocate import ALLOCATORS, AllocatePruner
+    from edgebench.prune.sensitivity_allocation import SensitivityAllocator, check_sensitivity
+    from edgebench.prune.sensitivity_table import load_sensitivity
     from edgebench.sweep.paired import Pairing
     from edgebench.prune.tasks import load_task
     from edgebench.prune.zero_pad import RESIDUAL_MODES
@@ -118,6 +125,11 @@ def prune_command(
                              "--strategy allocate: it makes one cut under a latency budget")
     elif allocate is not None:
         raise UsageError("--allocate applies to --strategy allocate only")
+    if (allocate == "sensitivity") != (sensitivity is not None):
+        raise UsageError("--allocate sensitivity and --sensitivity DIR go together")
+    measured = load_sensitivity(sensitivity) if sensitivity is not None else None
+    if measured is not None:
+        criterion = criterion or measured.report.get("criterion")
     if strategy == "static":
         if staircase:
             raise UsageError("--staircase applies to --strategy greedy: the static cut has no steps to widen")
@@ -146,6 +158,9 @@ def prune_command(
     chosen_task = load_task(task)
     check_criterion(criterion, chosen_task)  # a criterion that scores from batches needs a task that has them
     prunable = prunable_model(model, chosen_task)
+    if measured is not None:
+        check_sensitivity(measured, prunable, chosen_task, criterion, backends)
+        strategies["allocate"] = functools.partial(SensitivityAllocator, sensitivity=measured)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} exists and is not a directory")
     config = PruneConfig(objective=objective, budget=budget, max_accuracy_drop=max_accuracy_drop, criterion=criterion,

@@ -38,7 +38,7 @@ from edgebench.prune.loop import Baseline, Outcome
 from edgebench.prune.static import StaticPruner
 from edgebench.prune.zero_pad import cut_zero_padded, residual_branches
 
-ALLOCATORS = ("latency-model",)
+ALLOCATORS = ("latency-model", "sensitivity")  # sensitivity: prune.sensitivity_allocation
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,166 @@
+"""``edgebench sensitivity``: each prunable group cut alone at a range of sparsities, its metric and
+its latency measured on the target."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from edgebench.cli import parsing, render
+from edgebench.cli.app import app
+from edgebench.cli.options import BlockTimeOption, StoreOption, ThreadsOption, TrainStepsOption
+from edgebench.errors import UsageError
+from edgebench.interrupts import exit_status
+from edgebench.results.location import store_location
+from edgebench.results.record import Settings
+from edgebench.session import available_definition, device_of, interrupted_line, run_session
+from edgebench.sweep.plan import choose_backends
+
+# Seconds a paired worker gets beyond its blocks: importing, loading every model, exporting.
+PAIRED_TIMEOUT_S = 600.0
+# The summary's "sensitive from": the first sparsity whose metric fell more than this.
+SENSITIVE_DROP = 0.01
+# The summary's latency column: the ratio at this sparsity.
+SUMMARY_SPARSITY = 0.5
+
+
+@app.command("sensitivity")
+def sensitivity_command(
+    model: str = typer.Option(..., "--model", "-m", help="The PyTorch model: torchvision:NAME[?k=v][#part], "
+                              "edgebench:NAME[?k=v][#part], package.module:callable or a full-module .pt file; its "
+                              "classes must fit the task (e.g. torchvision:mobilenet_v2?num_classes=10 for digits)."),
+    task: str = typer.Option("digits", "--task", help="A built-in task (`edgebench tasks` lists them) or "
+                             "package.module:callable returning a task object."),
+    out: Path = typer.Option(..., "--out", help="Directory for sensitivity.csv, report.json and the figures."),
+    target: str = typer.Option("local", "--target", "-t", help="Built-in target, 'local', or a target .toml file."),
+    backend: str = typer.Option("eager", "--backend", "-b", help="Comma-separated backends; each group is measured "
+                                "on every one."),
+    criterion: str = typer.Option("l1", "--criterion", help="Channel importance: the lowest-scoring channels go "
+                                  "first (l1, hrank, taylor, utilisation or a registered criterion)."),
+    sparsities: List[str] = typer.Option([], "--sparsities", help="Comma-separated shares of a group's channels "
+                                         "to remove, in [0, 1) (default 0.0,0.1,...,0.9; 0.0, the unpruned model, is "
+                                         "always measured: its ratio is an A/A check)."),
+    groups: List[str] = typer.Option([], "--groups", help="Comma-separated prunable groups (their root modules) to "
+                                     "analyse; default: every one."),
+    score_inputs: Optional[int] = typer.Option(None, "--score-inputs", min=1, help="Training inputs hrank, taylor "
+                                               "and utilisation score from (default 64; utilisation 256)."),
+    round_to: int = typer.Option(8, "--round-to", min=1, help="Kept channel counts are multiples of this."),
+    finetune_steps: int = typer.Option(0, "--finetune-steps", min=0, help="Training steps each cut model gets "
+                                       "before its metric is taken (Distiller's analysis does not fine-tune)."),
+    train_steps: int = TrainStepsOption,
+    rounds: int = typer.Option(10, "--rounds", min=2, help="Paired rounds: each model runs one block per round."),
+    block_time: float = BlockTimeOption,
+    threads: Optional[int] = ThreadsOption,
+    mode: Optional[str] = typer.Option(None, "--mode", help="Power mode (Jetson), restored afterwards."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, gpu, dla0 or dla1, as the target lists."),
+    store: str = StoreOption,
+    tag: List[str] = typer.Option([], "--tag", help="KEY=VALUE label for the run. Repeatable."),
+) -> None:
+    """Cut each prunable group alone at each sparsity, evaluate the task and measure the latency against the
+    unpruned model on the target: sensitivity.csv, report.json, a figure per group and an overview."""
+    from edgebench.board.torch_models import build_module
+    from edgebench.prune.baseline import prunable_model
+    from edgebench.prune.importance import CRITERIA, check_criterion
+    from edgebench.prune.loop import PruneConfig
+    from edgebench.prune.sensitivity import DEFAULT_SPARSITIES, SensitivityAnalysis, chosen_groups
+    from edgebench.prune.sensitivity_outputs import SensitivityOutputs
+    from edgebench.prune.tasks import load_task
+    from edgebench.sweep.paired import Pairing
+
+    store_location(store)
+    tags = parsing.key_values(tag, "--tag")
+    shares = _sparsities(sparsities) or list(DEFAULT_SPARSITIES)
+    if criterion not in CRITERIA:
+        raise UsageError(f"--criterion must be one of {', '.join(CRITERIA)}, not {criterion!r}")
+    definition = available_definition(target)
+    if mode is not None:
+        definition.mode(mode)
+    chosen_device = device_of(definition, device)
+    backends = choose_backends(parsing.comma_list([backend]), definition.backends)
+    chosen_task = load_task(task)
+    check_criterion(criterion, chosen_task)
+    prunable = prunable_model(model, chosen_task, "edgebench sensitivity")
+    # Checked on the untrained model, before any training: the groups are named by module.
+    chosen = chosen_groups(build_module(prunable.resolved.recipe), chosen_task.example_input,
+                           parsing.comma_list(groups))
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} exists and is not a directory")
+    config = PruneConfig(criterion=criterion, round_to=round_to, finetune_steps=finetune_steps,
+                         train_steps=train_steps, score_inputs=score_inputs, strategy="sensitivity",
+                         pairing=Pairing(rounds=rounds, block_s=block_time))
+    settings = Settings(min_time_s=0.0, max_time_s=0.0, min_iterations=1, warmup_s=config.pairing.warmup_s,
+                        target_ci=0.0, timeout_s=PAIRED_TIMEOUT_S, threads=threads, processes=1)
+    err = Console(stderr=True)
+
+    def log(line: str) -> None:
+        err.print(line, highlight=False)
+
+    out.mkdir(parents=True, exist_ok=True)
+    workdir = out / ".candidates"
+    workdir.mkdir(exist_ok=True)
+    outputs = SensitivityOutputs(out)
+    session = None
+    try:
+        with run_session(store, tags={"command": "sensitivity", **tags}, log=log) as session, \
+                session.stage(definition, chosen_device, mode=mode, measure_power=False) as ready:
+            log(f"run {session.run_id}: sensitivity of {len(chosen)} group(s) of {model} on {definition.name} "
+                f"({', '.join(backends)}) at sparsities {', '.join(f'{s:g}' for s in shares)}, store {store}")
+            analysis = SensitivityAnalysis(chosen_task, ready.sweep(settings, threads=threads), backends, config,
+                                           workdir, session.keep_all, log, sparsities=shares, groups=chosen)
+            report = analysis.run(prunable, outputs, {"target": definition.name, "mode": mode,
+                                                      "device": chosen_device, "threads": threads,
+                                                      "run_id": session.run_id, "store": store})
+    except KeyboardInterrupt as interrupt:
+        log(interrupted_line(session))
+        if outputs.by_group:
+            log(f"{len(outputs.by_group)} group(s) measured before the interrupt are in {outputs.csv_path}")
+        raise typer.Exit(exit_status(interrupt))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    _summary(report, outputs, out)
+
+
+def _sparsities(values: List[str]) -> list[float]:
+    shares = []
+    for item in parsing.comma_list(values):
+        try:
+            share = float(item)
+        except ValueError:
+            raise UsageError(f"--sparsities takes numbers, not {item!r}") from None
+        if not 0 <= share < 1:
+            raise UsageError(f"--sparsities must be in [0, 1), not {share:g}")
+        shares.append(share)
+    return shares
+
+
+def _summary(report: dict, outputs, out: Path) -> None:
+    """Per group: the first sparsity that costs more than a point of the metric, the latency ratio
+    at 0.5 and the A/A check, per backend."""
+    console = render.stdout_console()
+    metric, backends = report["metric"], report["backends"]
+    table = Table(title=f"{report['model']}: sensitivity on {report['target']} ({report['task']}, {metric} "
+                        f"{report['baseline']['metric']:.2%} unpruned)")
+    table.add_column("group")
+    table.add_column("channels", justify="right")
+    table.add_column(f"{metric} drops > {SENSITIVE_DROP:.0%} from", justify="right")
+    for backend in backends:
+        table.add_column(f"{backend} ratio at {SUMMARY_SPARSITY:g}", justify="right")
+        table.add_column(f"{backend} A/A", justify="right")
+    for group, points in outputs.by_group.items():
+        sensitive = next((point for point in points if point.drop > SENSITIVE_DROP), None)
+        at_half = next((point for point in points if point.sparsity == SUMMARY_SPARSITY), None)
+        cells = [group, str(points[0].channels_before), f"{sensitive.sparsity:g}" if sensitive else "-"]
+        for backend in backends:
+            ratio = at_half.ratio.get(backend) if at_half else None
+            aa = points[0].ratio.get(backend)
+            cells += [str(ratio) if ratio else "-", f"{aa.ratio:.3f}" if aa else "-"]
+        table.add_row(*cells)
+    console.print(table)
+    console.print(f"  A/A: sparsity 0 pairs the unpruned model with a copy of itself; a ratio far from 1 means the "
+                  f"pairing's noise is as large as that. Written to {out}: sensitivity.csv, report.json, "
+                  f"group-*.png, sensitivity.png", highlight=False)
