@@ -127,9 +127,6 @@ def prune_command(
         raise UsageError("--allocate applies to --strategy allocate only")
     if (allocate == "sensitivity") != (sensitivity is not None):
         raise UsageError("--allocate sensitivity and --sensitivity DIR go together")
-    measured = load_sensitivity(sensitivity) if sensitivity is not None else None
-    if measured is not None:
-        criterion = criterion or measured.report.get("criterion")
     if strategy == "static":
         if staircase:
             raise UsageError("--staircase applies to --strategy greedy: the static cut has no steps to widen")
@@ -142,6 +139,9 @@ def prune_command(
             raise UsageError(f"--threshold must be in (0, 1], not {threshold:g}")
     elif threshold is not None or ratio is not None:
         raise UsageError(f"--{'threshold' if threshold is not None else 'ratio'} applies to --strategy static only")
+    measured = load_sensitivity(sensitivity) if sensitivity is not None else None
+    if measured is not None:
+        criterion = criterion or measured.report.get("criterion")
     if residual not in RESIDUAL_MODES:
         raise UsageError(f"--residual must be one of {', '.join(RESIDUAL_MODES)}, not {residual!r}")
     if residual == "zero-pad" and strategy == "greedy":

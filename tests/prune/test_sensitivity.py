@@ -189,8 +189,8 @@ def test_the_allocated_cut_follows_the_table_and_is_measured_beside_its_predicti
 
 def test_allocation_options_out_of_place_are_one_line_and_exit_2(cli, tmp_path):
     for args, message in ((["--allocate", "sensitivity"], "--allocate applies to --strategy allocate only"),
-                          (["--strategy", "allocate"], "--strategy allocate needs --allocate sensitivity and "
-                                                       "--sensitivity DIR"),
+                          (["--strategy", "allocate", "--sensitivity", "."], "--allocate sensitivity and "
+                                                                             "--sensitivity DIR go together"),
                           (["--strategy", "allocate", "--allocate", "sensitivity", "--sensitivity", ".",
                             "--ratio", "0.5"], "--ratio applies to --strategy static only")):
         proc = cli("prune", "--model", MODEL, "--task", TASK, "--out", str(tmp_path / "o"), *args)
