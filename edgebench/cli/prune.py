@@ -70,6 +70,16 @@ def prune_command(
                                  "stage's channels from every layer they couple; zero-pad cuts each residual branch's "
                                  "last convolution alone and scatters its output back into zeros of the full width "
                                  "before the addition."),
+    regularise: Optional[str] = typer.Option(None, "--regularise", help="--strategy static: train a copy of the "
+                                             "baseline for --reg-steps before it is scored and cut. group-norm: with "
+                                             "Torch-Pruning's group-sparsity regulariser after every backward pass, "
+                                             "which shrinks weak channels' coupled weights towards zero; none: the "
+                                             "same steps without it (the contrast)."),
+    reg_strength: Optional[float] = typer.Option(None, "--reg-strength", help="--regularise group-norm: the "
+                                                 "regulariser's coefficient (default 5e-4, as Torch-Pruning's "
+                                                 "examples)."),
+    reg_steps: Optional[int] = typer.Option(None, "--reg-steps", help="--regularise: training steps before the cut "
+                                            "(default 200)."),
     score_inputs: Optional[int] = typer.Option(None, "--score-inputs", min=1, help="Training inputs hrank, taylor "
                                                "and utilisation score from (default 64; utilisation 256)."),
     round_to: int = typer.Option(8, "--round-to", min=1, help="Channel counts are multiples of this."),
@@ -147,6 +157,7 @@ def prune_command(
     if residual == "zero-pad" and strategy == "greedy":
         # The loop re-traces the model every step, and Torch-Pruning cannot follow a scatter.
         raise UsageError("--residual zero-pad applies to --strategy static and allocate only")
+    regularisation = _regularisation(regularise, reg_strength, reg_steps, strategy, residual)
     criterion = criterion or ("utilisation" if strategy == "static" else "l1")
     if criterion not in CRITERIA:
         raise UsageError(f"--criterion must be one of {', '.join(CRITERIA)}, not {criterion!r}")
@@ -168,6 +179,7 @@ def prune_command(
                          final_finetune_steps=final_finetune_steps, train_steps=train_steps, staircase=staircase,
                          score_inputs=score_inputs, strategy=strategy,
                          threshold=DEFAULT_THRESHOLD if threshold is None else threshold, ratio=ratio, residual=residual,
+                         **regularisation,
                          pairing=Pairing(rounds=rounds, block_s=block_time))
     settings = Settings(min_time_s=0.0, max_time_s=0.0, min_iterations=1, warmup_s=config.pairing.warmup_s,
                         target_ci=0.0, timeout_s=PAIRED_TIMEOUT_S, threads=threads, processes=1)
@@ -187,7 +199,8 @@ def prune_command(
                     f"one cut allocated by the {allocate} under {budget:g} of the baseline" if strategy == "allocate" else
                     f"static cut under {criterion} {config.threshold:g}" if ratio is None else
                     f"static cut of {ratio:g} of each group by {criterion}") + \
-                (", residual branches zero-padded" if residual == "zero-pad" else "")
+                (", residual branches zero-padded" if residual == "zero-pad" else "") + \
+                (f", after {config.reg_steps} training steps with regulariser {regularise}" if regularise else "")
             log(f"run {session.run_id}: pruning {model} on {definition.name} ({', '.join(backends)}), "
                 f"{plan}, store {store}")
             sweep = ready.sweep(settings, threads=threads)
@@ -205,6 +218,34 @@ def prune_command(
         sys.stdout.write("\n")
     else:
         _summary(report, out)
+
+
+def _regularisation(regularise: Optional[str], strength: Optional[float], steps: Optional[int], strategy: str,
+                    residual: str) -> dict:
+    """The PruneConfig fields of --regularise, --reg-strength and --reg-steps; UsageError for a bad mix."""
+    from edgebench.prune.regularise import DEFAULT_STEPS, DEFAULT_STRENGTH, REGULARISERS
+
+    if regularise is None:
+        if steps is not None or strength is not None:
+            given = "--reg-steps" if steps is not None else "--reg-strength"
+            raise UsageError(f"{given} applies with --regularise ({', '.join(REGULARISERS)})")
+        return {}
+    if regularise not in REGULARISERS:
+        raise UsageError(f"--regularise must be one of {', '.join(REGULARISERS)}, not {regularise!r}")
+    if strategy != "static":
+        raise UsageError("--regularise applies to --strategy static only")
+    if residual == "zero-pad":
+        # The regulariser shrinks whole coupled groups; a zero-padded branch is cut apart from its group.
+        raise UsageError("--regularise trains coupled groups sparse; --residual zero-pad cuts branches apart from "
+                         "them: give one")
+    if strength is not None and regularise != "group-norm":
+        raise UsageError("--reg-strength applies to --regularise group-norm")
+    if strength is not None and not strength > 0:
+        raise UsageError(f"--reg-strength must be above 0, not {strength:g}")
+    if steps is not None and steps < 1:
+        raise UsageError(f"--reg-steps must be at least 1, not {steps}")
+    return {"regularise": regularise, "reg_strength": DEFAULT_STRENGTH if strength is None else strength,
+            "reg_steps": DEFAULT_STEPS if steps is None else steps}
 
 
 def _write_outputs(out: Path, report: dict, outcome, recipe, example_input) -> None:

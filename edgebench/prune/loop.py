@@ -35,6 +35,7 @@ from edgebench.prune.importance import channel_scores
 from edgebench.prune.model_stats import model_stats
 from edgebench.sweep.paired import Pairing, PairedMeasurement, Ratio, measure_paired
 from edgebench.prune.proposals import Proposal, propose
+from edgebench.prune.regularise import DEFAULT_STEPS as REG_STEPS, DEFAULT_STRENGTH as REG_STRENGTH
 from edgebench.prune.surgery import Graph, build_graph, macs_and_params, pruned_copy
 from edgebench.prune.zero_pad import Padding
 from edgebench.results.pruned import FINAL_STAGE
@@ -73,6 +74,11 @@ class PruneConfig:
     threshold: float = 0.05  # --strategy static: channels scoring under it go
     ratio: Optional[float] = None  # --strategy static: this share of every group's channels goes instead
     residual: str = "coupled"  # --strategy static: "zero-pad" cuts residual branches alone (prune.zero_pad)
+    # --strategy static: train a copy of the baseline this many steps before the cut, with a
+    # group-sparsity regulariser ("group-norm") or without ("none"); None: cut the baseline (prune.regularise)
+    regularise: Optional[str] = None
+    reg_strength: float = REG_STRENGTH
+    reg_steps: int = REG_STEPS
     pairing: Pairing = field(default_factory=Pairing)
 
 

@@ -18,10 +18,16 @@ after the cut, before fine-tuning (``metric_after_cut``).
 
 ``--residual zero-pad`` scores and cuts each residual branch alone instead of the coupled group it
 adds into (``edgebench.prune.zero_pad``); the rest of that group keeps its channels.
+
+``--regularise group-norm`` trains a copy of the baseline for ``--reg-steps`` with Torch-Pruning's
+group-sparsity regulariser before it is scored and cut (``--regularise none``: the same steps
+without it); the step records the training and what it did to the channels' norms
+(``edgebench.prune.regularise``), and the baseline stays the reference.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 
@@ -31,7 +37,8 @@ from edgebench.prune.baseline import Prunable
 from edgebench.prune.importance import channel_scores
 from edgebench.prune.loop import Baseline, Candidate, Outcome, Pruner
 from edgebench.prune.proposals import Proposal
-from edgebench.prune.surgery import macs_and_params
+from edgebench.prune.regularise import PreCutTraining, train_before_cut
+from edgebench.prune.surgery import Graph, macs_and_params
 from edgebench.prune.zero_pad import cut_zero_padded, prunable_units, residual_branches
 
 DEFAULT_THRESHOLD = 0.05
@@ -70,13 +77,15 @@ class StaticPruner(Pruner):
         config = self.config
         started = time.perf_counter()
         base = self.baseline(prunable)
-        graph = self.graph(base.module, first=True)
+        # A copy is trained before the cut: the baseline stays the reference it is measured against.
+        graph = self.graph(copy.deepcopy(base.module) if config.regularise else base.module, first=True)
+        pre_cut = self.train_before_cut(graph) if config.regularise else None
         branches = residual_branches(graph) if config.residual == "zero-pad" else {}
         if config.residual == "zero-pad":
             self.log(f"zero-pad: {len(branches)} residual branch(es) scored and cut alone"
                      + (f" ({', '.join(branches)})" if branches else "; every group is cut coupled"))
         units = prunable_units(graph, branches) if branches else graph.groups
-        scores = channel_scores(config.criterion, base.module, units, self.task, config.score_inputs)
+        scores = channel_scores(config.criterion, graph.model, units, self.task, config.score_inputs)
         drops, rule, label = self.choose_cut(base, units, scores)
         if not drops:
             return self._finish(base.module, [], [], f"no channel to cut: none {rule}", started, base, {})
@@ -91,7 +100,9 @@ class StaticPruner(Pruner):
         proposal = Proposal(", ".join(f"{unit} {widths[unit]}->{widths[unit] - len(drop)}"
                                       + (" (zero-padded)" if unit in branches else "")
                                       for unit, drop in drops.items()), before, before - removed)
-        name = f"{self.model_name} [{label}" + (", zero-padded]" if paddings else "]")
+        trained = "" if not pre_cut else f", trained {config.reg_steps} steps first" + (
+            " with group-norm" if config.regularise == "group-norm" else "")
+        name = f"{self.model_name} [{label}{trained}" + (", zero-padded]" if paddings else "]")
         candidate = Candidate(1, proposal, module, history, self.materialize(module, "static", name), macs, params)
         candidate.accuracy = self.task.evaluate(module)
         baseline_latency: dict[str, float] = {}
@@ -105,8 +116,25 @@ class StaticPruner(Pruner):
         self.log(f"static cut: {self._progress(candidate.ratio_to_baseline, baseline_latency)}, {self.metric} "
                  f"{candidate.accuracy:.2%}, MACs {macs / base.macs:.2f}x")
         step = {**candidate.step_dict(), "metric_after_cut": after_cut}
-        return self._finish(module, history, [step], f"static cut of {removed} channels",
-                            started, base, baseline_latency, paddings)
+        if pre_cut:
+            training, trained_metric = pre_cut
+            step["pre_cut_training"] = {**training.report(drops), "metric_after_training": trained_metric}
+        outcome = self._finish(module, history, [step], f"static cut of {removed} channels",
+                               started, base, baseline_latency, paddings)
+        if pre_cut:
+            outcome.report["warnings"] += pre_cut[0].warnings(drops)
+        return outcome
+
+    def train_before_cut(self, graph: Graph) -> tuple[PreCutTraining, float]:
+        """``--regularise``: the graph's model trained in place; what it did, and the metric after."""
+        config = self.config
+        how = (f"group-norm regulariser of strength {config.reg_strength:g}" if config.regularise == "group-norm"
+               else "no regulariser (the contrast)")
+        self.log(f"training before the cut: {config.reg_steps} steps, {how}")
+        training = train_before_cut(graph, self.task, config.regularise, config.reg_strength, config.reg_steps)
+        metric = self.task.evaluate(graph.model)
+        self.log(f"trained before the cut: {self.metric} {metric:.2%}")
+        return training, metric
 
     def choose_cut(self, base: Baseline, units: dict, scores: dict[str, torch.Tensor]
                    ) -> tuple[dict[str, list[int]], str, str]:
@@ -118,3 +146,4 @@ class StaticPruner(Pruner):
                     f"scored under {config.threshold:g} ({config.criterion})", f"static cut under {config.threshold:g}")
         return (ratio_cut(scores, config.ratio, config.round_to),
                 f"the lowest {config.ratio:g} of each group ({config.criterion})", f"static cut of {config.ratio:g}")
+

@@ -10,7 +10,8 @@ A task is any object with:
   eval mode.
 - ``finetune(model, budget: int) -> None``: trains in place for ``budget`` optimizer steps; must
   work on a model whose structure pruning changed (build the optimizer on every call); leaves the
-  model in eval mode.
+  model in eval mode. ``--regularise`` adds its penalty's gradient between the backward pass and
+  the step (``after_backward``), so it needs the steps taken by a ``torch.optim`` optimizer.
 - optional ``kind: str``: ``"classification"`` (the default when absent), ``"detection"`` or
   ``"segmentation"``; optional ``metric: str``: the headline metric's name (``"accuracy"``,
   ``"mAP"``, ``"mIoU"``; ``"score"`` when absent).
@@ -53,6 +54,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple, Optional, Protocol
 
 import torch
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from edgebench.board.registry import Registry
 from edgebench.errors import UsageError
@@ -184,6 +186,25 @@ def frozen_norms(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
     finally:
         for module, training in modes.items():
             module.training = training
+
+
+@contextlib.contextmanager
+def after_backward(model: torch.nn.Module, callback: Callable[[], None]) -> Iterator[None]:
+    """While open, ``callback()`` runs in every training step on ``model`` between the backward pass
+    and the optimizer's step: before the step of any ``torch.optim`` optimizer that holds one of
+    the model's parameters. A global optimizer hook, so every task's own ``finetune`` loop gets
+    it without knowing (a regulariser adds its gradient there: ``edgebench.prune.regularise``)."""
+    parameters = {id(parameter) for parameter in model.parameters()}
+
+    def before_step(optimizer: torch.optim.Optimizer, _args: Any, _kwargs: Any) -> None:
+        if any(id(parameter) in parameters for group in optimizer.param_groups for parameter in group["params"]):
+            callback()
+
+    handle = register_optimizer_step_pre_hook(before_step)
+    try:
+        yield
+    finally:
+        handle.remove()
 
 
 def described(kind: str, metric: str, defaults: dict[str, Any]) -> Callable[[Callable], Callable]:
