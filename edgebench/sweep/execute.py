@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from edgebench.board.worker import PROTOCOL_VERSION
 from edgebench.models import ExportError, onnx_for, torchscript_for
-from edgebench.results.record import Record
+from edgebench.results.record import Method, Record
 from edgebench.board.runners import runner_class
 from edgebench.sweep.local_worker import LocalWorker
 from edgebench.sweep.transport import TransportError, WorkerTransport
@@ -41,10 +41,12 @@ class Sweep:
             records.append(record)
         return records
 
-    def measure(self, measurement: Measurement) -> Record:
+    def measure(self, measurement: Measurement, method: Method = "sweep") -> Record:
+        """One measurement in its own worker; ``method`` names why it was taken (a ``power``
+        record is one model of a paired comparison, measured alone for its power readings)."""
         if measurement.unavailable:
             return make_record(measurement, {"status": "unavailable", "error": measurement.unavailable, "warnings": []},
-                               run_id=self.run_id, config=self.config, host_env=self.host_env)
+                               run_id=self.run_id, config=self.config, host_env=self.host_env, method=method)
         extra_warnings = self.cool_down() if self.config.cooldown else []
         try:
             request = self.request(measurement)
@@ -58,7 +60,8 @@ class Sweep:
             result = run_processes(lambda: self.worker.run(request, timeout_s=self.config.settings.timeout_s),
                                    self.config.settings.processes)
         result["warnings"] = extra_warnings + list(result.get("warnings") or [])
-        return make_record(measurement, result, run_id=self.run_id, config=self.config, host_env=self.host_env)
+        return make_record(measurement, result, run_id=self.run_id, config=self.config, host_env=self.host_env,
+                           method=method)
 
     def cool_down(self) -> list[str]:
         """Wait until every temperature is under the target's limit (``--cooldown``)."""
