@@ -81,19 +81,20 @@ class ModeRow:
     sides: dict[str, Side]  # role -> side, the reference first
     ratio: Optional[Ratio]
     power_source: Optional[str]  # None: the target had no power sampler in this mode
+    power_window_s: Optional[float]  # how long each model ran alone for its power readings
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {"mode": self.mode, "backend": self.backend,
                 **{role: side.as_dict() for role, side in self.sides.items()},
                 "latency_ratio": self.ratio.as_dict() if self.ratio else None,
-                "power_source": self.power_source, "notes": list(self.notes)}
+                "power_source": self.power_source, "power_window_s": self.power_window_s,
+                "notes": list(self.notes)}
 
 
 def table_report(rows: Sequence[ModeRow], roles: Sequence[str]) -> dict[str, Any]:
     """The ``modes`` table of report.json: what was measured how, and one row per mode and backend."""
-    return {"roles": list(roles), "note": NOTE, "power_window_s": POWER_WINDOW_S,
-            "rows": [row.as_dict() for row in rows]}
+    return {"roles": list(roles), "note": NOTE, "rows": [row.as_dict() for row in rows]}
 
 
 def measure_in_modes(session: RunSession, definition: TargetDefinition, device: str, modes: Sequence[str],
@@ -125,10 +126,11 @@ def _measure_mode(session: RunSession, ready: BoardStage, models: Sequence[Resol
     latencies = [entry.p50_ms if entry.ok else None for entry in paired.entries]
     power = ready.board.power
     energies: list[Optional[dict]] = [None, None]
+    window = max(POWER_WINDOW_S, pairing.rounds * pairing.block_s)  # as long as each ran in the pair
     if power is None:
         notes.append("power not measured: " + "; ".join(ready.board.power_problems))
     else:
-        alone = ready.sweep(_power_settings(settings, pairing), threads=threads)
+        alone = ready.sweep(_alone_settings(settings, window), threads=threads)
         for index, (model, role) in enumerate(zip(models, roles)):
             record = alone.measure(Measurement(model, backend, 1, PRECISION), method="power")
             session.keep_all(_labelled([record], [role], label))
@@ -136,13 +138,12 @@ def _measure_mode(session: RunSession, ready: BoardStage, models: Sequence[Resol
             notes += [f"{role}: {text}" for text in ([record.error] if record.error else []) + _power_warnings(record)]
     sides = {role: Side(latency, (energy or {}).get("avg_power_w"), (energy or {}).get("mj_per_inference"))
              for role, latency, energy in zip(roles, latencies, energies)}
-    return ModeRow(ready.board.mode, backend, sides, paired.ratio(1, 0), power["source"] if power else None, notes)
+    return ModeRow(ready.board.mode, backend, sides, paired.ratio(1, 0), power["source"] if power else None,
+                   window if power else None, notes)
 
 
-def _power_settings(settings: Settings, pairing: Pairing) -> Settings:
-    """Each model alone for as long as it ran in the paired measurement, and at least
-    ``POWER_WINDOW_S``: a fixed window, no stopping rule (its latency is not what it is for)."""
-    window = max(POWER_WINDOW_S, pairing.rounds * pairing.block_s)
+def _alone_settings(settings: Settings, window: float) -> Settings:
+    """A fixed window of ``window`` seconds, no stopping rule: its latency is not what it is for."""
     return settings.model_copy(update={"min_time_s": window, "max_time_s": window, "min_iterations": 1,
                                        "target_ci": 0.0, "processes": 1})
 

@@ -14,7 +14,7 @@ import pytest
 from edgebench.errors import UsageError
 from edgebench.models.resolve import resolve_model
 from edgebench.prune.mode_plots import MODES_FIGURE, plot_modes
-from edgebench.prune.mode_table import MODES_STAGE, measure_in_modes, mode_list, table_report
+from edgebench.prune.mode_table import MODES_STAGE, POWER_WINDOW_S, measure_in_modes, mode_list, table_report
 from edgebench.results.record import Settings
 from edgebench.results.store import Store
 from edgebench.session import run_session
@@ -50,6 +50,7 @@ def test_prune_measures_both_models_in_every_mode_and_restores_the_mode(xavier, 
                                                                         ("30w-all", "onnxruntime")]
     for row in table["rows"]:
         assert row["power_source"] == "tegrastats"  # the emulated one: see the module docstring
+        assert row["power_window_s"] == POWER_WINDOW_S  # the pair ran shorter: 2 x 3 rounds x 0.02 s
         ratio = row["latency_ratio"]
         assert ratio["ci95"][0] <= ratio["ratio"] <= ratio["ci95"][1]
         for role in ("baseline", "final"):
@@ -106,7 +107,7 @@ def test_without_a_power_sampler_the_power_columns_are_empty_not_zero(xavier, tm
                                 ["baseline", "final"], ["onnxruntime"], settings, Pairing(rounds=3, block_s=0.02),
                                 label=lambda role: {"role": role})
     [row] = rows
-    assert (row.mode, row.power_source) == ("maxn", None)
+    assert (row.mode, row.power_source, row.power_window_s) == ("maxn", None, None)
     assert row.ratio is not None and row.ratio.ratio > 0, row.notes
     for side in row.sides.values():
         assert side.latency_ms > 0 and side.avg_power_w is None and side.mj_per_inference is None
