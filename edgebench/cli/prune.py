@@ -14,6 +14,7 @@ from rich.console import Console
 
 from edgebench.cli import parsing, render
 from edgebench.cli.app import app
+from edgebench.cli.modes_table import modes_table
 from edgebench.cli.options import BlockTimeOption, StoreOption, ThreadsOption, TrainStepsOption
 from edgebench.errors import UsageError
 from edgebench.interrupts import exit_status
@@ -97,7 +98,10 @@ def prune_command(
     rounds: int = typer.Option(10, "--rounds", min=2, help="Paired rounds: each model runs one block per round."),
     block_time: float = BlockTimeOption,
     threads: Optional[int] = ThreadsOption,
-    mode: Optional[str] = typer.Option(None, "--mode", help="Power mode (Jetson), restored afterwards."),
+    mode: Optional[str] = typer.Option(None, "--mode", help="Power mode (Jetson), restored afterwards. A comma "
+                                       "list (maxn,15w,30w-all): pruning decides in the first; then the baseline "
+                                       "and the final model are measured in every one, latency and power (modes.png, "
+                                       "report.json's modes)."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, gpu, dla0 or dla1, as the target lists."),
     store: str = StoreOption,
     tag: List[str] = typer.Option([], "--tag", help="KEY=VALUE label for the run. Repeatable."),
@@ -109,6 +113,7 @@ def prune_command(
     from edgebench.prune.importance import CRITERIA, check_criterion
     from edgebench.prune.baseline import prunable_model
     from edgebench.prune.loop import OBJECTIVES, PruneConfig, Pruner
+    from edgebench.prune.mode_table import mode_list
     from edgebench.prune.static import DEFAULT_THRESHOLD, StaticPruner
     from edgebench.prune.allocate import ALLOCATORS, AllocatePruner
     from edgebench.prune.sensitivity_allocation import SensitivityAllocator, check_sensitivity
@@ -162,8 +167,7 @@ def prune_command(
     if criterion not in CRITERIA:
         raise UsageError(f"--criterion must be one of {', '.join(CRITERIA)}, not {criterion!r}")
     definition = available_definition(target)
-    if mode is not None:
-        definition.mode(mode)
+    modes = mode_list(definition, mode)
     chosen_device = device_of(definition, device)
     backends = choose_backends(parsing.comma_list([backend]), definition.backends)
     chosen_task = load_task(task)
@@ -193,21 +197,26 @@ def prune_command(
     workdir.mkdir(exist_ok=True)
     session = None
     try:
-        with run_session(store, tags={"command": "prune", "objective": objective, **tags}, log=log) as session, \
-                session.stage(definition, chosen_device, mode=mode, measure_power=False) as ready:
-            plan = (f"objective {objective}, budget {budget:g}" if strategy == "greedy" else
-                    f"one cut allocated by the {allocate} under {budget:g} of the baseline" if strategy == "allocate" else
-                    f"static cut under {criterion} {config.threshold:g}" if ratio is None else
-                    f"static cut of {ratio:g} of each group by {criterion}") + \
-                (", residual branches zero-padded" if residual == "zero-pad" else "") + \
-                (f", after {config.reg_steps} training steps with regulariser {regularise}" if regularise else "")
-            log(f"run {session.run_id}: pruning {model} on {definition.name} ({', '.join(backends)}), "
-                f"{plan}, store {store}")
-            sweep = ready.sweep(settings, threads=threads)
-            pruner = strategies[strategy](chosen_task, sweep, backends, config, workdir, session.keep_all, log)
-            outcome = pruner.run(prunable)
-            report = {**outcome.report, "target": definition.name, "run_id": session.run_id, "store": store}
-            _write_outputs(out, report, outcome, pruner.recipe, chosen_task.example_input)
+        with run_session(store, tags={"command": "prune", "objective": objective, **tags}, log=log) as session:
+            with session.stage(definition, chosen_device, mode=modes[0] if modes else None,
+                               measure_power=False) as ready:
+                plan = (f"objective {objective}, budget {budget:g}" if strategy == "greedy" else
+                        f"one cut allocated by the {allocate} under {budget:g} of the baseline"
+                        if strategy == "allocate" else
+                        f"static cut under {criterion} {config.threshold:g}" if ratio is None else
+                        f"static cut of {ratio:g} of each group by {criterion}") + \
+                    (", residual branches zero-padded" if residual == "zero-pad" else "") + \
+                    (f", after {config.reg_steps} training steps with regulariser {regularise}" if regularise else "")
+                log(f"run {session.run_id}: pruning {model} on {definition.name} ({', '.join(backends)}), "
+                    f"{plan}, store {store}")
+                sweep = ready.sweep(settings, threads=threads)
+                pruner = strategies[strategy](chosen_task, sweep, backends, config, workdir, session.keep_all, log)
+                outcome = pruner.run(prunable)
+                report = {**outcome.report, "target": definition.name, "run_id": session.run_id, "store": store}
+                _write_outputs(out, report, outcome, pruner.recipe, chosen_task.example_input)
+            if len(modes) > 1:  # the outputs above stay whatever happens to these measurements
+                _measure_modes(out, report, session, definition, chosen_device, modes, outcome, settings, config,
+                               threads)
     except KeyboardInterrupt as interrupt:
         log(interrupted_line(session))
         raise typer.Exit(exit_status(interrupt))
@@ -267,6 +276,26 @@ def _write_outputs(out: Path, report: dict, outcome, recipe, example_input) -> N
     plot_steps(out, report)
 
 
+def _measure_modes(out: Path, report: dict, session, definition, device: str, modes: list[str], outcome,
+                   settings: Settings, config, threads: Optional[int]) -> None:
+    """The baseline and the final model in every mode of ``--mode A,B``: report.json's ``modes``, modes.png."""
+    import dataclasses
+
+    from edgebench.prune.loop import FINAL_ROUNDS_FACTOR
+    from edgebench.prune.mode_plots import plot_modes
+    from edgebench.prune.mode_table import MODES_STAGE, measure_in_modes, table_report
+    from edgebench.prune.outputs import write_report_json
+
+    pairing = dataclasses.replace(config.pairing, rounds=config.pairing.rounds * FINAL_ROUNDS_FACTOR)
+    roles = ["baseline", "final"]
+    rows = measure_in_modes(session, definition, device, modes, outcome.compared, roles, report["backends"],
+                            settings, pairing, threads=threads,
+                            label=lambda role: {"prune": {"role": role, "stage": MODES_STAGE}})
+    report["modes"] = table_report(rows, roles)
+    write_report_json(out, report)
+    plot_modes(out, report)
+
+
 def _summary(report: dict, out: Path) -> None:
     console = render.stdout_console()
     base, final = report["baseline"], report["final"]
@@ -278,6 +307,11 @@ def _summary(report: dict, out: Path) -> None:
                       f"{final['latency_ms'].get(backend) or float('nan'):.3f} ms, paired ratio {shown}")
     console.print(f"  {report['metric']} {base['accuracy']:.2%} -> {final['accuracy']:.2%}; MACs {base['macs'] / 1e6:.1f} M -> "
                   f"{final['macs'] / 1e6:.1f} M; parameters {base['params'] / 1e6:.2f} M -> {final['params'] / 1e6:.2f} M")
+    if report.get("modes"):
+        console.print(modes_table(report["modes"]))
+        for row in report["modes"]["rows"]:
+            for note in row["notes"]:
+                console.print(f"  {row['mode']} {row['backend']}: {note}", highlight=False)
     for warning in report["warnings"]:
         console.print(f"  warning: {warning}")
     console.print(f"  written to {out}: model.pt2, state_dict.pt + pruning.json, model.onnx, report.json, plots")

@@ -141,6 +141,9 @@ class Outcome:
     history: list
     report: dict[str, Any]
     paddings: list[Padding] = field(default_factory=list)
+    #: The baseline and the final model as the worker loads them (the final comparison's pair),
+    #: for measurements after the loop (``edgebench.prune.mode_table``).
+    compared: Optional[tuple[ResolvedModel, ResolvedModel]] = None
 
 
 class Pruner:
@@ -530,7 +533,7 @@ class Pruner:
             "kept_steps": sum(1 for step in steps if step.get("verdict") == "kept"),
             "wall_s": round(time.perf_counter() - started, 1),
         }
-        return Outcome(model, history, report, list(paddings))
+        return Outcome(model, history, report, list(paddings), compared=(baseline_model, final_model))
 
 
 def _static_rule(config: PruneConfig) -> dict[str, float]:

@@ -16,7 +16,7 @@ from edgebench.results.record_versions import RECORD_SCHEMA_VERSION, upgrade_rec
 
 Status = Literal["ok", "error", "unavailable"]
 # How a record was measured; a new method (a search, a confirmation run) is added here.
-Method = Literal["sweep", "paired"]
+Method = Literal["sweep", "paired", "power"]
 
 
 class _Frozen(BaseModel):
@@ -98,7 +98,9 @@ class Record(_Frozen):
     precision: str
     batch: int
     method: Method = Field(description="sweep: `edgebench run`'s timed loop; paired: models alternating in "
-                           "short blocks in one process (`edgebench prune`, `bake`), see env.pairing")
+                           "short blocks in one process (`edgebench prune`, `bake`), see env.pairing; power: the "
+                           "same timed loop for one model of a paired comparison, run for its power readings "
+                           "(`edgebench prune --mode A,B`)")
     machine_id: Optional[str] = Field(
         default=None, description="the measured machine (host, CPU and GPU model, board serial); null when "
         "the run reported no environment")

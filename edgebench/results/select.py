@@ -2,7 +2,7 @@
 
     eager                     backend eager (a bare word names a backend)
     backend=onnxruntime       the same, spelled out; also target=, mode= and device=
-    method=paired             how the records were measured: sweep or paired
+    method=paired             how the records were measured: sweep, paired or power
     machine_id=5f1c0a9e       one machine, by its id or a prefix of it (as tables show it)
     board=xavier-01           one board, by name (``Record.board``: the labgrid place, else the host)
     run=20240501-1203         one run, by id or by a prefix that matches only it

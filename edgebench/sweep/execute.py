@@ -9,7 +9,7 @@ from pathlib import Path
 from edgebench.board.worker import PROTOCOL_VERSION
 from edgebench.models import ExportError, onnx_for, torchscript_for
 from edgebench.results.artifacts import ArtifactStore
-from edgebench.results.record import Artifact, Record
+from edgebench.results.record import Artifact, Method, Record
 from edgebench.board.runners import runner_class
 from edgebench.sweep.local_worker import LocalWorker
 from edgebench.sweep.transport import TransportError, WorkerTransport
@@ -46,10 +46,12 @@ class Sweep:
             records.append(record)
         return records
 
-    def measure(self, measurement: Measurement) -> Record:
+    def measure(self, measurement: Measurement, method: Method = "sweep") -> Record:
+        """One measurement in its own worker; ``method`` names why it was taken (a ``power``
+        record is one model of a paired comparison, measured alone for its power readings)."""
         if measurement.unavailable:
             return make_record(measurement, {"status": "unavailable", "error": measurement.unavailable, "warnings": []},
-                               run_id=self.run_id, config=self.config, host_env=self.host_env)
+                               run_id=self.run_id, config=self.config, host_env=self.host_env, method=method)
         extra_warnings = self.cool_down() if self.config.cooldown else []
         files: list[tuple[str, Path, str]] = []
         try:
@@ -66,7 +68,7 @@ class Sweep:
         kept, not_kept = self.keep_artifacts(files + self.engine_files(result))
         result["warnings"] = extra_warnings + list(result.get("warnings") or []) + not_kept
         return make_record(measurement, result, run_id=self.run_id, config=self.config, host_env=self.host_env,
-                           artifacts=kept)
+                           method=method, artifacts=kept)
 
     def keep_artifacts(self, files: list[tuple[str, Path, str]]) -> tuple[list[Artifact], list[str]]:
         """The files kept in the artifact store, and a warning when they could not be (the
