@@ -42,6 +42,7 @@ from edgebench.prune.surgery import Graph, macs_and_params
 from edgebench.prune.zero_pad import cut_zero_padded, prunable_units, residual_branches
 
 DEFAULT_THRESHOLD = 0.05
+RATIO_TOLERANCE = 1e-9
 
 
 def threshold_cut(scores: dict[str, torch.Tensor], threshold: float, round_to: int) -> dict[str, list[int]]:
@@ -64,10 +65,19 @@ def ratio_cut(scores: dict[str, torch.Tensor], ratio: float, round_to: int) -> d
     drops = {}
     for group_id, score in scores.items():
         width = len(score)
-        keep = min(width, math.ceil(max(width - math.floor(ratio * width), 1) / round_to) * round_to)
+        keep = ratio_keep(width, ratio, round_to)
         if keep < width:
             drops[group_id] = sorted(torch.argsort(score)[: width - keep].tolist())
     return drops
+
+
+def ratio_keep(width: int, ratio: float, round_to: int) -> int:
+    """The channels of ``width`` a cut of ``ratio`` keeps: ``ratio * width`` removed (rounded down),
+    the rest rounded up to a multiple of ``round_to``, at least one, at most ``width``."""
+    # The tolerance keeps a product that floating point puts just under a whole count (0.29 * 100
+    # is 28.999999999999996) at that count.
+    removed = math.floor(ratio * width + RATIO_TOLERANCE)
+    return min(width, math.ceil(max(width - removed, 1) / round_to) * round_to)
 
 
 class StaticPruner(Pruner):

@@ -1,0 +1,65 @@
+"""The search space: keep ratios snapped to aligned widths, and the objectives, fronts and
+hypervolume the archive computes (pure: no worker, no training)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from edgebench.search.archive import UNMEASURED, Archive, Individual, front_of, hypervolume
+from edgebench.search.space import Space, SnapToWidths
+from edgebench.sweep.paired import Ratio
+
+
+def test_ratios_snap_to_aligned_widths_at_or_above_the_ratio_and_snapping_is_idempotent():
+    space = Space({"a": 64, "b": 10, "c": 100}, min_keep=0.25, round_to=8)
+    assert space.kept(np.array([0.3, 0.5, 0.71])) == (24, 8, 72)  # 19.2 -> 24; 5 -> 8; 71 -> 72
+    assert space.kept(np.array([1.0, 1.0, 1.0])) == (64, 10, 100)  # full width, aligned or not
+    assert space.kept(np.array([0.25, 0.25, 0.25])) == (16, 8, 32)  # never under the ratio asked for
+    snapped = space.snap(np.array([0.3, 0.5, 0.71]))
+    assert snapped.tolist() == [24 / 64, 8 / 10, 72 / 100]
+    assert np.array_equal(space.snap(snapped), snapped)
+    # The repair pymoo calls on every new individual does the same, row by row.
+    repaired = SnapToWidths(space)._do(None, np.array([[0.3, 0.5, 0.71], [1.0, 0.26, 0.5]]))
+    assert [space.kept(x) for x in repaired] == [(24, 8, 72), (64, 8, 56)]
+
+
+def test_every_width_round_trips_through_its_ratio_despite_floating_point():
+    # 0.29 * 100 is 28.999999999999996 in floating point: the cut must still keep 71, not 72.
+    assert Space({"g": 100}, 0.0, 1).kept(np.array([0.71])) == (71,)
+    for width in range(1, 130):
+        space = Space({"g": width}, 0.0, 1)
+        assert all(space.kept(space.ratios((kept,))) == (kept,) for kept in range(1, width + 1))
+
+
+def test_the_channels_a_group_loses_are_its_lowest_scoring():
+    space = Space({"a": 8, "b": 4}, min_keep=0.25, round_to=2)
+    scores = {"a": torch.tensor([0.9, 0.1, 0.5, 0.3, 0.7, 0.2, 0.8, 0.6]), "b": torch.tensor([0.4, 0.3, 0.2, 0.1])}
+    assert space.drops((4, 4), scores) == {"a": [1, 2, 3, 5]}  # b keeps all: no entry
+    assert space.drops((8, 2), scores) == {"b": [2, 3]}
+
+
+def _individual(number, accuracy, macs, latency):
+    ratios = {"eager": Ratio(latency, latency * 0.9, latency * 1.1, 4) if latency is not None else None}
+    return Individual(number, 1, (8,), accuracy, macs, 10, latency_ratio=ratios)
+
+
+@pytest.mark.parametrize("objectives, expected", [("accuracy,latency", [1, 2]), ("accuracy,macs", [1, 3])])
+def test_the_objectives_are_one_minus_accuracy_and_latency_or_macs_against_the_baseline(tmp_path, objectives, expected):
+    archive = Archive(tmp_path, objectives, ["g"], ["eager"], baseline_macs=1000)
+    # 1: accurate and slow; 2: fast but costly on paper; 3: cheap on paper but slow; 4: not measured.
+    individuals = [_individual(1, 0.9, 900, 0.95), _individual(2, 0.8, 900, 0.5), _individual(3, 0.8, 300, 0.97),
+                   _individual(4, 0.85, 950, None)]
+    assert [i.number for i in archive.front(individuals)] == expected
+    latency_points = Archive(tmp_path, "accuracy,latency", ["g"], ["eager"], 1000).points(individuals)
+    assert latency_points[3].tolist() == pytest.approx([0.15, UNMEASURED])  # dominated by every measured model
+    assert archive.best_latency(individuals, floor=0.85) == 0.95  # 4 has no latency; 2 and 3 are under the floor
+
+
+def test_the_hypervolume_is_the_area_the_front_dominates_up_to_the_reference_point():
+    assert hypervolume(np.array([[0.0, 0.0]])) == pytest.approx(1.0 * 1.1)
+    # Two rectangles up to (1.0, 1.1) overlapping in [0.5, 1.0] x [0.9, 1.1].
+    assert hypervolume(np.array([[0.5, 0.5], [0.2, 0.9]])) == pytest.approx(0.5 * 0.6 + 0.8 * 0.2 - 0.5 * 0.2)
+    assert hypervolume(np.array([[0.5, 1.5]])) == 0.0  # beyond the reference: adds nothing
+    assert front_of(np.array([[0.5, 0.5], [0.2, 0.9], [0.6, 0.6]])) == [0, 1]
