@@ -2,12 +2,14 @@
 accuracy,latency and on accuracy,macs, then their best models at one accuracy floor measured together.
 
 Usage: python benchmarks/search.py --out DIR [--model torchvision:mobilenet_v2?num_classes=10] [--task digits]
-       [--backend onnxruntime] [--population 12] [--generations 8] [--finetune-steps 20]
-       [--final-finetune-steps 200] [--train-steps 200] [--round-to 8] [--min-keep 0.25]
+       [--backend onnxruntime] [--population 10] [--generations 8] [--finetune-steps 10]
+       [--final-finetune-steps 100] [--train-steps 200] [--round-to 8] [--min-keep 0.25]
        [--max-accuracy-drop 0.01] [--rounds 10] [--block-time 0.1] [--threads N] [--seed 0] [--store FILE]
 
-Runs ``edgebench search`` twice with the same settings, into ``DIR/latency`` and ``DIR/macs`` (each
-search's wall time is timed here). Of each search's fine-tuned final front, the model with the
+The defaults aim at the goal of a search of 8 generations in under 30 minutes on 2 CPU cores:
+fine-tuning takes most of a generation's time, so each individual gets 10 steps and each final
+front member 100 more. Runs ``edgebench search`` twice with the same settings, into
+``DIR/latency`` and ``DIR/macs`` (each search's wall time is timed here). Of each search's fine-tuned final front, the model with the
 lowest measured latency at or above the accuracy floor (the higher of the two runs' floors, so both
 are held to one accuracy) is picked; the two picks and the unpruned model then alternate in one
 paired run on the backend (the pruner's own measurement), which gives the operation-count pick's
@@ -44,10 +46,10 @@ def main() -> None:
     parser.add_argument("--model", default="torchvision:mobilenet_v2?num_classes=10")
     parser.add_argument("--task", default="digits")
     parser.add_argument("--backend", default="onnxruntime")
-    parser.add_argument("--population", type=int, default=12)
+    parser.add_argument("--population", type=int, default=10)
     parser.add_argument("--generations", type=int, default=8)
-    parser.add_argument("--finetune-steps", type=int, default=20)
-    parser.add_argument("--final-finetune-steps", type=int, default=200)
+    parser.add_argument("--finetune-steps", type=int, default=10)
+    parser.add_argument("--final-finetune-steps", type=int, default=100)
     parser.add_argument("--train-steps", type=int, default=200)
     parser.add_argument("--round-to", type=int, default=8)
     parser.add_argument("--min-keep", type=float, default=0.25)
