@@ -117,7 +117,7 @@ def prune_command(
     from edgebench.prune.static import DEFAULT_THRESHOLD, StaticPruner
     from edgebench.prune.allocate import ALLOCATORS, AllocatePruner
     from edgebench.prune.sensitivity_allocation import SensitivityAllocator, check_sensitivity
-    from edgebench.prune.sensitivity_table import load_sensitivity
+    from edgebench.prune.sensitivity_table import in_mode, load_sensitivity
     from edgebench.sweep.paired import Pairing
     from edgebench.prune.tasks import load_task
     from edgebench.prune.zero_pad import RESIDUAL_MODES
@@ -168,6 +168,8 @@ def prune_command(
         raise UsageError(f"--criterion must be one of {', '.join(CRITERIA)}, not {criterion!r}")
     definition = available_definition(target)
     modes = mode_list(definition, mode)
+    if measured is not None:
+        measured = in_mode(measured, modes)  # the rows of the mode pruning decides in
     chosen_device = device_of(definition, device)
     backends = choose_backends(parsing.comma_list([backend]), definition.backends)
     chosen_task = load_task(task)

@@ -3,6 +3,7 @@ its latency measured on the target."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from pathlib import Path
 from typing import List, Optional
@@ -56,7 +57,9 @@ def sensitivity_command(
     rounds: int = typer.Option(10, "--rounds", min=2, help="Paired rounds: each model runs one block per round."),
     block_time: float = BlockTimeOption,
     threads: Optional[int] = ThreadsOption,
-    mode: Optional[str] = typer.Option(None, "--mode", help="Power mode (Jetson), restored afterwards."),
+    mode: Optional[str] = typer.Option(None, "--mode", help="Power mode (Jetson), restored afterwards. A comma list "
+                                       "(maxn,15w,30w-all): every group's latency is measured in each mode, one "
+                                       "stage per mode; the metric is taken once (sensitivity.csv's mode column)."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, gpu, dla0 or dla1, as the target lists."),
     store: str = StoreOption,
     tag: List[str] = typer.Option([], "--tag", help="KEY=VALUE label for the run. Repeatable."),
@@ -67,6 +70,7 @@ def sensitivity_command(
     from edgebench.prune.baseline import prunable_model
     from edgebench.prune.importance import CRITERIA, check_criterion
     from edgebench.prune.loop import PruneConfig
+    from edgebench.prune.mode_table import mode_list
     from edgebench.prune.sensitivity import DEFAULT_SPARSITIES, SensitivityAnalysis, chosen_groups
     from edgebench.prune.sensitivity_outputs import SensitivityOutputs
     from edgebench.prune.tasks import load_task
@@ -78,8 +82,7 @@ def sensitivity_command(
     if criterion not in CRITERIA:
         raise UsageError(f"--criterion must be one of {', '.join(CRITERIA)}, not {criterion!r}")
     definition = available_definition(target)
-    if mode is not None:
-        definition.mode(mode)
+    modes = mode_list(definition, mode)  # one line for an unknown or repeated mode, before anything switches
     chosen_device = device_of(definition, device)
     backends = choose_backends(parsing.comma_list([backend]), definition.backends)
     chosen_task = load_task(task)
@@ -106,19 +109,27 @@ def sensitivity_command(
     outputs = SensitivityOutputs(out)
     session = None
     try:
-        with run_session(store, tags={"command": "sensitivity", **tags}, log=log) as session, \
-                session.stage(definition, chosen_device, mode=mode, measure_power=False) as ready:
-            log(f"run {session.run_id}: sensitivity of {len(chosen)} group(s) of {model} on {definition.name} "
-                f"({', '.join(backends)}) at sparsities {', '.join(f'{s:g}' for s in shares)}, store {store}")
-            analysis = SensitivityAnalysis(chosen_task, ready.sweep(settings, threads=threads), backends, config,
-                                           workdir, session.keep_all, log, sparsities=shares, groups=chosen)
-            report = analysis.run(prunable, outputs, {"target": definition.name, "mode": mode,
-                                                      "device": chosen_device, "threads": threads,
-                                                      "run_id": session.run_id, "store": store})
+        with run_session(store, tags={"command": "sensitivity", **tags}, log=log) as session:
+            @contextlib.contextmanager
+            def stages(stage_mode: Optional[str]):
+                # Latency only: the power of the candidates is not measured here (docs/sensitivity.md).
+                with session.stage(definition, chosen_device, mode=stage_mode, measure_power=False) as ready:
+                    context["run_id"] = session.run_id  # the first stage starts the run
+                    log(f"run {session.run_id}: mode {ready.board.mode}, measuring every group")
+                    yield ready.sweep(settings, threads=threads)
+
+            log(f"sensitivity of {len(chosen)} group(s) of {model} on {definition.name} ({', '.join(backends)}"
+                f"{', modes ' + ', '.join(modes) if modes else ''}) at sparsities "
+                f"{', '.join(f'{s:g}' for s in shares)}, store {store}")
+            context = {"target": definition.name, "device": chosen_device, "threads": threads, "store": store,
+                       "run_id": None}
+            analysis = SensitivityAnalysis(chosen_task, None, backends, config, workdir, session.keep_all, log,
+                                           sparsities=shares, groups=chosen, stages=stages, modes=modes or [None])
+            report = analysis.run(prunable, outputs, context)
     except KeyboardInterrupt as interrupt:
         log(interrupted_line(session))
-        if outputs.by_group:
-            log(f"{len(outputs.by_group)} group(s) measured before the interrupt are in {outputs.csv_path}")
+        if outputs.measured:
+            log(f"{outputs.measured} group measurement(s) made before the interrupt are in {outputs.csv_path}")
         raise typer.Exit(exit_status(interrupt))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -139,27 +150,32 @@ def _sparsities(values: List[str]) -> list[float]:
 
 
 def _summary(report: dict, outputs, out: Path) -> None:
-    """Per group: the first sparsity that costs more than a point of the metric, the latency ratio
-    at 0.5 and the A/A check, per backend."""
+    """Per group (and power mode, with --mode): the first sparsity that costs more than a point of the
+    metric, the latency ratio at 0.5 and the A/A check, per backend."""
     console = render.stdout_console()
     metric, backends = report["metric"], report["backends"]
     table = Table(title=f"{report['model']}: sensitivity on {report['target']} ({report['task']}, {metric} "
                         f"{report['baseline']['metric']:.2%} unpruned)")
     table.add_column("group")
+    if report["modes"]:
+        table.add_column("mode")
     table.add_column("channels", justify="right")
     table.add_column(f"{metric} drops > {SENSITIVE_DROP:.0%} from", justify="right")
     for backend in backends:
         table.add_column(f"{backend} ratio at {SUMMARY_SPARSITY:g}", justify="right")
         table.add_column(f"{backend} A/A", justify="right")
-    for group, points in outputs.by_group.items():
-        sensitive = next((point for point in points if point.drop > SENSITIVE_DROP), None)
-        at_half = next((point for point in points if point.sparsity == SUMMARY_SPARSITY), None)
-        cells = [group, str(points[0].channels_before), f"{sensitive.sparsity:g}" if sensitive else "-"]
-        for backend in backends:
-            ratio = at_half.ratio.get(backend) if at_half else None
-            aa = points[0].ratio.get(backend)
-            cells += [str(ratio) if ratio else "-", f"{aa.ratio:.3f}" if aa else "-"]
-        table.add_row(*cells)
+    for group, measured in outputs.by_group.items():
+        for mode in dict.fromkeys(point.mode for point in measured):
+            points = [point for point in measured if point.mode == mode]
+            sensitive = next((point for point in points if point.drop > SENSITIVE_DROP), None)
+            at_half = next((point for point in points if point.sparsity == SUMMARY_SPARSITY), None)
+            cells = [group, *([mode] if report["modes"] else []), str(points[0].channels_before),
+                     f"{sensitive.sparsity:g}" if sensitive else "-"]
+            for backend in backends:
+                ratio = at_half.ratio.get(backend) if at_half else None
+                aa = points[0].ratio.get(backend)
+                cells += [str(ratio) if ratio else "-", f"{aa.ratio:.3f}" if aa else "-"]
+            table.add_row(*cells)
     console.print(table)
     console.print(f"  A/A: sparsity 0 pairs the unpruned model with a copy of itself; a ratio far from 1 means the "
                   f"pairing's noise is as large as that. Written to {out}: sensitivity.csv, report.json, "

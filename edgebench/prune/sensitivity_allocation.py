@@ -135,7 +135,8 @@ class SensitivityAllocator(StaticPruner):
             measured = {backend: (ratio or {}).get("ratio")
                         for backend, ratio in outcome.report["final"]["latency_ratio"].items()}
             outcome.report["allocation"] = {
-                "source": str(self.sensitivity.directory), "budget": self.config.budget,
+                "source": str(self.sensitivity.directory), "mode": self.sensitivity.modes()[0],
+                "budget": self.config.budget,
                 "assumption": ADDITIVITY, "reached": allocation.reached,
                 "predicted_ratio": allocation.predicted, "measured_ratio": measured,
                 "predicted_metric_drop": allocation.predicted_drop,
