@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from edgebench.cli import render
 from edgebench.cli.app import app
+from edgebench.cli.paired_setup import stderr_log
 from edgebench.interrupts import exit_status
 
 
@@ -37,10 +37,7 @@ def bake_command(
     from edgebench.prune.bake import bake, check_out, load_for_bake, measure_speedup, save_baked
 
     check_out(out, model)
-    err = Console(stderr=True)
-
-    def log(line: str) -> None:
-        err.print(line, highlight=False)
+    log = stderr_log()
 
     loaded = load_for_bake(model, input_shape)
     log(f"baking {loaded.resolved.name} at input {loaded.input_shape}")

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.console import Console
 
 from edgebench.cli import parsing, render
 from edgebench.cli.app import app
+from edgebench.cli.paired_setup import candidates_dir, paired_settings, stderr_log
 from edgebench.cli.modes_table import modes_table
 from edgebench.cli.options import BlockTimeOption, StoreOption, ThreadsOption, TrainStepsOption
 from edgebench.errors import UsageError
@@ -24,8 +24,6 @@ from edgebench.results.location import store_location
 from edgebench.session import available_definition, device_of, interrupted_line, run_session
 from edgebench.sweep.plan import choose_backends
 
-# Seconds a paired worker gets beyond its blocks: importing, loading every model, exporting.
-PAIRED_TIMEOUT_S = 600.0
 
 
 @app.command("prune")
@@ -187,16 +185,10 @@ def prune_command(
                          threshold=DEFAULT_THRESHOLD if threshold is None else threshold, ratio=ratio, residual=residual,
                          **regularisation,
                          pairing=Pairing(rounds=rounds, block_s=block_time))
-    settings = Settings(min_time_s=0.0, max_time_s=0.0, min_iterations=1, warmup_s=config.pairing.warmup_s,
-                        target_ci=0.0, timeout_s=PAIRED_TIMEOUT_S, threads=threads, processes=1)
-    err = Console(stderr=True)
+    settings = paired_settings(config.pairing, threads)
+    log = stderr_log()
 
-    def log(line: str) -> None:
-        err.print(line, highlight=False)
-
-    out.mkdir(parents=True, exist_ok=True)
-    workdir = out / ".candidates"
-    workdir.mkdir(exist_ok=True)
+    workdir = candidates_dir(out)
     session = None
     try:
         with run_session(store, tags={"command": "prune", "objective": objective, **tags}, log=log) as session:

@@ -9,20 +9,17 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.console import Console
 
 from edgebench.cli import parsing, render
 from edgebench.cli.app import app
+from edgebench.cli.paired_setup import candidates_dir, paired_settings, stderr_log
 from edgebench.cli.options import BlockTimeOption, StoreOption, ThreadsOption, TrainStepsOption
 from edgebench.errors import UsageError
 from edgebench.interrupts import exit_status
 from edgebench.results.location import store_location
-from edgebench.results.record import Settings
 from edgebench.session import available_definition, device_of, interrupted_line, run_session
 from edgebench.sweep.plan import choose_backends
 
-# Seconds a paired worker gets beyond its blocks: importing, loading every model, exporting.
-PAIRED_TIMEOUT_S = 600.0
 # NSGA-II's binary tournament and crossover need a few parents.
 MIN_POPULATION = 4
 
@@ -112,16 +109,10 @@ def search_command(
                          pairing=Pairing(rounds=rounds, block_s=block_time))
     search = SearchConfig(objectives=objectives, population=population, generations=generations, min_keep=min_keep,
                           seed=seed)
-    settings = Settings(min_time_s=0.0, max_time_s=0.0, min_iterations=1, warmup_s=config.pairing.warmup_s,
-                        target_ci=0.0, timeout_s=PAIRED_TIMEOUT_S, threads=threads, processes=1)
-    err = Console(stderr=True)
+    settings = paired_settings(config.pairing, threads)
+    log = stderr_log()
 
-    def log(line: str) -> None:
-        err.print(line, highlight=False)
-
-    out.mkdir(parents=True, exist_ok=True)
-    workdir = out / ".candidates"
-    workdir.mkdir(exist_ok=True)
+    workdir = candidates_dir(out)
     session = None
     try:
         with run_session(store, tags={"command": "search", "objectives": objectives, **tags}, log=log) as session, \

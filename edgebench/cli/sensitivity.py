@@ -9,21 +9,18 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from edgebench.cli import parsing, render
 from edgebench.cli.app import app
+from edgebench.cli.paired_setup import candidates_dir, paired_settings, stderr_log
 from edgebench.cli.options import BlockTimeOption, StoreOption, ThreadsOption, TrainStepsOption
 from edgebench.errors import UsageError
 from edgebench.interrupts import exit_status
 from edgebench.results.location import store_location
-from edgebench.results.record import Settings
 from edgebench.session import available_definition, device_of, interrupted_line, run_session
 from edgebench.sweep.plan import choose_backends
 
-# Seconds a paired worker gets beyond its blocks: importing, loading every model, exporting.
-PAIRED_TIMEOUT_S = 600.0
 # The summary's "sensitive from": the first sparsity whose metric fell more than this.
 SENSITIVE_DROP = 0.01
 # The summary's latency column: the ratio at this sparsity.
@@ -96,16 +93,10 @@ def sensitivity_command(
     config = PruneConfig(criterion=criterion, round_to=round_to, finetune_steps=finetune_steps,
                          train_steps=train_steps, score_inputs=score_inputs, strategy="sensitivity",
                          pairing=Pairing(rounds=rounds, block_s=block_time))
-    settings = Settings(min_time_s=0.0, max_time_s=0.0, min_iterations=1, warmup_s=config.pairing.warmup_s,
-                        target_ci=0.0, timeout_s=PAIRED_TIMEOUT_S, threads=threads, processes=1)
-    err = Console(stderr=True)
+    settings = paired_settings(config.pairing, threads)
+    log = stderr_log()
 
-    def log(line: str) -> None:
-        err.print(line, highlight=False)
-
-    out.mkdir(parents=True, exist_ok=True)
-    workdir = out / ".candidates"
-    workdir.mkdir(exist_ok=True)
+    workdir = candidates_dir(out)
     outputs = SensitivityOutputs(out)
     session = None
     try:
