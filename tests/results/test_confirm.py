@@ -92,6 +92,24 @@ def test_a_key_whose_files_were_removed_is_undecided_with_the_reason_and_keeps_f
     assert "paired undecided: not measured again" in (tmp_path / "r.xml").read_text()
 
 
+def test_ctrl_c_says_in_one_line_what_the_confirmation_kept_and_marks_its_run(cli, tmp_path):
+    from interrupting import Interrupted
+
+    night(cli, SMALL)
+    night(cli, LARGE)
+    run = Interrupted(["regress", "--store", "r.db", *CONFIRM], tmp_path)
+    run.wait_for_line("session 1 of at most")  # the confirmation's run row exists by then
+    assert run.interrupt() == 130, run.stderr
+    assert "Traceback" not in run.stderr
+    kept = [line for line in run.stderr.splitlines() if line.startswith("interrupted: ")]
+    assert len(kept) == 1 and "kept in r.db under run" in kept[0], run.stderr
+    with Store.open(tmp_path / "r.db", create=False) as store:
+        confirming = [info for info in store.runs() if info.tags == TAGS]
+        (info,) = confirming
+        assert kept[0].startswith(f"interrupted: {len(store.records(info.id))} record(s) kept")
+    assert info.status == "interrupted"
+
+
 def test_golden_needs_confirm(cli, tmp_path):
     night(cli, SMALL)
     result = cli("regress", "--store", "r.db", "--golden", "x")
