@@ -20,16 +20,22 @@ from edgebench.cli import render
 from edgebench.cli.app import app
 from edgebench.cli.compare import SELECTOR_HELP
 from edgebench.cli.render import boards, markdown_cell
-from edgebench.cli.options import BoardOption, MachineOption, StoreOption
+from edgebench.cli.options import BlockTimeOption, BoardOption, MachineOption, StoreOption
+from edgebench.errors import UsageError
+from edgebench.interrupts import exit_status
 from edgebench.results.change_points import MIN_POINTS, ChangePoint, History, regress_histories
 from edgebench.results.compare import METRICS, key_text
+from edgebench.results.confirm import DEFAULT_SESSIONS, TAGS, Confirmation, ConfirmReport, confirm, golden_records
 from edgebench.results.key import HISTORY_FIELDS
 from edgebench.results.regress import DEFAULT_THRESHOLD, OUTCOMES, RegressReport, Verdict, regress
 from edgebench.results.record import Record
 from edgebench.results.select import DEFAULT_METHOD, METHODS, Scope
 from edgebench.results.store import Store
+from edgebench.session import interrupted_line, run_session
+from edgebench.sweep.paired import DEFAULT_ROUNDS, Pairing
 
-OUTCOME_STYLES = {"regression": "red", "failed": "red", "improvement": "green", "unchanged": "", "new": "cyan"}
+OUTCOME_STYLES = {"regression": "red", "failed": "red", "improvement": "green", "unchanged": "", "new": "cyan",
+                  "same": "", "undecided": "yellow"}
 
 
 @app.command("regress")
@@ -50,6 +56,20 @@ def regress_command(
     markdown: Optional[Path] = typer.Option(
         None, "--markdown", help="Write a Markdown summary here (e.g. the file $GITHUB_STEP_SUMMARY names)."),
     as_json: bool = typer.Option(False, "--json", help="Print the verdicts as JSON instead of a table."),
+    confirm_keys: bool = typer.Option(
+        False, "--confirm", help="Measure each suspected key again (a regression, or a change beyond the threshold "
+        "that was not significant): tonight's model file against the baseline's, from the artifact store, "
+        "alternating in one worker on the key's target; more sessions while undecided. The exit status then "
+        "follows the paired verdicts: a regression they call same does not fail."),
+    confirm_sessions: int = typer.Option(
+        DEFAULT_SESSIONS, "--confirm-sessions", min=1, help="--confirm: paired sessions (fresh worker processes) "
+        "per key at most."),
+    confirm_rounds: int = typer.Option(DEFAULT_ROUNDS, "--confirm-rounds", min=2,
+                                       help="--confirm: paired rounds per session."),
+    block_time: float = BlockTimeOption,
+    golden: Optional[str] = typer.Option(
+        None, "--golden", metavar="RUN", help="--confirm: also measure each suspected key against this pinned run's "
+        "record of it (reported beside; the verdict stays on the baseline)."),
     machine: Optional[str] = MachineOption,
     board: Optional[str] = BoardOption,
     store: str = StoreOption,
@@ -60,20 +80,60 @@ def regress_command(
     (E-divisive with a t-test, p <= 0.001), which catch a small step or a slow drift; these are
     shown, never failed on.
 
-    Exit status: 1 when a key regressed or its measurement failed, 0 otherwise, 2 on bad input."""
+    --confirm measures suspected keys again, paired (docs/compare-and-regress.md); its records go to
+    the store under a run tagged command=regress-confirm.
+
+    Exit status: 1 when a key regressed or its measurement failed, 0 otherwise, 2 on bad input. With
+    --confirm, a key fails when the paired measurement confirms the regression, or when the history
+    called it a regression and the paired one could not decide."""
+    if golden is not None and not confirm_keys:
+        raise UsageError("--golden pins a run for --confirm; add --confirm")
     scope = Scope(machine, board)
     with Store.open(store, create=False) as opened:
         report = regress(opened, contender, baseline, metric, threshold, method=method, scope=scope)
         histories = regress_histories(opened, report)
+        pinned = golden_records(opened, golden, report.method) if golden is not None else None
+    confirmed = None
+    if confirm_keys:
+        confirmed = _confirmed(report, store, confirm_sessions, Pairing(confirm_rounds, block_time), pinned)
     if junit is not None:
-        _write(junit, junit_xml(report, histories))
+        _write(junit, junit_xml(report, histories, confirmed))
     if markdown is not None:
-        _write(markdown, markdown_summary(report, histories))
+        _write(markdown, markdown_summary(report, histories, confirmed))
     if as_json:
-        typer.echo(json.dumps({**report.to_json_dict(), "histories": _histories_json(histories)}, indent=2))
+        typer.echo(json.dumps(_report_json(report, histories, confirmed), indent=2))
     else:
-        _print_report(render.stdout_console(), report, histories)
-    raise typer.Exit(1 if report.failed else 0)
+        _print_report(render.stdout_console(), report, histories, confirmed)
+    failed = confirmed.failed(report) if confirmed is not None else report.failed
+    raise typer.Exit(1 if failed else 0)
+
+
+def _confirmed(report: RegressReport, store: str, sessions: int, pairing: Pairing,
+               pinned: Optional[Mapping[tuple, Record]]) -> ConfirmReport:
+    """The paired confirmation in a run of its own; Ctrl-C keeps what was measured, says so, exits."""
+    err = Console(stderr=True)
+
+    def log(message: str) -> None:
+        err.print(message, highlight=False)
+
+    session = None
+    try:
+        with run_session(store, tags=TAGS, log=log) as session:
+            return confirm(report, session, sessions=sessions, pairing=pairing, golden=pinned)
+    except KeyboardInterrupt as interrupt:
+        log(interrupted_line(session))
+        raise typer.Exit(exit_status(interrupt))
+
+
+def _report_json(report: RegressReport, histories: Mapping[tuple, History],
+                 confirmed: Optional[ConfirmReport]) -> dict:
+    result = {**report.to_json_dict(), "histories": _histories_json(histories)}
+    if confirmed is None:
+        return result
+    for verdict, shown in zip(report.verdicts, result["verdicts"]):
+        confirmation = confirmed.confirmations.get(verdict.contender.history_key)
+        shown["confirmation"] = confirmation.to_json_dict() if confirmation else None
+    return {**result, "failed": confirmed.failed(report), "confirm": confirmed.to_json_dict()}
 
 
 def summary_line(report: RegressReport) -> str:
@@ -84,12 +144,15 @@ def summary_line(report: RegressReport) -> str:
             f"alpha {report.alpha:g}; contender run {report.contender_run.id}{scope})")
 
 
-def junit_xml(report: RegressReport, histories: Mapping[tuple, History] = MappingProxyType({})) -> str:
-    """One testsuite, one testcase per key: failure = regression, error = failed measurement,
-    skipped = no baseline; the figures, environment changes and the key's change points across its
-    history in each testcase's system-out (a failure's text)."""
+def junit_xml(report: RegressReport, histories: Mapping[tuple, History] = MappingProxyType({}),
+              confirmed: Optional[ConfirmReport] = None) -> str:
+    """One testsuite, one testcase per key: failure = regression (with ``confirmed``: as the paired
+    verdicts decide), error = failed measurement, skipped = no baseline; the figures, environment
+    changes, the paired verdict and the key's change points across its history in each testcase's
+    system-out (a failure's text)."""
     counts = report.counts()
-    totals = {"tests": str(len(report.verdicts)), "failures": str(counts["regression"]),
+    failures = sum(1 for verdict in report.verdicts if _fails(verdict, confirmed))
+    totals = {"tests": str(len(report.verdicts)), "failures": str(failures),
               "errors": str(counts["failed"]), "skipped": str(counts["new"]), "time": "0"}
     run = report.contender_run
     suites = ET.Element("testsuites", name="edgebench regress", **totals)
@@ -101,27 +164,40 @@ def junit_xml(report: RegressReport, histories: Mapping[tuple, History] = Mappin
                         ("threshold", report.threshold), ("alpha", report.alpha)):
         ET.SubElement(properties, "property", name=name, value=str(value))
     for verdict in report.verdicts:
-        _testcase(suite, report, verdict, histories.get(verdict.contender.history_key))
+        _testcase(suite, report, verdict, histories.get(verdict.contender.history_key), confirmed)
     ET.indent(suites)
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
 
 
-def _testcase(suite: ET.Element, report: RegressReport, verdict: Verdict, history: History | None) -> None:
+def _fails(verdict: Verdict, confirmed: Optional[ConfirmReport]) -> bool:
+    """A failure testcase: a regression, as the paired verdicts decide when there are any."""
+    if verdict.outcome == "failed":
+        return False  # an error testcase
+    return confirmed.failing(verdict) if confirmed is not None else verdict.outcome == "regression"
+
+
+def _testcase(suite: ET.Element, report: RegressReport, verdict: Verdict, history: History | None,
+              confirmed: Optional[ConfirmReport]) -> None:
     record = verdict.contender
     case = ET.SubElement(suite, "testcase", classname=f"edgebench.{record.model}", name=_key(report, record),
                          time="0")
-    if verdict.outcome == "regression":
-        ET.SubElement(case, "failure", message=verdict.reason, type="regression").text = _details(verdict, history)
+    confirmation = confirmed.confirmations.get(record.history_key) if confirmed is not None else None
+    details = _details(verdict, history, confirmation)
+    if _fails(verdict, confirmed):
+        message = f"paired {confirmation.outcome}: {confirmation.reason}" if confirmation else verdict.reason
+        ET.SubElement(case, "failure", message=message, type="regression").text = details
         return
     if verdict.outcome == "failed":
         ET.SubElement(case, "error", message=verdict.reason, type="measurement-failed").text = record.error or ""
     elif verdict.outcome == "new":
         ET.SubElement(case, "skipped", message=verdict.reason)
-    ET.SubElement(case, "system-out").text = _details(verdict, history)
+    ET.SubElement(case, "system-out").text = details
 
 
-def _details(verdict: Verdict, history: History | None) -> str:
+def _details(verdict: Verdict, history: History | None, confirmation: Confirmation | None = None) -> str:
     lines = [f"{verdict.outcome}: {verdict.reason}"]
+    if confirmation is not None:
+        lines.append(f"paired {confirmation.outcome}: {confirmation.reason}")
     if verdict.baseline is not None:
         lines.append(f"baseline run {verdict.baseline.run_id}, contender run {verdict.contender.run_id}")
     lines += [f"environment: {change}" for change in verdict.environment]
@@ -129,7 +205,8 @@ def _details(verdict: Verdict, history: History | None) -> str:
     return "\n".join(lines)
 
 
-def markdown_summary(report: RegressReport, histories: Mapping[tuple, History] = MappingProxyType({})) -> str:
+def markdown_summary(report: RegressReport, histories: Mapping[tuple, History] = MappingProxyType({}),
+                     confirmed: Optional[ConfirmReport] = None) -> str:
     run = report.contender_run
     header = ["verdict", "key", "baseline ms", "contender ms", "change", "p", "detectable", "baseline run",
               "environment changes"]
@@ -146,8 +223,37 @@ def markdown_summary(report: RegressReport, histories: Mapping[tuple, History] =
     ]
     lines += ["| " + " | ".join(markdown_cell(cell) for cell in _cells(report, v)) + " |"
               for v in report.verdicts]
+    lines += _markdown_confirmations(report, confirmed) if confirmed is not None else []
     lines += _markdown_change_points(report, histories)
     return "\n".join(lines) + "\n"
+
+
+CONFIRM_HEADER = ["key", "history", "paired", "ratio [95%]", "p (BH)", "sessions", "golden ratio [95%]"]
+
+
+def _confirm_cells(report: RegressReport, confirmation: Confirmation) -> list[str]:
+    golden = f"{confirmation.golden} (run {confirmation.golden_run})" if confirmation.golden else "-"
+    return [_key(report, confirmation.verdict.contender), confirmation.verdict.outcome, confirmation.outcome,
+            str(confirmation.ratio) if confirmation.ratio else "-",
+            f"{confirmation.adjusted_p:.2g}" if confirmation.adjusted_p is not None else "-",
+            str(confirmation.sessions), golden]
+
+
+def _confirm_title(confirmed: ConfirmReport) -> str:
+    run = f", records in run {confirmed.run_id}" if confirmed.run_id else ""
+    return (f"Paired confirmation ({len(confirmed.confirmations)} suspected key(s); up to {confirmed.sessions} "
+            f"session(s) of {confirmed.rounds} rounds, p Bonferroni over sessions then Benjamini-Hochberg{run})")
+
+
+def _markdown_confirmations(report: RegressReport, confirmed: ConfirmReport) -> list[str]:
+    lines = ["", f"### {_confirm_title(confirmed)}", ""]
+    if not confirmed.confirmations:
+        return lines + ["No key was suspected."]
+    lines += ["| " + " | ".join(CONFIRM_HEADER) + " |", "|" + "---|" * len(CONFIRM_HEADER)]
+    lines += ["| " + " | ".join(markdown_cell(cell) for cell in _confirm_cells(report, c)) + " |"
+              for c in confirmed.confirmations.values()]
+    return lines + [""] + [f"- {_key(report, c.verdict.contender)}: {c.outcome}: {c.reason}"
+                           for c in confirmed.confirmations.values()]
 
 
 def _markdown_change_points(report: RegressReport, histories: Mapping[tuple, History]) -> list[str]:
@@ -210,7 +316,8 @@ def _run_text(report: RegressReport, run_id: str) -> str:
     return f"{run_id} ({commit[:10]})" if commit else run_id
 
 
-def _print_report(console: Console, report: RegressReport, histories: Mapping[tuple, History]) -> None:
+def _print_report(console: Console, report: RegressReport, histories: Mapping[tuple, History],
+                  confirmed: Optional[ConfirmReport] = None) -> None:
     table = Table(title=f"{report.metric}: contender run {report.contender_run.id} against its baselines",
                   box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
     for name, justify in (("verdict", "left"), ("key", "left"), ("base ms", "right"), ("cont ms", "right"),
@@ -231,7 +338,25 @@ def _print_report(console: Console, report: RegressReport, histories: Mapping[tu
         for point in history.points if history else []:
             console.print(Text(f"{_key(report, verdict.contender)}: change point at {_point_text(point)}",
                                style="magenta"))
+    if confirmed is not None:
+        _print_confirmations(console, report, confirmed)
     console.print(summary_line(report), highlight=False)
+
+
+def _print_confirmations(console: Console, report: RegressReport, confirmed: ConfirmReport) -> None:
+    if not confirmed.confirmations:
+        console.print(f"{_confirm_title(confirmed)}: no key was suspected.", highlight=False)
+        return
+    table = Table(title=_confirm_title(confirmed), box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
+    for name in CONFIRM_HEADER:
+        table.add_column(name, overflow="fold")
+    for confirmation in confirmed.confirmations.values():
+        cells = _confirm_cells(report, confirmation)
+        table.add_row(cells[0], cells[1], Text(cells[2], style=OUTCOME_STYLES[confirmation.outcome]), *cells[3:])
+    console.print(table)
+    for confirmation in confirmed.confirmations.values():
+        console.print(Text(f"{_key(report, confirmation.verdict.contender)}: paired {confirmation.outcome}: "
+                           f"{confirmation.reason}", style=OUTCOME_STYLES[confirmation.outcome]))
 
 
 def _print_environment_changes(console: Console, report: RegressReport) -> None:

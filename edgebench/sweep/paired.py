@@ -110,11 +110,11 @@ class PairedMeasurement:
 
 
 def measure_paired(sweep: Sweep, models: list[ResolvedModel], backend: str, pairing: Pairing,
-                   precision: str = "fp32", roles: list[str] | None = None) -> PairedMeasurement:
+                   precision: str = "fp32", roles: list[str] | None = None, batch: int = 1) -> PairedMeasurement:
     """Measure ``models`` (the first is the reference) on ``backend`` in one paired worker run.
 
     ``roles`` label each model in its record's ``env.pairing.role``."""
-    measurements = [Measurement(model, backend, 1, precision) for model in models]
+    measurements = [Measurement(model, backend, batch, precision) for model in models]
     requests, failures = [], {}
     for index, measurement in enumerate(measurements):
         try:
