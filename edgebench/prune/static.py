@@ -103,8 +103,9 @@ class StaticPruner(Pruner):
         widths = {unit: len(scores[unit]) for unit in drops}
         before, removed = sum(widths.values()), sum(len(drop) for drop in drops.values())
         after_cut = self.task.evaluate(module)
+        before_cut = pre_cut[1] if pre_cut else base.accuracy  # the model that was cut: the trained copy, if any
         self.log(f"static cut: {removed} of {before} channels in {len(drops)} group(s), {rule}; {self.metric} "
-                 f"{base.accuracy:.2%} -> {after_cut:.2%}; fine-tuning {config.finetune_steps} steps")
+                 f"{before_cut:.2%} -> {after_cut:.2%}; fine-tuning {config.finetune_steps} steps")
         self.task.finetune(module, config.finetune_steps)
         macs, params = macs_and_params(module, self.example_input)
         proposal = Proposal(", ".join(f"{unit} {widths[unit]}->{widths[unit] - len(drop)}"
