@@ -15,7 +15,7 @@ from rich.table import Table
 from edgebench.cli import parsing, render
 from edgebench.cli.app import app
 from edgebench.cli.paired_setup import paired_settings, stderr_log
-from edgebench.cli.options import BlockTimeOption, StoreOption, ThreadsOption, TrainStepsOption
+from edgebench.cli.options import BlockTimeOption, DeviceOption, StoreOption, ThreadsOption, TrainStepsOption
 from edgebench.errors import UsageError
 from edgebench.interrupts import exit_status
 from edgebench.results.location import store_location
@@ -58,7 +58,7 @@ def decompose_command(
                                "(twice as many for the final comparison)."),
     block_time: float = BlockTimeOption,
     threads: Optional[int] = ThreadsOption,
-    device: Optional[str] = typer.Option(None, "--device", help="cpu, gpu, dla0 or dla1, as the target lists."),
+    device: Optional[str] = DeviceOption,
     store: str = StoreOption,
     tag: List[str] = typer.Option([], "--tag", help="KEY=VALUE label for the run. Repeatable."),
     json_output: bool = typer.Option(False, "--json", help="Print the report on stdout."),

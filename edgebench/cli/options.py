@@ -39,3 +39,5 @@ TrainStepsOption = typer.Option(200, "--train-steps", min=1, help="Training step
                                 "(cached by model and task, shared by edgebench prune and decompose).")
 BlockTimeOption = typer.Option(0.1, "--block-time", min=0.005, help="Seconds of each timed block.")
 ThreadsOption = typer.Option(None, "--threads", min=1, help="Intra-op threads for every backend.")
+RoundsOption = typer.Option(10, "--rounds", min=2, help="Paired rounds: each model runs one block per round.")
+DeviceOption = typer.Option(None, "--device", help="cpu, gpu, dla0 or dla1, as the target lists.")

@@ -15,7 +15,9 @@ from edgebench.cli import parsing, render
 from edgebench.cli.app import app
 from edgebench.cli.paired_setup import candidates_dir, paired_settings, stderr_log
 from edgebench.cli.modes_table import modes_table
-from edgebench.cli.options import BlockTimeOption, StoreOption, ThreadsOption, TrainStepsOption
+from edgebench.cli.options import (
+    BlockTimeOption, DeviceOption, RoundsOption, StoreOption, ThreadsOption, TrainStepsOption,
+)
 from edgebench.errors import UsageError
 from edgebench.interrupts import exit_status
 from edgebench.models import ExportError
@@ -93,14 +95,14 @@ def prune_command(
     final_finetune_steps: int = typer.Option(200, "--final-finetune-steps", min=0, help="Training steps for the "
                                              "final model."),
     train_steps: int = TrainStepsOption,
-    rounds: int = typer.Option(10, "--rounds", min=2, help="Paired rounds: each model runs one block per round."),
+    rounds: int = RoundsOption,
     block_time: float = BlockTimeOption,
     threads: Optional[int] = ThreadsOption,
     mode: Optional[str] = typer.Option(None, "--mode", help="Power mode (Jetson), restored afterwards. A comma "
                                        "list (maxn,15w,30w-all): pruning decides in the first; then the baseline "
                                        "and the final model are measured in every one, latency and power (modes.png, "
                                        "report.json's modes)."),
-    device: Optional[str] = typer.Option(None, "--device", help="cpu, gpu, dla0 or dla1, as the target lists."),
+    device: Optional[str] = DeviceOption,
     store: str = StoreOption,
     tag: List[str] = typer.Option([], "--tag", help="KEY=VALUE label for the run. Repeatable."),
     json_output: bool = typer.Option(False, "--json", help="Print report.json on stdout."),

@@ -13,7 +13,9 @@ import typer
 from edgebench.cli import parsing, render
 from edgebench.cli.app import app
 from edgebench.cli.paired_setup import candidates_dir, paired_settings, stderr_log
-from edgebench.cli.options import BlockTimeOption, StoreOption, ThreadsOption, TrainStepsOption
+from edgebench.cli.options import (
+    BlockTimeOption, DeviceOption, RoundsOption, StoreOption, ThreadsOption, TrainStepsOption,
+)
 from edgebench.errors import UsageError
 from edgebench.interrupts import exit_status
 from edgebench.results.location import store_location
@@ -55,11 +57,11 @@ def search_command(
     final_finetune_steps: int = typer.Option(200, "--final-finetune-steps", min=0, help="More training steps for "
                                              "each model of the final front before it is measured again."),
     train_steps: int = TrainStepsOption,
-    rounds: int = typer.Option(10, "--rounds", min=2, help="Paired rounds: each model runs one block per round."),
+    rounds: int = RoundsOption,
     block_time: float = BlockTimeOption,
     threads: Optional[int] = ThreadsOption,
     mode: Optional[str] = typer.Option(None, "--mode", help="Power mode (Jetson), restored afterwards."),
-    device: Optional[str] = typer.Option(None, "--device", help="cpu, gpu, dla0 or dla1, as the target lists."),
+    device: Optional[str] = DeviceOption,
     seed: int = typer.Option(0, "--seed", help="NSGA-II's random seed."),
     store: str = StoreOption,
     tag: List[str] = typer.Option([], "--tag", help="KEY=VALUE label for the run. Repeatable."),

@@ -14,7 +14,9 @@ from rich.table import Table
 from edgebench.cli import parsing, render
 from edgebench.cli.app import app
 from edgebench.cli.paired_setup import candidates_dir, paired_settings, stderr_log
-from edgebench.cli.options import BlockTimeOption, StoreOption, ThreadsOption, TrainStepsOption
+from edgebench.cli.options import (
+    BlockTimeOption, DeviceOption, RoundsOption, StoreOption, ThreadsOption, TrainStepsOption,
+)
 from edgebench.errors import UsageError
 from edgebench.interrupts import exit_status
 from edgebench.results.location import store_location
@@ -51,13 +53,13 @@ def sensitivity_command(
     finetune_steps: int = typer.Option(0, "--finetune-steps", min=0, help="Training steps each cut model gets "
                                        "before its metric is taken (Distiller's analysis does not fine-tune)."),
     train_steps: int = TrainStepsOption,
-    rounds: int = typer.Option(10, "--rounds", min=2, help="Paired rounds: each model runs one block per round."),
+    rounds: int = RoundsOption,
     block_time: float = BlockTimeOption,
     threads: Optional[int] = ThreadsOption,
     mode: Optional[str] = typer.Option(None, "--mode", help="Power mode (Jetson), restored afterwards. A comma list "
                                        "(maxn,15w,30w-all): every group's latency is measured in each mode, one "
                                        "stage per mode; the metric is taken once (sensitivity.csv's mode column)."),
-    device: Optional[str] = typer.Option(None, "--device", help="cpu, gpu, dla0 or dla1, as the target lists."),
+    device: Optional[str] = DeviceOption,
     store: str = StoreOption,
     tag: List[str] = typer.Option([], "--tag", help="KEY=VALUE label for the run. Repeatable."),
 ) -> None:
