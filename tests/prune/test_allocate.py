@@ -141,7 +141,7 @@ def test_a_cached_model_is_used_without_measuring_anything(tmp_path, monkeypatch
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--strategy", "allocate", "--allocate", "magic"], "--allocate must be one of latency-model, not 'magic'"),
+    (["--strategy", "allocate", "--allocate", "magic"], "--allocate must be one of latency-model, sensitivity, not 'magic'"),
     (["--allocate", "latency-model"], "--allocate applies to --strategy allocate only"),
     (["--strategy", "allocate", "--objective", "flops"], "--objective flops does not apply to --strategy allocate"),
     (["--strategy", "allocate", "--ratio", "0.3"], "--ratio applies to --strategy static only"),
