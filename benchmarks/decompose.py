@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from pathlib import Path
+
+from cli_run import edgebench  # benchmarks/cli_run.py, beside this script
 
 MODEL = "torchvision:resnet18?num_classes=10"
 # 64x64: large enough that a layer's arithmetic, not the per-call overhead, decides its latency.
@@ -125,12 +126,6 @@ def render(summary: dict) -> str:
         if side["warnings"]:
             lines += [""] + [f"- warning: {warning}" for warning in side["warnings"]]
     return "\n".join(lines) + "\n"
-
-
-def edgebench(*args: str) -> None:
-    command = [sys.executable, "-m", "edgebench", *args]
-    print("$", " ".join(command), flush=True)
-    subprocess.run(command, check=True)
 
 
 if __name__ == "__main__":

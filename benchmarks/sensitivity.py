@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 from edgebench.prune.sensitivity_table import CSV_NAME, read_points
+
+from cli_run import edgebench  # benchmarks/cli_run.py, beside this script
 
 MODEL = "torchvision:mobilenet_v2?num_classes=10"
 TASK = "digits"
@@ -92,12 +93,6 @@ def _cell(point, backend: str) -> str:
         return "-"
     ratio = point.ratio.get(backend)
     return f"{point.value:.1%} / {f'{ratio.ratio:.2f}' if ratio else '-'}"
-
-
-def edgebench(*args: str) -> None:
-    command = [sys.executable, "-m", "edgebench", *args]
-    print("$", " ".join(command), flush=True)
-    subprocess.run(command, check=True)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -33,6 +32,8 @@ from edgebench.results.record import Settings
 from edgebench.session import available_definition, run_session
 from edgebench.sweep.paired import Pairing, measure_paired
 from edgebench.sweep.plan import Measurement
+
+from cli_run import edgebench  # benchmarks/cli_run.py, beside this script
 
 MODEL = "torchvision:ssd300_vgg16?num_classes=11"
 TASK = "digit-detection"
@@ -115,12 +116,6 @@ def main() -> None:
     # Where the time went: the dense and the pruned network profiled per layer in eager, records
     # 4 and 5 of the run, diffed per module.
     edgebench("results", "layers", f"{run_id}:4", f"{run_id}:5", "--depth", "3", "--store", store)
-
-
-def edgebench(*args: str) -> None:
-    command = [sys.executable, "-m", "edgebench", *args]
-    print("$", " ".join(command), flush=True)
-    subprocess.run(command, check=True)
 
 
 if __name__ == "__main__":

@@ -13,10 +13,11 @@ before and after, with the change in percent. Nothing in it is assembled by hand
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from cli_run import edgebench  # benchmarks/cli_run.py, beside this script
 
 # name -> (model spec, task spec): each network at its own input side.
 NETWORKS = {
@@ -25,12 +26,6 @@ NETWORKS = {
     "ssdlite": ("torchvision:ssdlite320_mobilenet_v3_large?num_classes=11", "digit-detection?size=320"),
     "resnet50": ("edgebench:ssd300_resnet50?num_classes=11", "digit-detection"),
 }
-
-
-def edgebench(*args: str) -> None:
-    command = [sys.executable, "-m", "edgebench", *args]
-    print("$", " ".join(command), flush=True)
-    subprocess.run(command, check=True)
 
 
 def main() -> None:
