@@ -15,6 +15,7 @@ record within the retention policy lists.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import time
@@ -70,7 +71,8 @@ class ArtifactStore:
     def keep(self, role: str, path: Path, name: Optional[str] = None) -> Artifact:
         """Keep the file at ``path`` (once per content) and say what was kept; ``name``: how the
         record names it, when not by its file name (external data by its path from the model)."""
-        digest = _DIGEST_PREFIX + file_sha256(path)
+        stat = path.stat()
+        digest = _DIGEST_PREFIX + _content_digest(str(path), stat.st_size, stat.st_mtime_ns)
         target = self.object_path(digest)
         try:
             os.utime(target)  # kept already, and reused now: gc's grace period starts again
@@ -193,3 +195,11 @@ def collect(artifacts: ArtifactStore, records: Sequence[Record], retention: Rete
 
 def _megabytes(size: int) -> str:
     return f"{size / 1e6:.1f} MB"
+
+
+@functools.lru_cache(maxsize=256)
+def _content_digest(path: str, size: int, mtime_ns: int) -> str:
+    """A file's sha256, hashed once per content version in this process: a sweep keeps the same
+    model file and export for every backend, batch and repeat it measures (size and modification
+    time are part of the key, so a rewritten file is hashed again)."""
+    return file_sha256(Path(path))
