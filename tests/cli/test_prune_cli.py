@@ -69,8 +69,11 @@ def test_latency_pruning_keeps_only_measured_gains_and_writes_models_that_load(t
     # Every measured model is in the store, with what the pruner made of it.
     records = prune_records(tmp_path / "results.db")
     roles = {record["env"]["prune"]["role"] for record in records}
-    # A kept step was first confirmed in a fresh paired run of its own (edgebench.prune.keep_rule).
-    assert roles == {"current", "baseline", "candidate", "final"} | ({"confirmation"} if kept else set())
+    # A chosen step is confirmed in a fresh paired run of its own (edgebench.prune.keep_rule), and
+    # kept only if that run confirms it: a refuted choice leaves confirmation records too.
+    confirmed = [step for step in report["steps"] if step["confirmation"]]
+    assert set(map(id, kept)) <= set(map(id, confirmed))
+    assert roles == {"current", "baseline", "candidate", "final"} | ({"confirmation"} if confirmed else set())
     assert report["keep_rule"]["confirm_alpha"] > 0
     for step in kept:
         assert step["confirmation"]["ratio_to_current"]["eager"]["ratio"] < 1.0
