@@ -4,6 +4,7 @@ options (with defaults), so a user can find them."""
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
@@ -11,7 +12,9 @@ from rich.text import Text
 
 from edgebench.cli import render
 from edgebench.cli.app import app
-from edgebench.prune.tasks import TASK_FORMS, TaskListing, task_listings
+
+if TYPE_CHECKING:
+    from edgebench.prune.tasks import TaskListing
 
 
 @app.command("tasks")
@@ -19,6 +22,8 @@ def tasks_command(
     json_output: bool = typer.Option(False, "--json", help="Print the tasks as a JSON list."),
 ) -> None:
     """List the built-in tasks (and those packages register): kind, metric and options."""
+    from edgebench.prune.tasks import TASK_FORMS, task_listings  # imports torch: only when listing
+
     listings = task_listings()
     if json_output:
         typer.echo(json.dumps([listing._asdict() for listing in listings], indent=2))

@@ -51,8 +51,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-from scipy import stats as scipy_stats
-
 from edgebench.errors import UsageError
 from edgebench.models import resolve_model
 from edgebench.results.artifacts import ArtifactStore
@@ -177,6 +175,8 @@ def decide(ratio: Ratio, p_value: float, threshold: float, alpha: float) -> tupl
 
 def one_sided_p(ratio: Ratio) -> float:
     """p of "the contender is no slower" (log ratio <= 0), from the ratio's t interval."""
+    from scipy import stats as scipy_stats  # slow to import (1.5 s): kept off the CLI's start
+
     df = ratio.rounds - 1
     if df < 1 or not math.isfinite(ratio.high):
         return 1.0
@@ -189,6 +189,8 @@ def one_sided_p(ratio: Ratio) -> float:
 def adjust_p_values(p_values: Sequence[float]) -> list[float]:
     """Benjamini-Hochberg adjusted p-values: a key is a discovery at false-discovery rate q when
     its adjusted p is at most q."""
+    from scipy import stats as scipy_stats  # slow to import (1.5 s): kept off the CLI's start
+
     if not p_values:
         return []
     return [float(p) for p in scipy_stats.false_discovery_control(list(p_values), method="bh")]

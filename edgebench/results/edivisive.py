@@ -36,7 +36,6 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 import numpy as np
-from scipy import stats as scipy_stats
 
 MAX_PVALUE = 0.001
 WINDOW = 50
@@ -128,6 +127,8 @@ def _best_split(values: np.ndarray, start: int, stop: int) -> tuple[int, float]:
 
 def _test(values: np.ndarray, index: int, indices: Sequence[int]) -> Split:
     """The t-test of the segments on either side of ``index``, bounded by the other ``indices``."""
+    from scipy import stats as scipy_stats  # slow to import (1.5 s): kept off the CLI's start
+
     left_bound = max((i for i in indices if i < index), default=0)
     right_bound = min((i for i in indices if i > index), default=len(values))
     left, right = values[left_bound:index], values[index:right_bound]

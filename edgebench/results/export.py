@@ -13,7 +13,6 @@ from pathlib import Path
 
 from edgebench.errors import UsageError
 from edgebench.results.benchmark_json import benchmark_file
-from edgebench.results.frame import records_frame
 from edgebench.results.record import Record
 from edgebench.results.select import stored_runs
 from edgebench.results.store import Store
@@ -37,6 +36,8 @@ def export_records(store: Store, fmt: str, out: Path, run_id: str | None = None)
     if fmt == "json":
         _write_json(records, out)
     else:
+        from edgebench.results.frame import records_frame  # pandas: 0.4 s to import, only for a table
+
         frame = records_frame(records, store.runs(), with_samples=fmt == "parquet")
         if fmt == "csv":
             frame.to_csv(out, index=False)

@@ -35,7 +35,6 @@ from statistics import NormalDist
 from typing import Literal
 
 import numpy as np
-from scipy import stats as scipy_stats
 
 from edgebench.results.record import Record
 
@@ -78,7 +77,7 @@ def log_p50_variance(record: Record) -> tuple[float, float]:
         return samples, math.inf
     processes = float(np.var(np.log(record.stability.process_p50s), ddof=1)) / count
     df = float(count - 1)
-    if scipy_stats.t.ppf(0.5 + CONFIDENCE / 2.0, df) ** 2 * processes > _Z ** 2 * samples:
+    if _critical(df) ** 2 * processes > _Z ** 2 * samples:
         return processes, df
     return samples, math.inf
 
@@ -113,4 +112,6 @@ def speedup_interval(baseline: Record, contender: Record, samples: tuple[float, 
 
 
 def _critical(df: float) -> float:
+    from scipy import stats as scipy_stats  # 1.5 s to import: only when a record has processes to count
+
     return float(scipy_stats.t.ppf(0.5 + CONFIDENCE / 2.0, df))

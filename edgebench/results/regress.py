@@ -66,7 +66,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from scipy import stats as scipy_stats
 
 from edgebench.errors import UsageError
 from edgebench.results.compare import METRICS, SEED, latest_per_key, log_metric_deviations
@@ -259,6 +258,8 @@ def judge(baseline: Record | None, contender: Record, metric: str, threshold: fl
 def significance(baseline: Record, contender: Record, metric: str, alpha: float = ALPHA,
                  history: Sequence[Record] = ()) -> Significance:
     """The t-test of log(metric ratio) described in the module docstring."""
+    from scipy import stats as scipy_stats  # slow to import (1.5 s): kept off the CLI's start
+
     base_value, cont_value = (getattr(r.latency_ms, metric) for r in (baseline, contender))
     log_ratio = math.log(cont_value / base_value)
     within, within_df, within_noise = within_runs_variance(baseline, contender, metric)
