@@ -1,6 +1,7 @@
 """What `edgebench prune --objective latency` is measured against, on the digits.
 
 Usage: python benchmarks/prune_contrasts.py PRUNED_DIR [--ratios 0.2,0.3,0.4,0.5,0.6] [--rounds 20] [--store FILE]
+       [--out bench/prune_contrasts]
 
 PRUNED_DIR is the output of `edgebench prune --model torchvision:resnet18?num_classes=10 --task digits`.
 Built here, from the same trained baseline (the pruner's cache):
@@ -14,7 +15,9 @@ Built here, from the same trained baseline (the pruner's cache):
 
 Then one paired eager measurement (the pruner's own: every model alternating in blocks in one
 worker) of the baseline, the pruned model, the masked model and every uniform variant, with
-each model's held-out accuracy.
+each model's held-out accuracy. The table (accuracy, MACs, parameters, p50 and latency over the
+baseline with its 95% interval, per model) is printed and written to ``OUT/prune_contrasts.md``, with
+every figure and setting in ``OUT/prune_contrasts.json``.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import shlex
+import sys
 import tempfile
 from pathlib import Path
 
@@ -37,6 +42,8 @@ from edgebench.prune.surgery import build_graph, macs_and_params
 from edgebench.prune.tasks import load_task
 from edgebench.results.record import Settings
 from edgebench.session import available_definition, run_session
+
+from table_files import environment, environment_line, markdown_table, ratio_text, write_table  # beside this script
 
 
 def uniform_l1(model, example, ratio, round_to):
@@ -55,6 +62,8 @@ def main() -> None:
     parser.add_argument("--round-to", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--store", default=":memory:", help="results store for the paired records (default: none kept)")
+    parser.add_argument("--out", type=Path, default=Path("bench/prune_contrasts"),
+                        help="directory for prune_contrasts.md and prune_contrasts.json")
     args = parser.parse_args()
     report = json.loads((args.pruned / "report.json").read_text())
     history = json.loads((args.pruned / "pruning.json").read_text())["history"]
@@ -66,8 +75,9 @@ def main() -> None:
         resolved_baseline = prunable_model(report["model"], task).resolved
         baseline, _ = trained_baseline(resolved_baseline, task, report["baseline"]["training"]["steps"], print)
         masked = masked_like(baseline, example, history)  # refuses a history no mask can hold
-        print(f"masked contrast: {masked_channel_count(masked)} output channels zeroed by masks")
-        models = {"baseline": baseline, "edgebench prune (latency)": load_pruned(args.pruned),
+        masked_channels = masked_channel_count(masked)
+        print(f"masked contrast: {masked_channels} output channels zeroed by masks")
+        models = {"baseline": baseline, f"edgebench prune ({report['objective']})": load_pruned(args.pruned),
                   "masked, same channels": masked}
         for ratio in (float(r) for r in args.ratios.split(",")):
             variant = uniform_l1(baseline, example, ratio, args.round_to)
@@ -85,12 +95,35 @@ def main() -> None:
             sweep = ready.sweep(settings, allow_hooks=True)  # the masked model carries its prune hooks
             paired = measure_paired(sweep, resolved, "eager", Pairing(rounds=args.rounds))
             session.keep_all(entry.record for entry in paired.entries)
-    print(f"one paired eager run, {args.rounds} rounds; uniform variants fine-tuned {finetune_steps} steps")
-    print(f"{'model':34} {'accuracy':>9} {'MACs M':>8} {'params M':>9} {'p50 ms':>8}  latency / baseline [95% CI]")
+            run_id = session.run_id
+    measured = []
     for index, (label, accuracy, macs, params) in enumerate(rows):
-        entry = paired.entries[index]
         ratio = paired.ratio(index, 0)
-        print(f"{label:34} {accuracy:9.2%} {macs / 1e6:8.1f} {params / 1e6:9.2f} {entry.p50_ms:8.3f}  {ratio}")
+        measured.append({"model": label, "accuracy": accuracy, "macs": macs, "params": params,
+                         "p50_ms": paired.entries[index].p50_ms, "latency_ratio": ratio.as_dict() if ratio else None})
+    results = {"script": shlex.join(["python", "benchmarks/prune_contrasts.py", *sys.argv[1:]]),
+               "pruned": str(args.pruned), "model": report["model"], "task": report["task"], "rounds": args.rounds,
+               "round_to": args.round_to, "finetune_steps": finetune_steps, "masked_channels": masked_channels,
+               "environment": environment(), "run_id": run_id, "models": measured}
+    table = markdown(results)
+    write_table(args.out, "prune_contrasts", table, results)
+    print(table)
+
+
+def markdown(results: dict) -> str:
+    header = [f"# What `edgebench prune` is measured against: {results['model']} on {results['task']}", "",
+              f"`{results['script']}`", "", environment_line(results["environment"]), "",
+              f"One paired eager run, {results['rounds']} rounds, against the baseline; the pruned model from "
+              f"`{results['pruned']}`; uniform L1 variants (round_to={results['round_to']}) fine-tuned "
+              f"{results['finetune_steps']} steps, as many as the pruned model got in total; the masked model: the "
+              f"pruned model's channels zeroed by masks on the baseline ({results['masked_channels']} output "
+              "channels), not fine-tuned: a latency contrast only.", ""]
+    table = markdown_table(
+        ["model", "accuracy", "MACs", "params", "p50 ms", "eager latency / baseline [95% CI]"],
+        [[row["model"], f"{row['accuracy']:.2%}", f"{row['macs'] / 1e6:.1f} M", f"{row['params'] / 1e6:.2f} M",
+          "-" if row["p50_ms"] is None else f"{row['p50_ms']:.3f}", ratio_text(row["latency_ratio"])]
+         for row in results["models"]])
+    return "\n".join(header) + "\n" + table
 
 
 if __name__ == "__main__":

@@ -13,12 +13,17 @@ the same channels zeroed by ``torch.nn.utils.prune`` masks on the dense model
 what the pruned model computes), measured with the dense and the pruned network in one paired
 eager run. Last, where the time went: the dense and the pruned network profiled per layer in
 eager (as ``edgebench run --profile-layers`` does) and diffed per module (``edgebench results layers``).
+
+The two tables (dense against pruned from the prune command's report: parameters, MACs, file sizes,
+the final paired latency per backend, mAP; and the three-model paired eager run) are printed and
+written to ``OUT/ssd_hrank.md``, every figure in ``OUT/ssd_hrank.json``, before the per-layer diff.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import tempfile
 from pathlib import Path
@@ -34,9 +39,11 @@ from edgebench.sweep.paired import Pairing, measure_paired
 from edgebench.sweep.plan import Measurement
 
 from cli_run import edgebench  # benchmarks/cli_run.py, beside this script
+from table_files import environment, environment_line, markdown_table, ratio_text, write_table
 
 MODEL = "torchvision:ssd300_vgg16?num_classes=11"
 TASK = "digit-detection"
+MAP_50 = "mAP@0.5"  # the detection task's second metric, shown beside its first where there is one
 # A short timed loop before the profiled runs: the profile, not the latency, is what is read.
 PROFILE_SETTINGS = Settings(min_time_s=1, max_time_s=3, min_iterations=5, warmup_s=0.3, target_ci=0.05,
                             timeout_s=900, processes=1)
@@ -95,27 +102,70 @@ def main() -> None:
 
     stats = {label: model_stats(module, example, part) for label, module in models.items()}
     (cut_step,) = report["steps"]
-    print(f"\n{report['model']} on {report['task']}; measured part: {part}; "
-          f"masked contrast: {masked_channel_count(masked)} layer output channels zeroed by masks")
-    print(f"mAP: dense {report['baseline']['accuracy']:.3f}, right after the cut {cut_step['metric_after_cut']:.3f}, "
-          f"after {args.finetune_steps}+{args.final_finetune_steps} fine-tuning steps {report['final']['accuracy']:.3f}")
-    base_params = stats["dense"]["params"]
-    print(f"\none paired eager run, {args.rounds} rounds")
-    print(f"{'model':32} {'params M':>9} {'removed':>8} {'MACs G':>7} {'p50 ms':>9}  latency / dense [95% CI]")
+    results = {"script": shlex.join(["python", "benchmarks/ssd_hrank.py", *sys.argv[1:]]), "model": report["model"],
+               "task": report["task"], "measured_part": part, "ratio": report["ratio"], "rounds": args.rounds,
+               "finetune_steps": [report["finetune_steps"], report["final_finetune_steps"]],
+               "environment": environment(),
+               "masked_channels": masked_channel_count(masked), "metric": report["metric"],
+               "metric_after_cut": cut_step["metric_after_cut"], "prune_wall_s": report["wall_s"],
+               "dense": report["baseline"], "pruned": report["final"], "run_id": run_id,
+               "paired": []}
     for index, label in enumerate(models):
         ratio = paired.ratio(index, 0)
-        removed = 1 - stats[label]["params"] / base_params
-        print(f"{label:32} {stats[label]['params'] / 1e6:9.2f} {removed:8.1%} {stats[label]['macs'] / 1e9:7.2f} "
-              f"{paired.entries[index].p50_ms:9.2f}  {ratio}")
-    print("\nthe prune command's final paired comparison (pruned / dense):")
-    for backend, ratio in report["final"]["latency_ratio"].items():
-        shown = "not measured" if ratio is None else f"{ratio['ratio']:.3f} [{ratio['ci95'][0]:.3f}, {ratio['ci95'][1]:.3f}]"
-        print(f"  {backend:12} {report['baseline']['latency_ms'][backend]:9.2f} ms -> "
-              f"{report['final']['latency_ms'][backend]:9.2f} ms  {shown}")
-    print(f"wall time of the prune command: {report['wall_s']:.0f} s")
+        results["paired"].append({"model": label, **stats[label], "p50_ms": paired.entries[index].p50_ms,
+                                  "latency_ratio": ratio.as_dict() if ratio else None})
+    table = markdown(results)
+    write_table(args.out, "ssd_hrank", table, results)
+    print(table)
     # Where the time went: the dense and the pruned network profiled per layer in eager, records
     # 4 and 5 of the run, diffed per module.
     edgebench("results", "layers", f"{run_id}:4", f"{run_id}:5", "--depth", "3", "--store", store)
+
+
+def markdown(results: dict) -> str:
+    dense, pruned = results["dense"], results["pruned"]
+    # What the model is on paper: (label, model_stats key, scale, unit, decimals); ONNX only when exported.
+    sizes = [("parameters", "params", 1e6, "M", 2),
+             (f"MACs ({results['measured_part'] or 'whole model'})", "macs", 1e9, "G", 2),
+             ("weights file (state dict)", "state_dict_bytes", 1e6, "MB", 1), ("ONNX file", "onnx_bytes", 1e6, "MB", 1)]
+    before, after = dense["model_stats"], pruned["model_stats"]
+    rows = [[label, f"{before[key] / scale:.{digits}f} {unit}", f"{after[key] / scale:.{digits}f} {unit}",
+             f"{after[key] / before[key] - 1:+.1%}"]
+            for label, key, scale, unit, digits in sizes if key in before and key in after]
+    for backend, ratio in pruned["latency_ratio"].items():
+        final_ms = pruned["latency_ms"].get(backend)
+        rounds = f" ({ratio['rounds']} rounds)" if ratio else ""
+        rows.append([f"{backend} p50, the prune command's final pair{rounds}",
+                     f"{dense['latency_ms'][backend]:.1f} ms", "-" if final_ms is None else f"{final_ms:.1f} ms",
+                     ratio_text(ratio) + (f": {1 / ratio['ratio']:.2f}x faster" if ratio else "")])
+    rows.append([_metric_label(results), _metric(dense), f"{results['metric_after_cut']:.3f} right after the cut; "
+                 f"{_metric(pruned)} after {results['finetune_steps'][0]} + {results['finetune_steps'][1]} fine-tuning "
+                 "steps", ""])
+    base_params = results["paired"][0]["params"]
+    return "\n".join([
+        f"# {results['model']} on {results['task']}: HRank, {results['ratio']:g} of every group", "",
+        f"`{results['script']}`", "", environment_line(results["environment"]), "",
+        f"Measured part: {results['measured_part'] or 'the whole model'}; the prune command took "
+        f"{results['prune_wall_s']:.0f} s.", "",
+        markdown_table(["", "dense", f"pruned (HRank, {results['ratio']:g} per group)", "change"], rows),
+        f"One paired eager run of three models, {results['rounds']} rounds; the masked model: the same "
+        f"{results['masked_channels']} layer output channels zeroed by `torch.nn.utils.prune` masks on the dense "
+        "model.",
+        "",
+        markdown_table(["model", "params", "removed", "MACs", "p50 ms", "latency / dense [95% CI]"],
+                       [[row["model"], f"{row['params'] / 1e6:.2f} M", f"{1 - row['params'] / base_params:.1%}",
+                         f"{row['macs'] / 1e9:.2f} G", "-" if row["p50_ms"] is None else f"{row['p50_ms']:.2f}",
+                         ratio_text(row["latency_ratio"])] for row in results["paired"]])])
+
+
+def _metric_label(results: dict) -> str:
+    return results["metric"] + (f" ({MAP_50})" if MAP_50 in results["dense"].get("metrics", {}) else "")
+
+
+def _metric(figures: dict) -> str:
+    """The task's metric (report.json's ``accuracy``), and mAP@0.5 beside it where the task computes it."""
+    return f"{figures['accuracy']:.3f}" + (f" ({figures['metrics'][MAP_50]:.3f})"
+                                           if MAP_50 in figures.get("metrics", {}) else "")
 
 
 if __name__ == "__main__":
