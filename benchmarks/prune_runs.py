@@ -18,8 +18,9 @@ paired run confirmed faster, and how many it refuted), why the loop stopped, the
 to the baseline per backend with its 95% interval and both p50s, accuracy, MACs and parameters
 before and after. ``DIR/table.md`` and ``DIR/table.json`` are rewritten as each run finishes, so a
 stopped script leaves the rows it finished. A run whose ``DIR/NAME/report.json`` exists is not run
-again (say so, reuse it; remove the folder to run it again): its wall time comes from
-``DIR/NAME/timing.json`` when this script ran it. The header gives the date, the machine, library
+again (say so, reuse it; remove the folder to run it again; a report of another run's objective,
+budget or backends is refused): its command and wall time come from ``DIR/NAME/timing.json`` when
+this script ran it, else the command it would run and the loop's own wall time. The header gives the date, the machine, library
 versions and the 1-minute load average at the start and after the last run.
 
 Each run takes 5 to 15 minutes on a quiet 2-core CPU; other work on the machine moves the ratios.
