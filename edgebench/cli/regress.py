@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Optional
@@ -23,23 +24,67 @@ from edgebench.cli.render import boards, markdown_cell
 from edgebench.cli.options import BlockTimeOption, BoardOption, MachineOption, StoreOption
 from edgebench.errors import UsageError
 from edgebench.interrupts import exit_status
+from edgebench.results.calibration import (
+    SUITE_TAG,
+    Calibration,
+    aa_keys,
+    calibration,
+    check_share,
+    eligible_keys,
+    night_number,
+)
 from edgebench.results.change_points import MIN_POINTS, ChangePoint, History, regress_histories
 from edgebench.results.compare import METRICS, key_text
 from edgebench.results.confirm import DEFAULT_SESSIONS, TAGS, Confirmation, ConfirmReport, confirm, golden_records
 from edgebench.results.key import HISTORY_FIELDS
-from edgebench.results.regress import DEFAULT_THRESHOLD, OUTCOMES, RegressReport, Verdict, regress
+from edgebench.results.regress import DEFAULT_THRESHOLD, OUTCOMES, RegressReport, RegressRule, Verdict, regress
 from edgebench.results.record import Record
-from edgebench.results.select import DEFAULT_METHOD, METHODS, Scope
-from edgebench.results.store import Store
+from edgebench.results.select import DEFAULT_METHOD, METHODS, Scope, judged_method, stored_runs
+from edgebench.results.store import RunInfo, Store
 from edgebench.session import interrupted_line, run_session
 from edgebench.sweep.paired import DEFAULT_ROUNDS, Pairing
+from edgebench.sweep.suite import Suite, load_suite
 
 OUTCOME_STYLES = {"regression": "red", "failed": "red", "improvement": "green", "unchanged": "", "new": "cyan",
                   "same": "", "undecided": "yellow"}
+# The options a suite's [regress] table sets: given with --suite, they are refused.
+SUITE_SETS = ("metric", "threshold", "confirm_keys", "confirm_sessions", "confirm_rounds", "golden", "aa_share")
+
+
+@dataclass(frozen=True)
+class Judging:
+    """How regress judges and confirms: from the options, or from a suite's [regress] table."""
+
+    metric: str
+    threshold: float
+    rules: Mapping[str, RegressRule]  # per model spec
+    confirm: bool
+    sessions: int
+    rounds: int
+    golden: Optional[str]
+    aa_share: float
+    suite: Optional[str]  # the suite's name
+
+
+@dataclass(frozen=True)
+class AAReport:
+    """The A/A calibration shown beside the verdicts: tonight's checks are ``ConfirmReport.aa``."""
+
+    share: float
+    night: int  # the rotation's night number (results.calibration)
+    eligible: int  # keys that could be checked
+    calibration: Calibration
+
+    def to_json_dict(self, confirmed: ConfirmReport) -> dict:
+        return {"share": self.share, "night": self.night, "eligible_keys": self.eligible,
+                **self.calibration.to_json_dict(),
+                "checks": [{"key": dict(zip(HISTORY_FIELDS, key)), **check.to_json_dict()}
+                           for key, check in confirmed.aa.items()]}
 
 
 @app.command("regress")
 def regress_command(
+    ctx: typer.Context,
     baseline: Optional[str] = typer.Option(
         None, "--baseline", help=f"Baseline records: {SELECTOR_HELP} Default: for each key, the most recent "
         "earlier run that measured it."),
@@ -70,6 +115,14 @@ def regress_command(
     golden: Optional[str] = typer.Option(
         None, "--golden", metavar="RUN", help="--confirm: also measure each suspected key against this pinned run's "
         "record of it (reported beside; the verdict stays on the baseline)."),
+    aa_share: float = typer.Option(
+        0.0, "--aa-share", help="--confirm: A/A calibration: this share of the keys (0 to 1; at least one key when "
+        "above 0), in turn night after night, measured paired against itself; the false-positive rate achieved "
+        "tonight and over the store's history is reported. Never fails the build."),
+    suite: Optional[Path] = typer.Option(
+        None, "--suite", help="A suite file (TOML): judge its latest run (runs of `edgebench run --suite` are "
+        "tagged suite=NAME) with its regress table's metric, thresholds per model, confirmation, golden run "
+        "and A/A share; those options are then refused."),
     machine: Optional[str] = MachineOption,
     board: Optional[str] = BoardOption,
     store: str = StoreOption,
@@ -81,35 +134,93 @@ def regress_command(
     shown, never failed on.
 
     --confirm measures suspected keys again, paired (docs/compare-and-regress.md); its records go to
-    the store under a run tagged command=regress-confirm.
+    the store under a run tagged command=regress-confirm. --aa-share adds A/A checks.
+
+    --suite FILE judges the suite's latest run as the regress table of the suite file says.
 
     Exit status: 1 when a key regressed or its measurement failed, 0 otherwise, 2 on bad input. With
     --confirm, a key fails when the paired measurement confirms the regression, or when the history
-    called it a regression and the paired one could not decide."""
-    if golden is not None and not confirm_keys:
-        raise UsageError("--golden pins a run for --confirm; add --confirm")
+    called it a regression and the paired one could not decide; A/A checks never fail."""
+    judging = (_suite_judging(ctx, load_suite(suite)) if suite is not None else
+               Judging(metric, threshold, {}, confirm_keys, confirm_sessions, confirm_rounds, golden,
+                       _share(aa_share), None))
+    if not judging.confirm and (golden is not None or aa_share > 0):
+        raise UsageError(f"{'--golden' if golden is not None else '--aa-share'} measures keys paired, for --confirm; "
+                         "add --confirm")
     scope = Scope(machine, board)
     with Store.open(store, create=False) as opened:
-        report = regress(opened, contender, baseline, metric, threshold, method=method, scope=scope)
+        runs = stored_runs(opened)
+        if judging.suite is not None:
+            contender = _suite_run(opened, runs, judging.suite, contender, judged_method(method), scope)
+        report = regress(opened, contender, baseline, judging.metric, judging.threshold, method=method, scope=scope,
+                         rules=judging.rules)
         histories = regress_histories(opened, report)
-        pinned = golden_records(opened, golden, report.method) if golden is not None else None
-    confirmed = None
-    if confirm_keys:
-        confirmed = _confirmed(report, store, confirm_sessions, Pairing(confirm_rounds, block_time), pinned)
+        pinned = golden_records(opened, judging.golden, report.method) if judging.golden is not None else None
+        night = night_number(runs, report.contender_run, report.method, judging.suite)
+        checked = aa_keys(report, judging.aa_share, night) if judging.confirm else []
+    confirmed, aa = None, None
+    if judging.confirm:
+        confirmed = _confirmed(report, store, judging.sessions, Pairing(judging.rounds, block_time), pinned, checked)
+    if confirmed is not None and judging.aa_share > 0:
+        with Store.open(store, create=False) as opened:
+            calibrated = calibration(opened, opened.runs(), confirmed.run_id, judging.suite, scope, by_confirm_run=True)
+        aa = AAReport(judging.aa_share, night, len(eligible_keys(report)), calibrated)
     if junit is not None:
-        _write(junit, junit_xml(report, histories, confirmed))
+        _write(junit, junit_xml(report, histories, confirmed, aa))
     if markdown is not None:
-        _write(markdown, markdown_summary(report, histories, confirmed))
+        _write(markdown, markdown_summary(report, histories, confirmed, aa))
     if as_json:
-        typer.echo(json.dumps(_report_json(report, histories, confirmed), indent=2))
+        typer.echo(json.dumps(_report_json(report, histories, confirmed, aa), indent=2))
     else:
-        _print_report(render.stdout_console(), report, histories, confirmed)
+        _print_report(render.stdout_console(), report, histories, confirmed, aa)
     failed = confirmed.failed(report) if confirmed is not None else report.failed
     raise typer.Exit(1 if failed else 0)
 
 
+def _share(share: float) -> float:
+    try:
+        return check_share(share)
+    except ValueError as exc:
+        raise UsageError(f"--aa-share: {exc}") from None
+
+
+def _suite_judging(ctx: typer.Context, loaded: Suite) -> Judging:
+    """The suite's [regress] table, refusing the options it sets when given too."""
+    given = [param.opts[0] for param in ctx.command.params
+             if param.name in SUITE_SETS and _from_command_line(ctx, param.name)]
+    if given:
+        raise UsageError(f"--suite sets the metric, thresholds and confirmation (its [regress] table); "
+                         f"leave out {', '.join(given)}")
+    settings = loaded.regress
+    return Judging(settings.metric, settings.threshold, loaded.regress_rules(), settings.confirm,
+                   settings.confirm_sessions, settings.confirm_rounds, settings.golden, settings.aa_share, loaded.name)
+
+
+def _from_command_line(ctx: typer.Context, name: str) -> bool:
+    source = ctx.get_parameter_source(name)  # an enum of typer's own copy of click: told apart by name
+    return source is not None and source.name == "COMMANDLINE"
+
+
+def _suite_run(store: Store, runs: Sequence[RunInfo], name: str, contender: Optional[str], method: str,
+               scope: Scope) -> str:
+    """The run to judge: ``contender`` when it is a run of the suite, else the suite's latest run
+    holding ``method`` records in ``scope``."""
+    if contender is not None:
+        run = store.get_run(contender)
+        if run.tags.get(SUITE_TAG) != name:
+            raise UsageError(f"run {run.id} is not a run of suite {name} (its tags: {run.tags_text})")
+        return run.id
+    for run in runs:
+        if (run.tags.get(SUITE_TAG) == name and method in run.methods and scope.may_hold(run)
+                and (not scope or any(scope.admits(record) for record in store.records(run.id, method=method)))):
+            return run.id
+    where = f" of {scope}" if scope else ""
+    raise UsageError(f"no run of suite {name} holds {method} records{where} (`edgebench run --suite FILE` tags its "
+                     f"runs suite={name})")
+
+
 def _confirmed(report: RegressReport, store: str, sessions: int, pairing: Pairing,
-               pinned: Optional[Mapping[tuple, Record]]) -> ConfirmReport:
+               pinned: Optional[Mapping[tuple, Record]], aa: Sequence[Verdict]) -> ConfirmReport:
     """The paired confirmation in a run of its own; Ctrl-C keeps what was measured, says so, exits."""
     err = Console(stderr=True)
 
@@ -119,40 +230,43 @@ def _confirmed(report: RegressReport, store: str, sessions: int, pairing: Pairin
     session = None
     try:
         with run_session(store, tags=TAGS, log=log) as session:
-            return confirm(report, session, sessions=sessions, pairing=pairing, golden=pinned)
+            return confirm(report, session, sessions=sessions, pairing=pairing, golden=pinned, aa=aa)
     except KeyboardInterrupt as interrupt:
         log(interrupted_line(session))
         raise typer.Exit(exit_status(interrupt))
 
 
 def _report_json(report: RegressReport, histories: Mapping[tuple, History],
-                 confirmed: Optional[ConfirmReport]) -> dict:
+                 confirmed: Optional[ConfirmReport], aa: Optional[AAReport] = None) -> dict:
     result = {**report.to_json_dict(), "histories": _histories_json(histories)}
     if confirmed is None:
         return result
     for verdict, shown in zip(report.verdicts, result["verdicts"]):
         confirmation = confirmed.confirmations.get(verdict.contender.history_key)
         shown["confirmation"] = confirmation.to_json_dict() if confirmation else None
-    return {**result, "failed": confirmed.failed(report), "confirm": confirmed.to_json_dict()}
+    calibrated = {"aa_calibration": aa.to_json_dict(confirmed)} if aa is not None else {}
+    return {**result, "failed": confirmed.failed(report), "confirm": confirmed.to_json_dict(), **calibrated}
 
 
 def summary_line(report: RegressReport) -> str:
     counts = report.counts()
     figures = ", ".join(f"{counts[outcome]} {outcome}" for outcome in OUTCOMES)
     scope = f", {report.scope}" if report.scope else ""
-    return (f"{figures} ({report.method} records, {report.metric}, threshold {report.threshold:.0%}, "
+    overrides = "".join(f"; {model}: {rule.metric}, {rule.threshold:.0%}" for model, rule in report.rules.items())
+    return (f"{figures} ({report.method} records, {report.metric}, threshold {report.threshold:.0%}{overrides}, "
             f"alpha {report.alpha:g}; contender run {report.contender_run.id}{scope})")
 
 
 def junit_xml(report: RegressReport, histories: Mapping[tuple, History] = MappingProxyType({}),
-              confirmed: Optional[ConfirmReport] = None) -> str:
+              confirmed: Optional[ConfirmReport] = None, aa: Optional[AAReport] = None) -> str:
     """One testsuite, one testcase per key: failure = regression (with ``confirmed``: as the paired
     verdicts decide), error = failed measurement, skipped = no baseline; the figures, environment
     changes, the paired verdict and the key's change points across its history in each testcase's
-    system-out (a failure's text)."""
+    system-out (a failure's text). With ``aa``: the A/A rates as properties, and one more testcase,
+    never failing, with tonight's checks in its system-out."""
     counts = report.counts()
     failures = sum(1 for verdict in report.verdicts if _fails(verdict, confirmed))
-    totals = {"tests": str(len(report.verdicts)), "failures": str(failures),
+    totals = {"tests": str(len(report.verdicts) + (aa is not None)), "failures": str(failures),
               "errors": str(counts["failed"]), "skipped": str(counts["new"]), "time": "0"}
     run = report.contender_run
     suites = ET.Element("testsuites", name="edgebench regress", **totals)
@@ -161,12 +275,28 @@ def junit_xml(report: RegressReport, histories: Mapping[tuple, History] = Mappin
     properties = ET.SubElement(suite, "properties")
     for name, value in (("contender_run", run.id), ("git_commit", run.git_commit or ""), ("method", report.method),
                         ("metric", report.metric),
-                        ("threshold", report.threshold), ("alpha", report.alpha)):
+                        ("threshold", report.threshold), ("alpha", report.alpha), *_aa_properties(aa)):
         ET.SubElement(properties, "property", name=name, value=str(value))
     for verdict in report.verdicts:
         _testcase(suite, report, verdict, histories.get(verdict.contender.history_key), confirmed)
+    if aa is not None:
+        case = ET.SubElement(suite, "testcase", classname="edgebench.calibration", name="A/A calibration", time="0")
+        ET.SubElement(case, "system-out").text = "\n".join(_aa_lines(report, confirmed, aa))
     ET.indent(suites)
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def _aa_properties(aa: Optional[AAReport]) -> list[tuple[str, object]]:
+    if aa is None:
+        return []
+    tonight, history = aa.calibration.tonight, aa.calibration.history
+    interval = history.interval or ("", "")
+    return [("aa_share", aa.share), ("aa_tonight_regressions", tonight.regressions),
+            ("aa_tonight_checks", tonight.checks), ("aa_history_regressions", history.regressions),
+            ("aa_history_checks", history.checks),
+            ("aa_history_rate", "" if history.rate is None else f"{history.rate:.4g}"),
+            ("aa_history_ci95_low", f"{interval[0]:.4g}" if history.checks else ""),
+            ("aa_history_ci95_high", f"{interval[1]:.4g}" if history.checks else "")]
 
 
 def _fails(verdict: Verdict, confirmed: Optional[ConfirmReport]) -> bool:
@@ -206,7 +336,7 @@ def _details(verdict: Verdict, history: History | None, confirmation: Confirmati
 
 
 def markdown_summary(report: RegressReport, histories: Mapping[tuple, History] = MappingProxyType({}),
-                     confirmed: Optional[ConfirmReport] = None) -> str:
+                     confirmed: Optional[ConfirmReport] = None, aa: Optional[AAReport] = None) -> str:
     run = report.contender_run
     header = ["verdict", "key", "baseline ms", "contender ms", "change", "p", "detectable", "baseline run",
               "environment changes"]
@@ -224,6 +354,7 @@ def markdown_summary(report: RegressReport, histories: Mapping[tuple, History] =
     lines += ["| " + " | ".join(markdown_cell(cell) for cell in _cells(report, v)) + " |"
               for v in report.verdicts]
     lines += _markdown_confirmations(report, confirmed) if confirmed is not None else []
+    lines += _markdown_aa(report, confirmed, aa) if aa is not None else []
     lines += _markdown_change_points(report, histories)
     return "\n".join(lines) + "\n"
 
@@ -254,6 +385,40 @@ def _markdown_confirmations(report: RegressReport, confirmed: ConfirmReport) -> 
               for c in confirmed.confirmations.values()]
     return lines + [""] + [f"- {_key(report, c.verdict.contender)}: {c.outcome}: {c.reason}"
                            for c in confirmed.confirmations.values()]
+
+
+AA_HEADER = ["key", "paired", "ratio [95%]", "p", "sessions"]
+
+
+def _aa_title(aa: AAReport, confirmed: ConfirmReport) -> str:
+    return (f"A/A calibration ({len(confirmed.aa)} of {aa.eligible} key(s) measured against themselves, share "
+            f"{aa.share:.0%}, night {aa.night}; a measurement of the detector, never failing)")
+
+
+def _aa_cells(report: RegressReport, check: Confirmation) -> list[str]:
+    return [_key(report, check.verdict.contender), check.outcome, str(check.ratio) if check.ratio else "-",
+            f"{check.p_value:.2g}" if check.p_value is not None else "-", str(check.sessions)]
+
+
+def _aa_lines(report: RegressReport, confirmed: ConfirmReport, aa: AAReport) -> list[str]:
+    """Each check, then tonight's rate and the history's."""
+    whose = f"suite {aa.calibration.suite}" if aa.calibration.suite else "the store"
+    return ([f"{_key(report, check.verdict.contender)}: A/A {check.outcome}: {check.reason}"
+             for check in confirmed.aa.values()]
+            + [f"tonight: {aa.calibration.tonight}",
+               f"history ({whose}, tonight's included): {aa.calibration.history}"])
+
+
+def _markdown_aa(report: RegressReport, confirmed: ConfirmReport, aa: AAReport) -> list[str]:
+    lines = ["", f"### {_aa_title(aa, confirmed)}", ""]
+    if confirmed.aa:
+        lines += ["| " + " | ".join(AA_HEADER) + " |", "|" + "---|" * len(AA_HEADER)]
+        lines += ["| " + " | ".join(markdown_cell(cell) for cell in _aa_cells(report, check)) + " |"
+                  for check in confirmed.aa.values()]
+        lines.append("")
+    else:
+        lines += ["No key kept an ONNX file to measure against itself.", ""]
+    return lines + [f"- {line}" for line in _aa_lines(report, confirmed, aa)]
 
 
 def _markdown_change_points(report: RegressReport, histories: Mapping[tuple, History]) -> list[str]:
@@ -317,7 +482,7 @@ def _run_text(report: RegressReport, run_id: str) -> str:
 
 
 def _print_report(console: Console, report: RegressReport, histories: Mapping[tuple, History],
-                  confirmed: Optional[ConfirmReport] = None) -> None:
+                  confirmed: Optional[ConfirmReport] = None, aa: Optional[AAReport] = None) -> None:
     table = Table(title=f"{report.metric}: contender run {report.contender_run.id} against its baselines",
                   box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
     for name, justify in (("verdict", "left"), ("key", "left"), ("base ms", "right"), ("cont ms", "right"),
@@ -329,7 +494,7 @@ def _print_report(console: Console, report: RegressReport, histories: Mapping[tu
                       str(len(verdict.environment)) if verdict.environment else "")
     console.print(table)
     for verdict in report.verdicts:
-        if verdict.outcome != "unchanged" or abs(verdict.significance.change) > report.threshold:
+        if verdict.outcome != "unchanged" or abs(verdict.significance.change) > verdict.rule.threshold:
             console.print(Text(f"{_key(report, verdict.contender)}: {verdict.outcome}: {verdict.reason}",
                                style=OUTCOME_STYLES[verdict.outcome]))
     _print_environment_changes(console, report)
@@ -340,6 +505,8 @@ def _print_report(console: Console, report: RegressReport, histories: Mapping[tu
                                style="magenta"))
     if confirmed is not None:
         _print_confirmations(console, report, confirmed)
+    if aa is not None:
+        _print_aa(console, report, confirmed, aa)
     console.print(summary_line(report), highlight=False)
 
 
@@ -357,6 +524,22 @@ def _print_confirmations(console: Console, report: RegressReport, confirmed: Con
     for confirmation in confirmed.confirmations.values():
         console.print(Text(f"{_key(report, confirmation.verdict.contender)}: paired {confirmation.outcome}: "
                            f"{confirmation.reason}", style=OUTCOME_STYLES[confirmation.outcome]))
+
+
+def _print_aa(console: Console, report: RegressReport, confirmed: ConfirmReport, aa: AAReport) -> None:
+    if confirmed.aa:
+        table = Table(title=_aa_title(aa, confirmed), box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
+        for name in AA_HEADER:
+            table.add_column(name, overflow="fold")
+        for check in confirmed.aa.values():
+            cells = _aa_cells(report, check)
+            table.add_row(cells[0], Text(cells[1], style=OUTCOME_STYLES[check.outcome]), *cells[2:])
+        console.print(table)
+    else:
+        console.print(f"{_aa_title(aa, confirmed)}: no key kept an ONNX file to measure against itself.",
+                      highlight=False)
+    for line in _aa_lines(report, confirmed, aa):
+        console.print(Text(line))
 
 
 def _print_environment_changes(console: Console, report: RegressReport) -> None:

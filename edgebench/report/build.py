@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 
 from edgebench.report import plots
 from edgebench.results import change_points
+from edgebench.results.calibration import SUITE_TAG, Calibration, calibration
 from edgebench.results.compare import Pair, Unpaired, compare, latest_per_key
 from edgebench.results.intervals import p50_interval
 from edgebench.results.key import HISTORY_FIELDS
@@ -86,6 +87,7 @@ class ReportData:
     environment: list[tuple[str, str]]
     label: Labels
     scope: str  # "board 'xavier-01'" when the report holds one machine's or board's records, else ""
+    calibration: Calibration  # A/A checks of this run, and of its suite (or the store) over time
 
     def count(self, outcome: str) -> int:
         return sum(1 for row in self.rows if row.step is not None and row.step.outcome == outcome)
@@ -140,7 +142,8 @@ def build_report(store: Store, out_dir: Path, run_id: str | None = None, method:
         "history": draw_history(histories, history_runs, records, label, colors, out_dir, shifts),
     }
     return ReportData(run, rows, baseline, pairs, unpaired, energy_rows, len(history_runs), DEFAULT_THRESHOLD,
-                      figures, environment_rows(run, records), label, str(scope))
+                      figures, environment_rows(run, records), label, str(scope),
+                      calibration(store, runs, run.id, run.tags.get(SUITE_TAG), scope))
 
 
 def speedup_pairs(records: Sequence[Record]) -> tuple[str | None, list[Pair], list[Unpaired]]:

@@ -82,7 +82,8 @@ _TEMPLATE = """<!doctype html>
 <nav>
   <a href="#summary">Summary</a><a href="#latency">Latency</a>
   {% if data.figures.resolution %}<a href="#resolution">Resolution</a>{% endif %}<a href="#speedup">Speedup</a>
-  <a href="#energy">Power &amp; energy</a><a href="#history">History</a><a href="#records">Records</a>
+  <a href="#energy">Power &amp; energy</a><a href="#history">History</a>
+  {% if data.calibration.history.checks %}<a href="#calibration">A/A calibration</a>{% endif %}<a href="#records">Records</a>
   <a href="#environment">Environment</a>
 </nav>
 <main>
@@ -223,6 +224,37 @@ _TEMPLATE = """<!doctype html>
   {% endif %}
 </section>
 
+{% set aa = data.calibration %}
+{% if aa.history.checks %}
+<section id="calibration">
+  <h2>A/A calibration</h2>
+  <p class="caption">Keys measured paired against themselves by <code>edgebench regress --confirm</code>
+    (<code>--aa-share</code>, a suite's <code>aa_share</code>): tonight's kept file as both sides, judged by the
+    confirmation's own rule. Nothing changed, so each one called a regression is a false positive of that rule;
+    these never fail the build. Rates with their 95% Clopper-Pearson interval.</p>
+  <div class="cards">
+    <div class="card {{ 'bad' if aa.tonight.regressions else '' }}"><b>{{ aa.tonight.regressions }} / {{ aa.tonight.checks }}</b>this run's checks called regression</div>
+    <div class="card {{ 'bad' if aa.history.regressions else 'good' }}"><b>{{ pct1(aa.history.rate) }}</b>{{ aa.history.regressions }} of {{ aa.history.checks }} checks
+      {% if aa.suite %}of suite {{ aa.suite }}{% else %}in the store{% endif %},
+      [{{ pct1(aa.history.interval[0]) }}, {{ pct1(aa.history.interval[1]) }}]</div>
+  </div>
+  {% if aa.checks %}
+  <div class="table-wrap"><table>
+    <tr><th>key</th><th>A/A verdict</th><th>ratio</th><th>95% interval</th><th>p</th><th>confirmation run</th></tr>
+    {% for check in aa.checks %}{% set look = check.look %}
+    <tr><td>{{ label(check.record) }}</td>
+      <td class="{{ 'bad' if look.outcome == 'regression' }}">{{ look.outcome }}</td>
+      <td class="num">{{ "%.3f" | format(look.ratio.ratio) }}</td>
+      <td class="num">[{{ "%.3f" | format(look.ratio.ci95[0]) }}, {{ "%.3f" | format(look.ratio.ci95[1]) }}]</td>
+      <td class="num">{{ "%.2g" | format(look.p_value) }}</td><td>{{ check.record.run_id }}</td></tr>
+    {% endfor %}
+  </table></div>
+  {% else %}
+  <p class="muted">No A/A check was made of this run.</p>
+  {% endif %}
+</section>
+{% endif %}
+
 <section id="records">
   <h2>Records</h2>
   <p class="caption">Every record of the run: p50 with its 95% interval (worker processes counted; "samples" marks
@@ -296,6 +328,7 @@ def write_page(data: ReportData, out_dir: Path) -> Path:
         ratio=lambda value: f"{value:.2f}x",
         pct=lambda value: f"{value:+.1%}",
         pct0=lambda value: f"{value:.0%}",
+        pct1=lambda value: f"{value:.1%}",
         version=edgebench.__version__,
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"),
     )

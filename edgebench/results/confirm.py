@@ -32,10 +32,28 @@ across the report are expected to be false. Rounds of separate sessions are pool
 one: the process-to-process variation of a *ratio* inside one process is small, since both models
 share the process's state.
 
+The threshold is the key's own (``Verdict.rule``: a suite may set one per model); alpha is the
+report's.
+
 A key that cannot be measured again (its files removed by ``results gc``, a model built from
 code with no file kept, a target not available here, a failed worker) is ``undecided`` with the
 reason in one line. Every record measured is kept in the store (method ``paired``,
-``env.pairing.role``, ``env.confirm``) under a run tagged ``command=regress-confirm``.
+``env.pairing.role``, ``env.confirm``) under a run tagged ``command=regress-confirm``;
+``env.confirm.look`` holds what the rule said after that session (before the adjustment across
+keys), its ``final`` marking the session that ended the key.
+
+A/A checks
+----------
+``aa`` keys (chosen by ``results.calibration``) are confirmed against themselves: tonight's kept
+file restored twice and loaded as reference and contender in one worker, through this same
+``_confirm_key`` (same sessions, same ``decide``, same Bonferroni over the looks), their records
+marked ``env.confirm.aa``. Any regression among them is a false positive of this rule, so the
+store accumulates its achieved rate. They never fail the build, and they are kept out of the real
+keys' Benjamini-Hochberg family: each is adjusted as a family of one (the identity), so a check's
+stored outcome is final when it is kept, and what is measured is the per-key rate the rule
+promises to keep under alpha. Mixing them in would make the real keys' verdicts depend on how many
+A/A checks ran, and BH over several keys can only lower a key's rate: the figure errs on the side
+of too many false positives, never too few.
 
 Not done here: where the runtime itself changed between the two records (another onnxruntime,
 a new JetPack) one process cannot hold both sides; such a key is confirmed with tonight's runtime
@@ -108,6 +126,7 @@ class ConfirmReport:
     sessions: int
     rounds: int
     confirmations: dict[tuple, Confirmation] = field(default_factory=dict)  # by history key
+    aa: dict[tuple, Confirmation] = field(default_factory=dict)  # A/A checks, by history key; never failing
 
     def failing(self, verdict: Verdict) -> bool:
         """Whether this key fails the build once confirmed: a confirmed regression, a failed
@@ -130,7 +149,7 @@ def suspected(report: RegressReport) -> list[Verdict]:
     not significant."""
     return [verdict for verdict in report.verdicts if verdict.outcome == "regression" or (
         verdict.outcome == "unchanged" and verdict.significance is not None
-        and verdict.significance.change > report.threshold)]
+        and verdict.significance.change > verdict.rule.threshold)]
 
 
 def golden_records(store: Store, run_id: str, method: str) -> dict[tuple, Record]:
@@ -141,24 +160,29 @@ def golden_records(store: Store, run_id: str, method: str) -> dict[tuple, Record
 
 def confirm(report: RegressReport, session: RunSession, *, sessions: int = DEFAULT_SESSIONS,
             pairing: Pairing = Pairing(), golden: Mapping[tuple, Record] | None = None,
-            measure: Callable[..., PairedMeasurement] = measure_paired) -> ConfirmReport:
+            measure: Callable[..., PairedMeasurement] = measure_paired, aa: Sequence[Verdict] = ()) -> ConfirmReport:
     """Confirm every suspected key of ``report`` by paired sessions in ``session`` (its records
-    kept there as they are made), then correct the keys' p-values together."""
+    kept there as they are made), then correct the keys' p-values together; then check each
+    ``aa`` key against itself (the module docstring's A/A checks)."""
     if sessions < 1:
         raise UsageError(f"--confirm-sessions must be at least 1, not {sessions}")
     golden = golden or {}
-    confirmations = []
+    confirmations, checks = [], []
     with tempfile.TemporaryDirectory(prefix="edgebench-confirm-") as work:
-        for index, verdict in enumerate(suspected(report)):
-            pinned = golden.get(verdict.contender.history_key)
+        jobs = [(verdict, False) for verdict in suspected(report)] + [(verdict, True) for verdict in aa]
+        for index, (verdict, itself) in enumerate(jobs):
+            pinned = None if itself else golden.get(verdict.contender.history_key)
             try:
-                confirmations.append(_confirm_key(report, session, verdict, pinned, sessions, pairing, measure,
-                                                  Path(work) / str(index)))
+                confirmation = _confirm_key(report, session, verdict, pinned, sessions, pairing, measure,
+                                            Path(work) / str(index), aa=itself)
             except UsageError as exc:  # gone files, a target not here: the key stays undecided, said why
                 session.log(f"confirm {verdict.contender.model}: {exc}")
-                confirmations.append(Confirmation(verdict, "undecided", f"not measured again: {exc}"))
+                confirmation = Confirmation(verdict, "undecided", f"not measured again: {exc}")
+            (checks if itself else confirmations).append(confirmation)
     adjusted = _benjamini_hochberg(confirmations, report)
-    return ConfirmReport(session.run_id, sessions, pairing.rounds, {c.key: c for c in adjusted})
+    alone = [c for check in checks for c in _benjamini_hochberg([check], report)]  # a family of one each
+    return ConfirmReport(session.run_id, sessions, pairing.rounds, {c.key: c for c in adjusted},
+                         {c.key: c for c in alone})
 
 
 def decide(ratio: Ratio, p_value: float, threshold: float, alpha: float) -> tuple[ConfirmOutcome, str]:
@@ -198,8 +222,10 @@ def adjust_p_values(p_values: Sequence[float]) -> list[float]:
 
 def _confirm_key(report: RegressReport, session: RunSession, verdict: Verdict, pinned: Optional[Record],
                  sessions: int, pairing: Pairing, measure: Callable[..., PairedMeasurement],
-                 work: Path) -> Confirmation:
-    contender, reference = verdict.contender, verdict.baseline
+                 work: Path, aa: bool = False) -> Confirmation:
+    """One key's sequential paired confirmation; ``aa``: against itself (tonight's file as both sides)."""
+    contender = verdict.contender
+    reference = contender if aa else verdict.baseline
     if session.artifacts is None:
         raise UsageError("the store keeps no model files (an in-memory store without $EDGEBENCH_ARTIFACTS)")
     sides = [(role, _restored(session.artifacts, record, work / role))
@@ -212,6 +238,8 @@ def _confirm_key(report: RegressReport, session: RunSession, verdict: Verdict, p
             notes.append(f"golden run {pinned.run_id} not measured: {exc}")
             pinned = None
     models = [model for _, model in sides]
+    if aa and models[0].fingerprint != models[1].fingerprint:  # the check's premise: one file on both sides
+        raise RuntimeError(f"A/A check of {contender.model}: the two sides hold different files")
     definition = available_definition(contender.target)
     settings = Settings(min_time_s=0.0, max_time_s=0.0, min_iterations=1, warmup_s=pairing.warmup_s, target_ci=0.0,
                         timeout_s=PAIRED_TIMEOUT_S, threads=_threads(contender), processes=1)
@@ -222,19 +250,23 @@ def _confirm_key(report: RegressReport, session: RunSession, verdict: Verdict, p
         sweep = ready.sweep(settings, threads=settings.threads, include_copies=bool(contender.include_copies))
         while done < sessions:
             done += 1
-            session.log(f"confirm {contender.model} ({contender.backend}): session {done} of at most {sessions}")
+            session.log(f"{'A/A check' if aa else 'confirm'} {contender.model} ({contender.backend}): session {done} "
+                        f"of at most {sessions}")
             paired = measure(sweep, models, contender.backend, pairing, precision=contender.precision, roles=roles,
                              batch=contender.batch)
-            session.keep_all(_labelled(paired, verdict, done))
             failed = [f"{role}: {entry.error}" for role, entry in zip(roles, paired.entries) if not entry.ok]
             if failed:
+                session.keep_all(_labelled(paired, verdict, reference, done, aa))
                 return Confirmation(verdict, "undecided", "the paired measurement failed: " + "; ".join(failed),
                                     ratio, p_value, sessions=done)
             for pooled, entry in zip(blocks, paired.entries):
                 pooled.extend(entry.blocks)
             ratio = ratio_of(blocks[1], blocks[0])
             p_value = min(1.0, one_sided_p(ratio) * sessions)
-            outcome, reason = decide(ratio, p_value, report.threshold, report.alpha)
+            outcome, reason = decide(ratio, p_value, verdict.rule.threshold, report.alpha)
+            look = {"outcome": outcome, "ratio": ratio.as_dict(), "p_value": p_value,
+                    "final": outcome != "undecided" or done == sessions}
+            session.keep_all(_labelled(paired, verdict, reference, done, aa, look))
             if outcome != "undecided":
                 break
     golden = ratio_of(blocks[1], blocks[2]) if len(sides) == 3 else None
@@ -243,12 +275,19 @@ def _confirm_key(report: RegressReport, session: RunSession, verdict: Verdict, p
                         golden_run=pinned.run_id if pinned is not None else None)
 
 
+def measured_file_role(record: Record) -> Optional[str]:
+    """The role of the ONNX file a confirmation measures the record by: its own ONNX model, else
+    the ONNX export a torch model was measured by; None when it kept neither."""
+    if any(a.role == "model" and a.name.endswith(".onnx") for a in record.artifacts):
+        return "model"
+    return "onnx" if any(a.role == "onnx" for a in record.artifacts) else None
+
+
 def _restored(artifacts: ArtifactStore, record: Record, out_dir: Path):
-    """The record's measured ONNX file, given back by the artifact store and resolved at the
-    record's input shapes: its own ONNX model, else the ONNX export a torch model was measured by."""
+    """The record's measured ONNX file (``measured_file_role``), given back by the artifact store
+    and resolved at the record's input shapes."""
     roles = {artifact.role for artifact in record.artifacts}
-    own_onnx = any(a.role == "model" and a.name.endswith(".onnx") for a in record.artifacts)
-    role = "model" if own_onnx else "onnx" if "onnx" in roles else None
+    role = measured_file_role(record)
     if role is None:
         raise UsageError(f"the record of {record.model} (run {record.run_id}) kept no ONNX file to measure again "
                          f"(files kept: {', '.join(sorted(roles)) or 'none'})")
@@ -261,11 +300,14 @@ def _threads(record: Record) -> Optional[int]:
     return record.settings.threads if record.settings is not None else None
 
 
-def _labelled(paired: PairedMeasurement, verdict: Verdict, session_number: int) -> list[Record]:
-    """The records as the store keeps them: which key and runs they confirm; no model spec (a
-    temporary path), so no history follows them."""
-    origin = {"contender_run": verdict.contender.run_id, "reference_run": verdict.baseline.run_id,
-              "model_spec": verdict.contender.model_spec, "session": session_number}
+def _labelled(paired: PairedMeasurement, verdict: Verdict, reference: Record, session_number: int, aa: bool,
+              look: Optional[dict[str, Any]] = None) -> list[Record]:
+    """The records as the store keeps them: which key and runs they confirm, whether against
+    itself, what the rule said after this session; no model spec (a temporary path), so no history
+    follows them."""
+    origin = {"contender_run": verdict.contender.run_id, "reference_run": reference.run_id,
+              "model_spec": verdict.contender.model_spec, "session": session_number, "aa": aa,
+              **({"look": look} if look is not None else {})}
     return [entry.record.model_copy(update={"model_spec": None, "model": verdict.contender.model,
                                             "env": {**entry.record.env, "confirm": origin}})
             for entry in paired.entries]

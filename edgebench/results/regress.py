@@ -17,7 +17,8 @@ in the records' ``latency_ms``). A key **regressed** when r > threshold (default
 change is significant at alpha = 0.01, one-sided in the direction of the change; it
 **improved** when r < -threshold and the change is significant. Otherwise it is unchanged,
 and the verdict says which condition failed and the smallest change this pair could have
-called significant ("detectable").
+called significant ("detectable"). The metric and threshold may differ per model spec
+(``rules``: a suite's per-model overrides); each verdict names the rule that judged it.
 
 Significance is a t-test of d = log(contender metric / baseline metric). What matters is the
 variance of d, and on a shared machine the samples are the smallest part of it. Two runs of
@@ -62,7 +63,8 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Literal
 
 import numpy as np
@@ -101,6 +103,14 @@ OUTCOMES: tuple[Outcome, ...] = ("regression", "failed", "improvement", "unchang
 
 
 @dataclass(frozen=True)
+class RegressRule:
+    """What judges a key: the metric and the threshold (a fraction: 0.05 = 5%)."""
+
+    metric: str
+    threshold: float
+
+
+@dataclass(frozen=True)
 class Significance:
     """The test of one baseline/contender pair on one metric."""
 
@@ -123,10 +133,13 @@ class Verdict:
     reason: str
     significance: Significance | None
     environment: tuple[str, ...]  # what differs from the baseline: the model (a new fingerprint), then the environment
+    rule: RegressRule  # the metric and threshold that judged this key
 
     def to_json_dict(self) -> dict[str, Any]:
         return {
             "outcome": self.outcome,
+            "metric": self.rule.metric,
+            "threshold": self.rule.threshold,
             "key": {name: getattr(self.contender, name) for name in KEY_FIELDS},
             "model_spec": self.contender.model_spec,
             "board": self.contender.board,
@@ -148,6 +161,7 @@ class RegressReport:
     alpha: float
     verdicts: list[Verdict]
     scope: Scope = Scope()  # the machine or board the keys judged were restricted to
+    rules: Mapping[str, RegressRule] = field(default_factory=dict)  # per model spec, where not metric and threshold
 
     def counts(self) -> Counter[str]:
         return Counter(verdict.outcome for verdict in self.verdicts)
@@ -165,6 +179,7 @@ class RegressReport:
             "metric": self.metric,
             "threshold": self.threshold,
             "alpha": self.alpha,
+            "rules": {model: vars(rule) for model, rule in self.rules.items()},
             "machine": self.scope.machine,
             "board": self.scope.board,
             "counts": {outcome: counts[outcome] for outcome in OUTCOMES},
@@ -182,11 +197,15 @@ def regress(
     alpha: float = ALPHA,
     method: str | None = None,
     scope: Scope = Scope(),
+    rules: Mapping[str, RegressRule] = MappingProxyType({}),
 ) -> RegressReport:
     """Judge every key of the contender run (default: the latest with records of ``method`` in
     ``scope``) against its baseline. ``method``: sweep unless the baseline selector names another.
-    ``scope`` (a machine, a board) holds the keys judged and their baselines and history."""
-    _check_arguments(metric, threshold, alpha)
+    ``scope`` (a machine, a board) holds the keys judged and their baselines and history.
+    ``rules``: another metric or threshold for the keys of a model spec (a suite's per-model
+    ``[regress]`` overrides)."""
+    for rule in (RegressRule(metric, threshold), *rules.values()):
+        _check_arguments(rule.metric, rule.threshold, alpha)
     selector = parse_selector(baseline) if baseline is not None else None
     method = judged_method(method, selector)
     runs = stored_runs(store)
@@ -197,10 +216,13 @@ def regress(
         baselines = {key: earlier[0] for key, earlier in history.items()}
     else:
         baselines = selected_baselines(store, runs, contender, selector, method, scope)
-    verdicts = [judge(baselines.get(key), record, metric, threshold, alpha, history.get(key, []))
-                for key, record in records.items()]
+    default = RegressRule(metric, threshold)
+    verdicts = []
+    for key, record in records.items():
+        rule = rules.get(record.model_spec, default)
+        verdicts.append(judge(baselines.get(key), record, rule.metric, rule.threshold, alpha, history.get(key, [])))
     return RegressReport(contender, method, {run.id: run for run in runs}, metric, threshold, alpha, verdicts,
-                         scope)
+                         scope, dict(rules))
 
 
 def earlier_records(
@@ -244,15 +266,16 @@ def judge(baseline: Record | None, contender: Record, metric: str, threshold: fl
           alpha: float = ALPHA, history: Sequence[Record] = ()) -> Verdict:
     """The verdict on one key: the rule in this module's docstring. ``history``: the key's
     records from earlier runs, newest first (the baseline among them, as a rule)."""
+    rule = RegressRule(metric, threshold)
     if contender.status != "ok":
         reason = f"the contender measurement ended {contender.status}: {contender.error}"
-        return Verdict("failed", contender, baseline, reason, None, ())
+        return Verdict("failed", contender, baseline, reason, None, (), rule)
     if baseline is None:
-        return Verdict("new", contender, None, "no baseline record of this key", None, ())
+        return Verdict("new", contender, None, "no baseline record of this key", None, (), rule)
     test = significance(baseline, contender, metric, alpha, history)
     outcome, reason = _decide(test, metric, threshold, alpha)
     changes = model_change(baseline, contender) + environment_differences(baseline, contender)
-    return Verdict(outcome, contender, baseline, reason, test, tuple(changes))
+    return Verdict(outcome, contender, baseline, reason, test, tuple(changes), rule)
 
 
 def significance(baseline: Record, contender: Record, metric: str, alpha: float = ALPHA,

@@ -17,9 +17,14 @@
     precisions = ["fp32", "fp16"]  # default ["fp32"]
     input_shapes = ["3x224x224"]   # optional, as --input-shape: "3x256x512,3x512x1024" sweeps two
 
-    [regress]
+    [regress]                   # how `edgebench regress --suite FILE` judges the suite's latest run
     metric = "p50"
     threshold = 0.05
+    confirm = true              # measure suspected keys again, paired (regress --confirm); default false
+    confirm_sessions = 3        # as --confirm-sessions
+    confirm_rounds = 10         # as --confirm-rounds
+    golden = "20261001-030000"  # optional: a pinned run measured beside (as --golden)
+    aa_share = 0.1              # A/A calibration: this share of the keys checked against themselves
     [regress.models."torchvision:mobilenet_v2"]
     threshold = 0.08            # per-model override of metric and/or threshold
 
@@ -40,9 +45,12 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator,
 
 from edgebench.errors import UsageError
 from edgebench.models import input_shape_bindings
+from edgebench.results.calibration import check_share
 from edgebench.results.compare import METRICS
-from edgebench.results.regress import DEFAULT_THRESHOLD
+from edgebench.results.confirm import DEFAULT_SESSIONS
+from edgebench.results.regress import DEFAULT_THRESHOLD, RegressRule
 from edgebench.board.runners import runner_names
+from edgebench.sweep.paired import DEFAULT_ROUNDS
 from edgebench.targets import LOCAL, builtin_definitions
 from edgebench.tomlfile import load_toml
 
@@ -60,12 +68,6 @@ class SuiteItem:
     batch: int
     precision: str
     input_shapes: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class RegressRule:
-    metric: str
-    threshold: float
 
 
 class _Strict(BaseModel):
@@ -173,11 +175,30 @@ class RegressOverride(_Strict):
 
 
 class RegressSettings(RegressOverride):
-    """``edgebench regress``'s --metric and --threshold (a fraction: 0.05 = 5%), per model if need be."""
+    """``edgebench regress``'s --metric and --threshold (a fraction: 0.05 = 5%), per model if need be;
+    its --confirm, --confirm-sessions, --confirm-rounds, --golden and --aa-share for the whole suite."""
 
     metric: str = "p50"
     threshold: float = Field(default=DEFAULT_THRESHOLD, ge=0)
     models: dict[str, RegressOverride] = Field(default_factory=dict)
+    confirm: bool = False
+    confirm_sessions: PositiveInt = DEFAULT_SESSIONS
+    confirm_rounds: int = Field(default=DEFAULT_ROUNDS, ge=2)
+    golden: Optional[str] = Field(default=None, min_length=1)
+    aa_share: float = 0.0
+
+    @field_validator("aa_share")
+    @classmethod
+    def _a_share(cls, share: float) -> float:
+        return check_share(share)
+
+    @model_validator(mode="after")
+    def _paired_settings_need_confirm(self) -> RegressSettings:
+        needing = [name for name, given in (("golden", self.golden is not None), ("aa_share", self.aa_share > 0))
+                   if given]
+        if needing and not self.confirm:
+            raise ValueError(f"{' and '.join(needing)} measure keys paired, as confirmation does: set confirm = true")
+        return self
 
 
 class Suite(_Strict):
@@ -209,6 +230,10 @@ class Suite(_Strict):
         override = self.regress.models.get(model, RegressOverride())
         return RegressRule(metric=override.metric or self.regress.metric,
                            threshold=self.regress.threshold if override.threshold is None else override.threshold)
+
+    def regress_rules(self) -> dict[str, RegressRule]:
+        """The rule of each model spec with an override, for ``results.regress.regress``."""
+        return {model: self.regress_rule(model) for model in self.regress.models}
 
 
 def load_suite(path: Path) -> Suite:
