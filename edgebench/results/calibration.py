@@ -37,8 +37,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from scipy import stats as scipy_stats
-
 from edgebench.results.confirm import TAGS, measured_file_role
 from edgebench.results.record import Record
 from edgebench.results.regress import RegressReport, Verdict
@@ -93,6 +91,8 @@ class Tally:
     @property
     def interval(self) -> Optional[tuple[float, float]]:
         """The 95% Clopper-Pearson interval of the rate; None without checks."""
+        from scipy import stats as scipy_stats  # slow to import (1.5 s): kept off the CLI's start
+
         if not self.checks:
             return None
         ci = scipy_stats.binomtest(self.regressions, self.checks).proportion_ci(0.95, method="exact")
