@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 from collections.abc import Mapping
@@ -70,6 +71,12 @@ def regress_command(
     golden: Optional[str] = typer.Option(
         None, "--golden", metavar="RUN", help="--confirm: also measure each suspected key against this pinned run's "
         "record of it (reported beside; the verdict stays on the baseline)."),
+    reference_python: Optional[str] = typer.Option(
+        None, "--reference-python", metavar="PATH", help="--confirm: where a key's baseline was measured with "
+        "another runtime (onnxruntime, torch or tensorrt version) than tonight's, measure the baseline's side "
+        "with this Python (it has that runtime and can import edgebench): one long-lived worker per side, "
+        "taking turns block by block, on this machine. Without it both sides run on tonight's runtime and "
+        "the verdict's reason says the runtime could not be restored."),
     machine: Optional[str] = MachineOption,
     board: Optional[str] = BoardOption,
     store: str = StoreOption,
@@ -88,6 +95,8 @@ def regress_command(
     called it a regression and the paired one could not decide."""
     if golden is not None and not confirm_keys:
         raise UsageError("--golden pins a run for --confirm; add --confirm")
+    if reference_python is not None:
+        reference_python = _interpreter(reference_python, confirm_keys)
     scope = Scope(machine, board)
     with Store.open(store, create=False) as opened:
         report = regress(opened, contender, baseline, metric, threshold, method=method, scope=scope)
@@ -95,7 +104,8 @@ def regress_command(
         pinned = golden_records(opened, golden, report.method) if golden is not None else None
     confirmed = None
     if confirm_keys:
-        confirmed = _confirmed(report, store, confirm_sessions, Pairing(confirm_rounds, block_time), pinned)
+        confirmed = _confirmed(report, store, confirm_sessions, Pairing(confirm_rounds, block_time), pinned,
+                               reference_python)
     if junit is not None:
         _write(junit, junit_xml(report, histories, confirmed))
     if markdown is not None:
@@ -108,8 +118,18 @@ def regress_command(
     raise typer.Exit(1 if failed else 0)
 
 
+def _interpreter(path: str, confirm_keys: bool) -> str:
+    """--reference-python as an executable's path; UsageError for one that is not."""
+    if not confirm_keys:
+        raise UsageError("--reference-python measures the baseline's side of --confirm; add --confirm")
+    found = shutil.which(path)
+    if found is None:
+        raise UsageError(f"--reference-python {path}: no such executable")
+    return str(Path(found).absolute())  # not resolved: a virtualenv's python is a symlink that must stay one
+
+
 def _confirmed(report: RegressReport, store: str, sessions: int, pairing: Pairing,
-               pinned: Optional[Mapping[tuple, Record]]) -> ConfirmReport:
+               pinned: Optional[Mapping[tuple, Record]], reference_python: Optional[str] = None) -> ConfirmReport:
     """The paired confirmation in a run of its own; Ctrl-C keeps what was measured, says so, exits."""
     err = Console(stderr=True)
 
@@ -119,7 +139,8 @@ def _confirmed(report: RegressReport, store: str, sessions: int, pairing: Pairin
     session = None
     try:
         with run_session(store, tags=TAGS, log=log) as session:
-            return confirm(report, session, sessions=sessions, pairing=pairing, golden=pinned)
+            return confirm(report, session, sessions=sessions, pairing=pairing, golden=pinned,
+                           reference_python=reference_python)
     except KeyboardInterrupt as interrupt:
         log(interrupted_line(session))
         raise typer.Exit(exit_status(interrupt))

@@ -3,7 +3,7 @@
 History verdicts compare two runs made hours apart, so the machine's state on each night is part
 of what they see. A confirmation measures the suspect again with that taken out: tonight's model
 file and the reference's (the record ``regress`` judged against, the "last accepted" one), both
-given back by the artifact store, alternate in short blocks, the order reversed every round, in
+given back by the artifact store, alternate in short blocks in a randomised, counterbalanced order, in
 one worker process (``sweep.paired.measure_paired``, the pruner's paired loop) on the key's target, mode,
 device, backend, precision, batch and threads. A golden baseline the user pins (``--golden RUN``:
 that run's record of the key) runs as a third model of the same pair; its ratio is reported
@@ -37,9 +37,13 @@ code with no file kept, a target not available here, a failed worker) is ``undec
 reason in one line. Every record measured is kept in the store (method ``paired``,
 ``env.pairing.role``, ``env.confirm``) under a run tagged ``command=regress-confirm``.
 
-Not done here: where the runtime itself changed between the two records (another onnxruntime,
-a new JetPack) one process cannot hold both sides; such a key is confirmed with tonight's runtime
-on both models, which answers "is the model slower", not "is the runtime slower".
+Where the runtime itself changed between the records (another onnxruntime, torch or TensorRT:
+``results.runtimes``) one process cannot hold both sides. With ``reference_python`` (an interpreter
+that has the reference's runtime and can import edgebench) each side gets a long-lived worker of
+its own, on its own interpreter, and the workers take turns block by block (``sweep.turns``); the
+ratio and the rule are the same. Without it, both models run on tonight's runtime in one process,
+which answers "is the model slower", not "is the runtime slower", and the reason says the
+runtime could not be restored.
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ from edgebench.results.compare import latest_per_key
 from edgebench.results.key import HISTORY_FIELDS
 from edgebench.results.record import Record, Settings
 from edgebench.results.regress import RegressReport, Verdict
+from edgebench.results.runtimes import interpreters, unrestored
 from edgebench.results.store import Store
 from edgebench.session import RunSession, available_definition
 from edgebench.sweep.paired import Pairing, PairedMeasurement, Ratio, measure_paired, ratio_of
@@ -143,9 +148,11 @@ def golden_records(store: Store, run_id: str, method: str) -> dict[tuple, Record
 
 def confirm(report: RegressReport, session: RunSession, *, sessions: int = DEFAULT_SESSIONS,
             pairing: Pairing = Pairing(), golden: Mapping[tuple, Record] | None = None,
-            measure: Callable[..., PairedMeasurement] = measure_paired) -> ConfirmReport:
+            measure: Callable[..., PairedMeasurement] = measure_paired,
+            reference_python: Optional[str] = None) -> ConfirmReport:
     """Confirm every suspected key of ``report`` by paired sessions in ``session`` (its records
-    kept there as they are made), then correct the keys' p-values together."""
+    kept there as they are made), then correct the keys' p-values together. ``reference_python``:
+    the interpreter for sides whose runtime differs from tonight's (``results.runtimes``)."""
     if sessions < 1:
         raise UsageError(f"--confirm-sessions must be at least 1, not {sessions}")
     golden = golden or {}
@@ -155,7 +162,7 @@ def confirm(report: RegressReport, session: RunSession, *, sessions: int = DEFAU
             pinned = golden.get(verdict.contender.history_key)
             try:
                 confirmations.append(_confirm_key(report, session, verdict, pinned, sessions, pairing, measure,
-                                                  Path(work) / str(index)))
+                                                  Path(work) / str(index), reference_python))
             except UsageError as exc:  # gone files, a target not here: the key stays undecided, said why
                 session.log(f"confirm {verdict.contender.model}: {exc}")
                 confirmations.append(Confirmation(verdict, "undecided", f"not measured again: {exc}"))
@@ -196,7 +203,7 @@ def adjust_p_values(p_values: Sequence[float]) -> list[float]:
 
 def _confirm_key(report: RegressReport, session: RunSession, verdict: Verdict, pinned: Optional[Record],
                  sessions: int, pairing: Pairing, measure: Callable[..., PairedMeasurement],
-                 work: Path) -> Confirmation:
+                 work: Path, reference_python: Optional[str] = None) -> Confirmation:
     contender, reference = verdict.contender, verdict.baseline
     if session.artifacts is None:
         raise UsageError("the store keeps no model files (an in-memory store without $EDGEBENCH_ARTIFACTS)")
@@ -210,6 +217,8 @@ def _confirm_key(report: RegressReport, session: RunSession, verdict: Verdict, p
             notes.append(f"golden run {pinned.run_id} not measured: {exc}")
             pinned = None
     models = [model for _, model in sides]
+    records = [reference, contender, *([pinned] if pinned is not None else [])]
+    pythons = interpreters(records, reference_python)  # None: one process holds every side
     definition = available_definition(contender.target)
     settings = Settings(min_time_s=0.0, max_time_s=0.0, min_iterations=1, warmup_s=pairing.warmup_s, target_ci=0.0,
                         timeout_s=PAIRED_TIMEOUT_S, threads=_threads(contender), processes=1)
@@ -222,7 +231,7 @@ def _confirm_key(report: RegressReport, session: RunSession, verdict: Verdict, p
             done += 1
             session.log(f"confirm {contender.model} ({contender.backend}): session {done} of at most {sessions}")
             paired = measure(sweep, models, contender.backend, pairing, precision=contender.precision, roles=roles,
-                             batch=contender.batch)
+                             batch=contender.batch, pythons=pythons)
             session.keep_all(_labelled(paired, verdict, done))
             failed = [f"{role}: {entry.error}" for role, entry in zip(roles, paired.entries) if not entry.ok]
             if failed:
@@ -235,6 +244,7 @@ def _confirm_key(report: RegressReport, session: RunSession, verdict: Verdict, p
             outcome, reason = decide(ratio, p_value, report.threshold, report.alpha)
             if outcome != "undecided":
                 break
+    notes += unrestored(roles, records, paired, reference_python)
     golden = ratio_of(blocks[1], blocks[2]) if len(sides) == 3 else None
     reason = "; ".join([reason, *notes])
     return Confirmation(verdict, outcome, reason, ratio, p_value, sessions=done, golden=golden,
