@@ -17,9 +17,20 @@ warmup_iterations, samples_ms, stop_reason, window, system {start, end}, power, 
 ``state`` reads temperatures and clocks: ``state {temperatures_c, cpu_mhz, gpu_mhz}``.
 ``environment`` describes the machine: ``environment {host, os, cpu_model, python, packages, jetson, ...}``.
 ``paired`` takes what ``measure`` takes, with ``models`` (a list of model fields, the first the
-reference) in place of ``model`` and ``pairing {rounds, block_s, warmup_s}`` in place of
+reference) in place of ``model`` and ``pairing {rounds, block_s, warmup_s, seed}`` in place of
 ``settings``, and times the models in alternating blocks: ``models [{status, error, import_s, build_s,
-first_inference_ms, warmup_iterations, blocks [[ms, ...] per round], backend, warnings}]``.
+first_inference_ms, warmup_iterations, blocks [[ms, ...] per round], backend, warnings}]`` and
+``orders`` (per round, the indices of ``models`` as they ran; ``seed`` draws them, see
+``paired_blocks.block_orders``; without one, the pre-seed order).
+
+``python -m edgebench.board.worker --serve`` is the long-lived form, one side of a paired
+measurement whose sides cannot share a process (``serve``): one JSON object a line each way.
+``load`` takes what ``paired`` takes, with ``model`` in place of ``models``, and loads, binds and
+warms that model: ``{status, error, warnings, import_s, build_s, first_inference_ms,
+warmup_iterations, backend, pid}``. Then each ``block {block_s}`` times one block: ``{status, error,
+samples_ms, window [start, end]}`` (``time.perf_counter``). ``close`` (or the end of stdin) closes
+the runner and ends the process; so does any failed reply. Every reply, as every one-shot result,
+carries ``protocol``, ``memory_mb`` and ``python``.
 """
 
 from __future__ import annotations
@@ -152,14 +163,83 @@ def handle_paired(request):
         if entries[0]["status"] != "ok":
             return dict(entries[0], error="the reference model: %s" % entries[0]["error"])
         try:
-            alternate(runners, entries, PairingSettings.from_dict(request["pairing"]))
+            orders = alternate(runners, entries, PairingSettings.from_dict(request["pairing"]))
         except Exception as exc:
             return failure_for(exc, request)
         for runner, entry in zip(runners, entries):
             if entry["status"] == "ok":
                 entry["backend"] = runner.describe()
                 entry["warnings"] = list(runner.warnings)
-    return {"status": "ok", "error": None, "warnings": [], "models": entries}
+    return {"status": "ok", "error": None, "warnings": [], "models": entries, "orders": orders}
+
+
+def serve(lines, reply):
+    """The ``--serve`` exchange (module docstring): answer each request of ``lines`` through
+    ``reply``; after ``close``, the end of ``lines`` or a failed reply, close the runner and return."""
+    runner = None
+    try:
+        for line in lines:
+            try:
+                request = json.loads(line)
+            except ValueError as exc:
+                reply(_failure("error", "worker request is not JSON: %s" % exc))
+                return
+            task = request.get("task")
+            if task == "close":
+                reply({"status": "ok", "error": None, "warnings": []})
+                return
+            if task == "load" and runner is None:
+                runner, result = _load_one(request)
+            elif task == "block" and runner is not None:
+                result = _one_block(runner, request)
+            else:
+                result = _failure("error", "a serving worker takes load once, then block or close, not %r" % task)
+            reply(result)
+            if result["status"] != "ok":
+                return
+    finally:  # on every path: close, a failure, the end of stdin, an interrupt
+        if runner is not None:
+            runner.close()
+
+
+def _load_one(request):
+    """(runner or None, the ``load`` reply): the model loaded, bound and warmed up."""
+    from edgebench.board.harness import prepare, warm_up
+    from edgebench.board.runners import runner_class
+    from edgebench.board.synthetic_inputs import make_inputs
+
+    if request.get("protocol") != PROTOCOL_VERSION:
+        return None, _failure("error", "worker speaks protocol %d, request has %r"
+                              % (PROTOCOL_VERSION, request.get("protocol")))
+    try:
+        runner_type = runner_class(request["backend"])
+    except KeyError:
+        return None, _failure("unavailable", "no runner named %r here" % request["backend"])
+    runner = runner_type(request)
+    try:
+        result = prepare(runner, make_inputs(request["inputs"]))
+        result["warmup_iterations"] = warm_up(runner, request["pairing"]["warmup_s"])
+    except Exception as exc:
+        runner.close()
+        return None, failure_for(exc, request)
+    result.update(status="ok", error=None, warnings=list(runner.warnings), backend=runner.describe(),
+                  pid=os.getpid())
+    return runner, result
+
+
+def _one_block(runner, request):
+    """The ``block`` reply: one block of ``request["block_s"]`` seconds on the loaded runner."""
+    import time
+
+    from edgebench.board.paired_blocks import block_settings, time_block
+
+    try:
+        start = time.perf_counter()
+        samples = time_block(runner, block_settings(request["block_s"]))
+        end = time.perf_counter()
+    except Exception as exc:
+        return failure_for(exc, request)
+    return {"status": "ok", "error": None, "warnings": [], "samples_ms": samples, "window": [start, end]}
 
 
 def _open_gpu_state(wanted):
@@ -288,18 +368,24 @@ def main():
     result_stream = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
     sys.stdout = sys.stderr
+
+    def reply(result):
+        result["protocol"] = PROTOCOL_VERSION
+        result["memory_mb"] = {"host_peak": _peak_rss_mb()}
+        result["python"] = platform.python_version()
+        json.dump(result, result_stream)
+        result_stream.write("\n")
+        result_stream.flush()
+
+    if sys.argv[1:] == ["--serve"]:
+        serve(sys.stdin, reply)
+        return
     try:
         request = json.load(sys.stdin)
     except ValueError as exc:
-        result = _failure("error", "worker request is not JSON: %s" % exc)
+        reply(_failure("error", "worker request is not JSON: %s" % exc))
     else:
-        result = handle(request)
-    result["protocol"] = PROTOCOL_VERSION
-    result["memory_mb"] = {"host_peak": _peak_rss_mb()}
-    result["python"] = platform.python_version()
-    json.dump(result, result_stream)
-    result_stream.write("\n")
-    result_stream.flush()
+        reply(handle(request))
 
 
 def _failure(status, message):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -123,6 +124,12 @@ def regress_command(
         None, "--suite", help="A suite file (TOML): judge its latest run (runs of `edgebench run --suite` are "
         "tagged suite=NAME) with its regress table's metric, thresholds per model, confirmation, golden run "
         "and A/A share; those options are then refused."),
+    reference_python: Optional[str] = typer.Option(
+        None, "--reference-python", metavar="PATH", help="--confirm: where a key's baseline was measured with "
+        "another runtime (onnxruntime, torch or tensorrt version) than tonight's, measure the baseline's side "
+        "with this Python (it has that runtime and can import edgebench): one long-lived worker per side, "
+        "taking turns block by block, on this machine. Without it both sides run on tonight's runtime and "
+        "the verdict's reason says the runtime could not be restored."),
     machine: Optional[str] = MachineOption,
     board: Optional[str] = BoardOption,
     store: str = StoreOption,
@@ -147,6 +154,8 @@ def regress_command(
     if not judging.confirm and (golden is not None or aa_share > 0):
         raise UsageError(f"{'--golden' if golden is not None else '--aa-share'} measures keys paired, for --confirm; "
                          "add --confirm")
+    if reference_python is not None:
+        reference_python = _interpreter(reference_python, judging.confirm)
     scope = Scope(machine, board)
     with Store.open(store, create=False) as opened:
         runs = stored_runs(opened)
@@ -160,7 +169,8 @@ def regress_command(
         checked = aa_keys(report, judging.aa_share, night) if judging.confirm else []
     confirmed, aa = None, None
     if judging.confirm:
-        confirmed = _confirmed(report, store, judging.sessions, Pairing(judging.rounds, block_time), pinned, checked)
+        confirmed = _confirmed(report, store, judging.sessions, Pairing(judging.rounds, block_time), pinned, checked,
+                               reference_python)
     if confirmed is not None and judging.aa_share > 0:
         with Store.open(store, create=False) as opened:
             calibrated = calibration(opened, opened.runs(), confirmed.run_id, judging.suite, scope, by_confirm_run=True)
@@ -219,8 +229,19 @@ def _suite_run(store: Store, runs: Sequence[RunInfo], name: str, contender: Opti
                      f"runs suite={name})")
 
 
+def _interpreter(path: str, confirm_keys: bool) -> str:
+    """--reference-python as an executable's path; UsageError for one that is not."""
+    if not confirm_keys:
+        raise UsageError("--reference-python measures the baseline's side of --confirm; add --confirm")
+    found = shutil.which(path)
+    if found is None:
+        raise UsageError(f"--reference-python {path}: no such executable")
+    return str(Path(found).absolute())  # not resolved: a virtualenv's python is a symlink that must stay one
+
+
 def _confirmed(report: RegressReport, store: str, sessions: int, pairing: Pairing,
-               pinned: Optional[Mapping[tuple, Record]], aa: Sequence[Verdict]) -> ConfirmReport:
+               pinned: Optional[Mapping[tuple, Record]], aa: Sequence[Verdict],
+               reference_python: Optional[str] = None) -> ConfirmReport:
     """The paired confirmation in a run of its own; Ctrl-C keeps what was measured, says so, exits."""
     err = Console(stderr=True)
 
@@ -230,7 +251,8 @@ def _confirmed(report: RegressReport, store: str, sessions: int, pairing: Pairin
     session = None
     try:
         with run_session(store, tags=TAGS, log=log) as session:
-            return confirm(report, session, sessions=sessions, pairing=pairing, golden=pinned, aa=aa)
+            return confirm(report, session, sessions=sessions, pairing=pairing, golden=pinned, aa=aa,
+                           reference_python=reference_python)
     except KeyboardInterrupt as interrupt:
         log(interrupted_line(session))
         raise typer.Exit(exit_status(interrupt))

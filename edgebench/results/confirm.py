@@ -3,7 +3,7 @@
 History verdicts compare two runs made hours apart, so the machine's state on each night is part
 of what they see. A confirmation measures the suspect again with that taken out: tonight's model
 file and the reference's (the record ``regress`` judged against, the "last accepted" one), both
-given back by the artifact store, alternate in short blocks, the order reversed every round, in
+given back by the artifact store, alternate in short blocks in a randomised, counterbalanced order, in
 one worker process (``sweep.paired.measure_paired``, the pruner's paired loop) on the key's target, mode,
 device, backend, precision, batch and threads. A golden baseline the user pins (``--golden RUN``:
 that run's record of the key) runs as a third model of the same pair; its ratio is reported
@@ -55,9 +55,13 @@ promises to keep under alpha. Mixing them in would make the real keys' verdicts 
 A/A checks ran, and BH over several keys can only lower a key's rate: the figure errs on the side
 of too many false positives, never too few.
 
-Not done here: where the runtime itself changed between the two records (another onnxruntime,
-a new JetPack) one process cannot hold both sides; such a key is confirmed with tonight's runtime
-on both models, which answers "is the model slower", not "is the runtime slower".
+Where the runtime itself changed between the records (another onnxruntime, torch or TensorRT:
+``results.runtimes``) one process cannot hold both sides. With ``reference_python`` (an interpreter
+that has the reference's runtime and can import edgebench) each side gets a long-lived worker of
+its own, on its own interpreter, and the workers take turns block by block (``sweep.turns``); the
+ratio and the rule are the same. Without it, both models run on tonight's runtime in one process,
+which answers "is the model slower", not "is the runtime slower", and the reason says the
+runtime could not be restored.
 """
 
 from __future__ import annotations
@@ -76,6 +80,7 @@ from edgebench.results.compare import latest_per_key
 from edgebench.results.key import HISTORY_FIELDS
 from edgebench.results.record import Record, Settings
 from edgebench.results.regress import RegressReport, Verdict
+from edgebench.results.runtimes import interpreters, unrestored
 from edgebench.results.store import Store
 from edgebench.session import RunSession, available_definition
 from edgebench.sweep.paired import Pairing, PairedMeasurement, Ratio, measure_paired, ratio_of
@@ -160,10 +165,12 @@ def golden_records(store: Store, run_id: str, method: str) -> dict[tuple, Record
 
 def confirm(report: RegressReport, session: RunSession, *, sessions: int = DEFAULT_SESSIONS,
             pairing: Pairing = Pairing(), golden: Mapping[tuple, Record] | None = None,
-            measure: Callable[..., PairedMeasurement] = measure_paired, aa: Sequence[Verdict] = ()) -> ConfirmReport:
+            measure: Callable[..., PairedMeasurement] = measure_paired, aa: Sequence[Verdict] = (),
+            reference_python: Optional[str] = None) -> ConfirmReport:
     """Confirm every suspected key of ``report`` by paired sessions in ``session`` (its records
     kept there as they are made), then correct the keys' p-values together; then check each
-    ``aa`` key against itself (the module docstring's A/A checks)."""
+    ``aa`` key against itself (the module docstring's A/A checks). ``reference_python``: the
+    interpreter for sides whose runtime differs from tonight's (``results.runtimes``)."""
     if sessions < 1:
         raise UsageError(f"--confirm-sessions must be at least 1, not {sessions}")
     golden = golden or {}
@@ -174,7 +181,7 @@ def confirm(report: RegressReport, session: RunSession, *, sessions: int = DEFAU
             pinned = None if itself else golden.get(verdict.contender.history_key)
             try:
                 confirmation = _confirm_key(report, session, verdict, pinned, sessions, pairing, measure,
-                                            Path(work) / str(index), aa=itself)
+                                            Path(work) / str(index), aa=itself, reference_python=reference_python)
             except UsageError as exc:  # gone files, a target not here: the key stays undecided, said why
                 session.log(f"confirm {verdict.contender.model}: {exc}")
                 confirmation = Confirmation(verdict, "undecided", f"not measured again: {exc}")
@@ -222,7 +229,7 @@ def adjust_p_values(p_values: Sequence[float]) -> list[float]:
 
 def _confirm_key(report: RegressReport, session: RunSession, verdict: Verdict, pinned: Optional[Record],
                  sessions: int, pairing: Pairing, measure: Callable[..., PairedMeasurement],
-                 work: Path, aa: bool = False) -> Confirmation:
+                 work: Path, aa: bool = False, reference_python: Optional[str] = None) -> Confirmation:
     """One key's sequential paired confirmation; ``aa``: against itself (tonight's file as both sides)."""
     contender = verdict.contender
     reference = contender if aa else verdict.baseline
@@ -240,6 +247,8 @@ def _confirm_key(report: RegressReport, session: RunSession, verdict: Verdict, p
     models = [model for _, model in sides]
     if aa and models[0].fingerprint != models[1].fingerprint:  # the check's premise: one file on both sides
         raise RuntimeError(f"A/A check of {contender.model}: the two sides hold different files")
+    records = [reference, contender, *([pinned] if pinned is not None else [])]
+    pythons = interpreters(records, reference_python)  # None: one process holds every side
     definition = available_definition(contender.target)
     settings = Settings(min_time_s=0.0, max_time_s=0.0, min_iterations=1, warmup_s=pairing.warmup_s, target_ci=0.0,
                         timeout_s=PAIRED_TIMEOUT_S, threads=_threads(contender), processes=1)
@@ -253,7 +262,7 @@ def _confirm_key(report: RegressReport, session: RunSession, verdict: Verdict, p
             session.log(f"{'A/A check' if aa else 'confirm'} {contender.model} ({contender.backend}): session {done} "
                         f"of at most {sessions}")
             paired = measure(sweep, models, contender.backend, pairing, precision=contender.precision, roles=roles,
-                             batch=contender.batch)
+                             batch=contender.batch, pythons=pythons)
             failed = [f"{role}: {entry.error}" for role, entry in zip(roles, paired.entries) if not entry.ok]
             if failed:
                 session.keep_all(_labelled(paired, verdict, reference, done, aa))
@@ -269,6 +278,7 @@ def _confirm_key(report: RegressReport, session: RunSession, verdict: Verdict, p
             session.keep_all(_labelled(paired, verdict, reference, done, aa, look))
             if outcome != "undecided":
                 break
+    notes += unrestored(roles, records, paired, reference_python)
     golden = ratio_of(blocks[1], blocks[2]) if len(sides) == 3 else None
     reason = "; ".join([reason, *notes])
     return Confirmation(verdict, outcome, reason, ratio, p_value, sessions=done, golden=golden,

@@ -345,13 +345,17 @@ def _short_fingerprint(fingerprint: str | None) -> str:
     return "(none)" if fingerprint is None else fingerprint.removeprefix("sha256:")[:FINGERPRINT_SHOWN]
 
 
+# Drawn afresh for every paired measurement (the block order's seed and orders): no change of environment.
+_DRAWN = frozenset({"pairing.seed", "pairing.orders"})
+
+
 def environment_differences(baseline: Record, contender: Record) -> list[str]:
     """``"name: baseline value -> contender value"`` for each environment detail that differs."""
     before, after = _environment(baseline), _environment(contender)
     return [
         f"{name}: {_shown(before.get(name))} -> {_shown(after.get(name))}"
         for name in sorted(before.keys() | after.keys())
-        if before.get(name) != after.get(name)
+        if before.get(name) != after.get(name) and name not in _DRAWN
     ]
 
 

@@ -68,28 +68,31 @@ def run_worker_process(argv: Sequence[str], request: dict, wait_s: float) -> Opt
     """Start ``argv``, send ``request`` as JSON on its stdin and wait up to ``wait_s``; None when
     it was still running then (it is killed, with everything it spawned)."""
     with tempfile.TemporaryFile() as stderr:
-        # Ctrl-C waits until the worker exists and can be killed: one taken inside Popen would
-        # leave a started worker behind with nobody to end it.
-        with sigint_deferred():
-            process = subprocess.Popen(
-                list(argv),
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=stderr,
-                # Its own process group, so a timeout kills whatever the backend spawned too.
-                start_new_session=True,
-            )
+        process = start_worker(argv, stderr)
         try:
             stdout, _ = process.communicate(json.dumps(request).encode(), timeout=wait_s)
         except subprocess.TimeoutExpired:
-            _kill_group(process)
+            kill_group(process)
             return None
         except BaseException:  # Ctrl-C included: never leave a worker behind
-            _kill_group(process)
+            kill_group(process)
             raise
-        stderr.seek(0)
-        return Finished(process.returncode, stdout.decode(errors="replace"),
-                        _tail(stderr.read().decode(errors="replace")))
+        return Finished(process.returncode, stdout.decode(errors="replace"), tail_of(stderr))
+
+
+def start_worker(argv: Sequence[str], stderr) -> subprocess.Popen:
+    """``argv`` started with pipes for stdin and stdout, stderr to the file ``stderr``."""
+    # Ctrl-C waits until the worker exists and can be killed: one taken inside Popen would
+    # leave a started worker behind with nobody to end it.
+    with sigint_deferred():
+        return subprocess.Popen(
+            list(argv),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            # Its own process group, so a timeout kills whatever the backend spawned too.
+            start_new_session=True,
+        )
 
 
 def timed_out(timeout_s: float) -> dict:
@@ -121,11 +124,15 @@ def _context(stderr_tail: str) -> str:
     return f"; last output: {last[0].strip()}" if last else ""
 
 
-def _tail(text: str) -> str:
+def tail_of(stderr) -> str:
+    """The last lines the worker wrote to the file ``stderr``."""
+    stderr.seek(0)
+    text = stderr.read().decode(errors="replace")
     return "\n".join(text.splitlines()[-STDERR_TAIL_LINES:])
 
 
-def _kill_group(process: subprocess.Popen) -> None:
+def kill_group(process: subprocess.Popen) -> None:
+    """Kill the worker and everything it spawned (its process group), and reap it."""
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except ProcessLookupError:

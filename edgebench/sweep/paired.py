@@ -2,16 +2,23 @@
 
 The worker side is ``edgebench.board.paired_blocks``. Here: the request (built from the same
 ``Sweep.request`` as ``edgebench run``, so exports, uploads to a board and backend options are
-the run's), the per-round latency ratios with their confidence interval, and a ``Record`` per
-model that says how the pair was measured (``method`` "paired", the details in ``env.pairing``).
+the run's), the seed of the block order (drawn per measurement), the per-round latency ratios
+with their confidence interval, and a ``Record`` per model that says how the pair was measured
+(``method`` "paired", the details, seed and orders included, in ``env.pairing``). Where the sides
+need different interpreters (another runtime), each model gets a long-lived worker of its own and
+the workers take turns (``sweep.turns``); the entries and records are made the same way.
 """
 
 from __future__ import annotations
 
 import math
+import random
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Optional
 
+from edgebench.errors import UsageError
 from edgebench.models import ExportError
 from edgebench.models.resolve import ResolvedModel
 from edgebench.results.record import Record
@@ -19,6 +26,7 @@ from edgebench.sweep.transport import TransportError
 from edgebench.sweep.execute import Sweep
 from edgebench.sweep.plan import Measurement
 from edgebench.sweep.records import make_record
+from edgebench.sweep.turns import take_turns
 
 # Blocks long enough for a few iterations of a small model, short enough that drift within a
 # round stays small; rounds enough for a t interval on the per-round ratios.
@@ -32,15 +40,23 @@ class Pairing:
     rounds: int = DEFAULT_ROUNDS
     block_s: float = DEFAULT_BLOCK_S
     warmup_s: float = DEFAULT_WARMUP_S
+    seed: Optional[int] = None  # of the block order; None: a fresh one per measurement
 
-    def describe(self, backend: str, models: int) -> dict:
-        """How the pair was measured, for the record."""
+    def describe(self, backend: str, models: int, seed: int, orders: list[list[int]], workers: int = 1) -> dict:
+        """How the pair was measured, for the record; ``orders``: per round, the models'
+        positions (0 the reference) as they ran."""
+        where = ("one worker process" if workers == 1
+                 else "one long-lived worker process per model, taking turns")
         return {
             "method": f"{models} models alternating in {self.block_s:g} s blocks, {self.rounds} rounds, "
-                      "order reversed every round, one worker process, one model running at a time",
+                      f"randomised counterbalanced order (rounds in pairs, the second the reverse of the first), "
+                      f"{where}, one model running at a time",
             "rounds": self.rounds,
             "block_s": self.block_s,
             "warmup_s": self.warmup_s,
+            "seed": seed,
+            "orders": orders,
+            "workers": workers,
             "spinning": "off (session.intra_op.allow_spinning=0)" if backend == "onnxruntime" else "n/a",
         }
 
@@ -110,10 +126,16 @@ class PairedMeasurement:
 
 
 def measure_paired(sweep: Sweep, models: list[ResolvedModel], backend: str, pairing: Pairing,
-                   precision: str = "fp32", roles: list[str] | None = None, batch: int = 1) -> PairedMeasurement:
+                   precision: str = "fp32", roles: list[str] | None = None, batch: int = 1,
+                   pythons: Optional[Sequence[str]] = None) -> PairedMeasurement:
     """Measure ``models`` (the first is the reference) on ``backend`` in one paired worker run.
 
-    ``roles`` label each model in its record's ``env.pairing.role``."""
+    ``roles`` label each model in its record's ``env.pairing.role``. ``pythons``, one interpreter
+    per model: each model in a long-lived worker of its own on its interpreter, taking turns
+    (``sweep.turns``; this machine only, UsageError for a remote target)."""
+    if pythons is not None and sweep.worker.remote:
+        raise UsageError("workers taking turns run on this machine only; a remote board's transport "
+                         "cannot hold a worker open between blocks")
     measurements = [Measurement(model, backend, batch, precision) for model in models]
     requests, failures = [], {}
     for index, measurement in enumerate(measurements):
@@ -122,45 +144,78 @@ def measure_paired(sweep: Sweep, models: list[ResolvedModel], backend: str, pair
         except (ExportError, TransportError, ValueError) as exc:
             failures[index] = f"cannot prepare the model: {exc}"
             requests.append(None)
+    seed = pairing.seed if pairing.seed is not None else random.SystemRandom().randrange(2 ** 32)
+    orders: list[list[int]] = []
     if 0 in failures:
         results = [{"status": "error", "error": failures[0], "warnings": []}] * len(models)
+    elif pythons is None:
+        results, orders = _run(sweep, requests, failures, pairing, seed)
     else:
-        results = _run(sweep, requests, failures, pairing)
-    description = pairing.describe(backend, len(models))
+        results, orders = _run_turns(sweep, requests, failures, pairing, seed, pythons)
+    description = pairing.describe(backend, len(models), seed, orders, workers=1 if pythons is None else len(models))
+    roles = roles or ["reference" if index == 0 else "candidate" for index in range(len(models))]
+    if pythons is not None:
+        description["sides"] = [_side(role, python, result) for role, python, result in zip(roles, pythons, results)]
     entries = []
-    for index, (measurement, result) in enumerate(zip(measurements, results)):
+    for measurement, result, role in zip(measurements, results, roles):
         record = make_record(measurement, _as_measure_result(result), run_id=sweep.run_id, config=sweep.config,
                              host_env=sweep.host_env, method="paired")
-        role = roles[index] if roles else ("reference" if index == 0 else "candidate")
         record = record.model_copy(update={"env": {**record.env, "pairing": {**description, "role": role}}})
         entries.append(PairedEntry(measurement.model, result["status"], result.get("error"),
                                    result.get("blocks") or [], record))
     return PairedMeasurement(backend, entries)
 
 
-def _run(sweep: Sweep, requests: list[dict | None], failures: dict[int, str], pairing: Pairing) -> list[dict]:
-    """One ``paired`` worker request from the reference's ``measure`` request, with every model
-    that could be prepared."""
-    live = [i for i in range(len(requests)) if i not in failures]
-    request = dict(requests[0])
-    for key in ("model", "settings", "power", "profile_layers", "gpu_state"):
-        request.pop(key, None)
-    if request["backend"] == "onnxruntime":
+def _shared_request(request: dict, pairing: Pairing) -> dict:
+    """A ``measure`` request made into what every side of a pair shares: no model, no timing
+    settings, no power or profiling, ONNX Runtime's spinning off."""
+    shared = {key: value for key, value in request.items()
+              if key not in ("model", "settings", "power", "profile_layers", "gpu_state")}
+    if shared["backend"] == "onnxruntime":
         # An idle session's spinning threads would slow the running one down.
-        request["backend_options"] = {**request["backend_options"], "allow_spinning": False}
-    request.update(task="paired", models=[requests[i]["model"] for i in live],
-                   pairing={"rounds": pairing.rounds, "block_s": pairing.block_s, "warmup_s": pairing.warmup_s})
+        shared["backend_options"] = {**shared["backend_options"], "allow_spinning": False}
+    shared["pairing"] = {"rounds": pairing.rounds, "block_s": pairing.block_s, "warmup_s": pairing.warmup_s}
+    return shared
+
+
+def _run(sweep: Sweep, requests: list[dict | None], failures: dict[int, str], pairing: Pairing,
+         seed: int) -> tuple[list[dict], list[list[int]]]:
+    """One ``paired`` worker request from the reference's ``measure`` request, with every model
+    that could be prepared; the results by model, and the orders by model position."""
+    live = [i for i in range(len(requests)) if i not in failures]
+    request = _shared_request(requests[0], pairing)
+    request["pairing"]["seed"] = seed
+    request.update(task="paired", models=[requests[i]["model"] for i in live])
     timeout_s = sweep.config.settings.timeout_s + len(live) * pairing.rounds * pairing.block_s
     outcome = sweep.worker.run(request, timeout_s=timeout_s)
     results: list[dict] = [{"status": "error", "error": failures.get(i), "warnings": []} for i in range(len(requests))]
     if outcome["status"] != "ok":
         for i in live:
             results[i] = {**outcome, "warnings": list(outcome.get("warnings") or [])}
-        return results
+        return results, []
     for i, entry in zip(live, outcome["models"]):
         # No memory figure: the process held every model of the pair at once.
         results[i] = {**entry, "python": outcome.get("python")}
-    return results
+    return results, [[live[j] for j in order] for order in outcome["orders"]]
+
+
+def _run_turns(sweep: Sweep, requests: list[dict | None], failures: dict[int, str], pairing: Pairing, seed: int,
+               pythons: Sequence[str]) -> tuple[list[dict], list[list[int]]]:
+    """Every model that could be prepared in a worker of its own, taking turns (``sweep.turns``)."""
+    loads = {i: {**_shared_request(request, pairing), "task": "load", "model": request["model"]}
+             for i, request in enumerate(requests) if i not in failures}
+    entries, orders = take_turns(loads, pythons, pairing.rounds, pairing.block_s, seed,
+                                 sweep.config.settings.timeout_s)
+    results = [entries.get(i) or {"status": "error", "error": failures.get(i), "warnings": []}
+               for i in range(len(requests))]
+    return results, orders
+
+
+def _side(role: str, python: str, result: dict) -> dict:
+    """One side of a pair measured by workers taking turns: its interpreter and the runtime it ran."""
+    backend = result.get("backend") or {}
+    runtime = f"{backend['library']} {backend['version']}" if backend.get("version") else None
+    return {"role": role, "interpreter": python, "python": result.get("python"), "runtime": runtime}
 
 
 def _as_measure_result(result: dict) -> dict:

@@ -1,0 +1,146 @@
+"""Workers taking turns: each side of a pair in a long-lived worker of its own, asked for one block
+at a time in the seeded, counterbalanced order; real ONNX Runtime workers on this interpreter."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+import pytest
+
+from edgebench.board.paired_blocks import block_orders
+from edgebench.models import resolve_model
+from edgebench.results.record import Settings
+from edgebench.sweep.config import SweepConfig
+from edgebench.sweep.execute import Sweep
+from edgebench.sweep.paired import Pairing, measure_paired
+from edgebench.sweep.plan import Measurement
+from edgebench.sweep.turns import TurnWorker, take_turns
+from edgebench.targets import builtin_definitions
+
+from onnx_models import conv_stack
+
+FAST = Pairing(rounds=4, block_s=0.01, warmup_s=0.02, seed=3)
+
+
+@pytest.fixture
+def sweep():
+    settings = Settings(min_time_s=0, max_time_s=0, min_iterations=1, warmup_s=0.02, target_ci=0, timeout_s=120,
+                        threads=1)
+    config = SweepConfig(settings=settings, target=builtin_definitions()["x86-cpu"], mode="default", device="cpu",
+                         threads=1)
+    return Sweep(config, "run-turns", {"host": "test"})
+
+
+@pytest.fixture
+def pair(tmp_path):
+    """2 and 16 convolutions: the second is much slower on a loaded machine too."""
+    return [resolve_model(str(conv_stack(tmp_path / f"net{convs}.onnx", convs=convs, channels=16, size=32)))
+            for convs in (2, 16)]
+
+
+def loads(sweep, models):
+    return {index: {**sweep.request(Measurement(model, "onnxruntime", 1, "fp32")), "task": "load",
+                    "pairing": {"block_s": FAST.block_s, "warmup_s": FAST.warmup_s}}
+            for index, model in enumerate(models)}
+
+
+def gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_each_side_has_a_worker_of_its_own_and_their_blocks_take_turns(sweep, pair):
+    entries, orders = take_turns(loads(sweep, pair), [sys.executable] * 2, 4, FAST.block_s, FAST.seed, 60)
+    assert [entries[i]["status"] for i in (0, 1)] == ["ok", "ok"], entries
+    pids = [entries[i]["pid"] for i in (0, 1)]
+    assert pids[0] != pids[1] and os.getpid() not in pids
+    assert orders == block_orders(2, 4, FAST.seed)
+    # Each worker's own clock (time.perf_counter, one monotonic clock per machine): its blocks
+    # fall between the other's, one running at a time, in the order asked.
+    timeline = sorted((start, end, side) for side in (0, 1) for start, end in entries[side]["windows"])
+    assert [side for _, _, side in timeline] == [side for order in orders for side in order]
+    assert all(end <= next_start for (_, end, _), (next_start, _, _) in zip(timeline, timeline[1:]))
+    assert all(len(entries[i]["blocks"]) == 4 and entries[i]["warmup_iterations"] >= 1 for i in (0, 1))
+    assert all(gone(pid) for pid in pids)
+
+
+def test_measured_by_workers_taking_turns_the_records_say_so(sweep, pair):
+    paired = measure_paired(sweep, pair, "onnxruntime", FAST, roles=["reference", "contender"],
+                            pythons=[sys.executable] * 2)
+    assert [entry.status for entry in paired.entries] == ["ok", "ok"]
+    assert paired.ratio(1, 0).ratio > 1.5 and paired.ratio(1, 0).low > 1.0
+    pairing = paired.entries[1].record.env["pairing"]
+    assert pairing["workers"] == 2 and pairing["role"] == "contender" and pairing["seed"] == FAST.seed
+    assert pairing["orders"] == block_orders(2, 4, FAST.seed)
+    assert [side["interpreter"] for side in pairing["sides"]] == [sys.executable] * 2
+    assert all(side["runtime"].startswith("onnxruntime ") for side in pairing["sides"])
+    record = paired.entries[0].record
+    assert record.backend_options.get("allow_spinning") is False
+    assert record.memory_mb.host_peak > 0  # each process held one model
+
+
+def test_a_killed_worker_is_an_error_result_that_says_how_it_ended(sweep, pair):
+    with TurnWorker(sys.executable) as worker:
+        loaded = worker.ask(loads(sweep, pair)[0], 60)
+        assert loaded["status"] == "ok", loaded
+        os.kill(loaded["pid"], signal.SIGKILL)
+        result = worker.ask({"task": "block", "block_s": 0.01}, 60)
+        assert result["status"] == "error" and "SIGKILL" in result["error"], result
+        assert worker.process is None
+        assert worker.ask({"task": "block", "block_s": 0.01}, 60)["error"] == "the worker has ended"
+    assert gone(loaded["pid"])
+
+
+def test_a_worker_killed_mid_measurement_fails_every_side_and_the_other_worker_is_ended(sweep, pair, monkeypatch):
+    loaded, blocks = [], []
+    ask = TurnWorker.ask
+
+    def ask_then_kill(worker, request, timeout_s):
+        if request["task"] == "block" and len(blocks) == 2:  # the third block's worker dies first
+            os.kill(worker.process.pid, signal.SIGKILL)
+        result = ask(worker, request, timeout_s)
+        (loaded if request["task"] == "load" else blocks).append(result)
+        return result
+
+    monkeypatch.setattr(TurnWorker, "ask", ask_then_kill)
+    entries, _ = take_turns(loads(sweep, pair), [sys.executable] * 2, 4, FAST.block_s, FAST.seed, 60)
+    assert [entries[i]["status"] for i in (0, 1)] == ["error", "error"]
+    assert entries[0]["error"].startswith("the worker of model") and "SIGKILL" in entries[0]["error"]
+    assert len(blocks) == 3 and all(gone(result["pid"]) for result in loaded)
+
+
+def test_ctrl_c_between_blocks_ends_both_workers(sweep, pair, monkeypatch):
+    loaded = []
+    ask = TurnWorker.ask
+
+    def interrupted_after_the_first_block(worker, request, timeout_s):
+        result = ask(worker, request, timeout_s)
+        if request["task"] != "load":
+            raise KeyboardInterrupt
+        loaded.append(result)
+        return result
+
+    monkeypatch.setattr(TurnWorker, "ask", interrupted_after_the_first_block)
+    with pytest.raises(KeyboardInterrupt):
+        take_turns(loads(sweep, pair), [sys.executable] * 2, 4, FAST.block_s, FAST.seed, 60)
+    assert len(loaded) == 2 and all(gone(result["pid"]) for result in loaded)
+
+
+def test_an_interpreter_that_cannot_start_is_one_line(sweep, pair, tmp_path):
+    from edgebench.errors import UsageError
+
+    with pytest.raises(UsageError, match="cannot start"):
+        take_turns(loads(sweep, pair), [sys.executable, str(tmp_path / "no-python")], 4, 0.01, 1, 60)
+
+
+def test_a_remote_transport_refuses_workers_taking_turns(sweep, pair, monkeypatch):
+    from edgebench.errors import UsageError
+
+    monkeypatch.setattr(sweep.worker, "remote", True, raising=False)
+    with pytest.raises(UsageError, match="this machine only"):
+        measure_paired(sweep, pair, "onnxruntime", FAST, pythons=[sys.executable] * 2)
