@@ -1,240 +1,581 @@
-"""Quality of `edgebench regress` on real measurements: false alarms and detection rates.
+"""Quality of `edgebench regress` on slowdowns injected into the model graph: the paired confirmation's
+false positives and detection rates, change points on nights of real runs, and what each costs.
 
-    .venv/bin/python benchmarks/regress_quality.py [--runs 12] [--model torchvision:mobilenet_v3_small]
+    .venv/bin/python benchmarks/regress_quality.py [--out bench/regress_quality] [--aa-trials 400]
+        [--slow-trials 100] [--threshold 0.03] [--sessions 3] [--rounds 10] [--block-time 0.1]
+        [--threads 1] [--model torchvision:mobilenet_v3_small] [--input-shape 3x224x224]
+        [--max-minutes M] [--store FILE] [--quick]
 
-Measures the same setup several times, each a separate `edgebench run` invocation (fresh worker
-processes, as in CI) into a scratch store, then replays every pair of runs (earlier run as the
-baseline, later as the contender) through the real detector (`edgebench.results.regress.judge`,
-given the runs before the contender as its history, as `edgebench regress` gives it):
+Every figure comes from real measurements of real models through edgebench's own path (worker
+processes, the ONNX Runtime runner, the store, the artifact store); nothing is multiplied afterwards.
 
-- A/A: the pair as measured. Any "regression" is a false positive (goal: at most 1%).
-- Injected slowdowns: the contender's raw samples and per-process p50s multiplied by 1.05 and
-  1.10. The share flagged "regression" is the detection rate (goal: 10% found in at least 95%).
+1. **Models.** The base model is exported to ONNX (MobileNetV3-small with random weights at
+   224x224: about 3 ms per inference with one ONNX Runtime thread here). Slower variants are the
+   same graph with a side branch of extra 3x3 convolutions whose result is multiplied by zero and
+   added to the output (``edgebench.models.graph_slowdown``): the outputs are the base model's,
+   only the time grows. Calibration paired runs measure candidates with 4 to 32 extra
+   convolutions against the base; a line through the origin fitted to their log ratios gives the
+   number of convolutions for each target (3%, 5%, 10%), so the sizes follow the machine.
+2. **True slowdowns.** A long paired run (``--true-rounds``, 60) of each variant against the base,
+   the two alone in one worker as a confirmation measures them (and of an identical copy, the A/A
+   control): each variant's measured slowdown, with its 95% interval, printed beside its target.
+   The detection rates below are "for a measured x% slowdown".
+3. **Nights.** Real `edgebench run` invocations (subprocesses, timed) of one model name,
+   ``net.onnx``, with the settings of ``docs/examples/nightly-suite.toml`` (min 5 s, max 60 s,
+   3 worker processes; no power sampling, which this machine does not have): ``--base-nights``
+   of the base model and ``--step-nights`` of the 3% variant, interleaved in time so that a drift
+   of the machine during the script is not taken for the step, then one night each of the 5% and
+   the 10% variant. Their wall times are today's cost of measuring a key once.
+4. **Change points** (``edgebench.results.change_points``, as `regress` runs them on p50): the
+   base nights in order, then the 3% nights, with the step at every position that leaves at least
+   ``MIN_POINTS - 1`` base nights before it; for each, after how many step nights the step is dated
+   at its first night (goal: within 5). Positions share nights, so they are not independent
+   trials. Change points in the base nights alone are false ones. Beside them, for contrast, what
+   `regress` without --confirm (``judge``) makes of the same nights: every ordered pair of base
+   nights (A/A), and the 5% and 10% nights against each base night (no extra measurement).
+5. **Paired confirmation.** Each trial is ``edgebench.results.confirm.confirm`` (what `edgebench
+   regress --confirm` calls) on one key whose history verdict is forced to "regression", so it is
+   always confirmed: the two records' model files are restored from the artifact store and
+   measured against each other in fresh worker processes, up to ``--sessions`` sessions of
+   ``--rounds`` rounds, judged by ``decide`` with ``one_sided_p`` x sessions (Bonferroni over the
+   looks) at regress's ``ALPHA``; Benjamini-Hochberg over one key changes nothing. Cases: A/A
+   (two base nights' records: any "regression" is a false positive; goal at most 0.5% over at
+   least 400 trials), the 5% variant against a base night (goal: detected at least 95%) and the
+   10% variant (at least 99%). The cases are interleaved over the run. The rates are conditional on
+   a key being confirmed at all (the history verdict decides that).
+6. **Cost per key**: each trial's wall time (restoring the files, the sessions, judging), its
+   median and the share of keys that needed more than one session, beside the median wall time of
+   one night's `edgebench run` of the key. A `regress --confirm` run adds its own start-up once.
 
-- Change points (``edgebench.results.change_points``): the runs taken as nights in order, a 3% step
-  injected at each night that leaves at least 5 nights before it and 5 after (every later run's
-  samples x 1.03); for each, how many nights after the step until the change point is dated at the
-  step's first night (goal: within 5), and the change points of the series as measured (each is a
-  false one).
+**Threshold** (``--threshold``, default 0.03): a nightly that must catch a 5% slowdown cannot use
+regress's default 0.05, since a key measured right at the threshold is flagged only about half
+the time. 0.03 leaves two points under 5% for the error of the measured ratio (each trial's
+interval is in the JSON) and keeps the threshold as far above 1 as that allows, which is what
+protects A/A keys; it is also the step the change points are asked to find. A lower threshold
+would call fewer A/A keys "same" in one session (the interval must fit inside 1 +/- threshold)
+and so cost more sessions.
 
-For contrast it also applies the rule the detector does not use, threshold + one-sided
-Mann-Whitney U on the raw samples at the same alpha, to the same pairs.
+**Goals** are judged on the point estimate; the Clopper-Pearson 95% interval is printed beside,
+with whether it shows the goal met or missed, or spans it.
 
-N runs give N(N-1)/2 pairs; showing a false-positive rate below 1% takes about 300 pairs
-without one (25 runs; a development run with shorter settings took 12 s a run). Pairs share
-runs, so they are not independent: the intervals printed (Clopper-Pearson, 95%) treat them as
-if they were and are optimistic. A goal counts as met or missed only when the whole interval
-says so. `--store FILE --runs 0` re-analyses a store measured before; `--runs N` with
-`--store FILE` adds N runs to it.
+**Time**: the defaults are sized for about 45 minutes on the 2-core development machine when most
+keys decide in one session. Measured there in short runs with other jobs running (load average
+about 4): a one-session trial took about 3.6 s, a three-session one about 10.5 s, a night 21 s.
+The progress lines show the pace and the time left; ``--max-minutes`` ends the trials early, and
+since the cases are interleaved each keeps its share. ``--quick`` is a smoke run of under 2
+minutes with tiny settings: its figures mean nothing.
+
+Writes ``OUT/regress_quality.md`` (the tables) and ``OUT/regress_quality.json`` (settings,
+versions, the load average at the start, the end and after every night and trial, the calibration,
+every night and every trial) through ``benchmarks/table_files.py``, rewritten after each step
+and each trial, so Ctrl-C keeps what was done. The store (records, kept model files) is a scratch
+file unless ``--store`` names one.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import math
-import shlex
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter, defaultdict
 from itertools import combinations
 from pathlib import Path
 
-import numpy as np
 from scipy import stats as scipy_stats
 
-from edgebench.board import stats
+from edgebench.errors import UsageError
+from edgebench.models import resolve_model
+from edgebench.models.artifacts import onnx_for
+from edgebench.models.graph_slowdown import slowed
 from edgebench.results import change_points
-from edgebench.results.compare import key_text
-from edgebench.results.record import Latency, Record
-from edgebench.results.regress import ALPHA, DEFAULT_THRESHOLD, HISTORY_RUNS, MIN_HISTORY, Verdict, judge
+from edgebench.results.confirm import DEFAULT_SESSIONS, PAIRED_TIMEOUT_S, confirm
+from edgebench.results.record import Record, Settings
+from edgebench.results.regress import ALPHA, HISTORY_RUNS, judge, regress
 from edgebench.results.store import Store
+from edgebench.session import available_definition, run_session
+from edgebench.sweep.paired import DEFAULT_BLOCK_S, DEFAULT_ROUNDS, Pairing, Ratio, measure_paired
+from edgebench.sweep.suite import load_suite
+from edgebench.vcs import git_commit
 
-SLOWDOWNS = (1.05, 1.10)
-STEP = 1.03  # the change-point goal: a 3% step dated within STEP_NIGHTS nights
-STEP_NIGHTS = 5
-FALSE_POSITIVE_GOAL = 0.01
-DETECTION_GOAL = 0.95  # for the 10% slowdown
+from table_files import environment, environment_line, load_average, markdown_table, ratio_text, write_table
+
+REPO = Path(__file__).resolve().parents[1]
+NIGHTLY_SUITE = REPO / "docs" / "examples" / "nightly-suite.toml"
+TAGS = {"command": "benchmark-regress-quality"}
+NIGHT_NAME = "net.onnx"  # every night measures this name, as a nightly follows a model by its name
+STEP, SLOWDOWNS = 1.03, (1.05, 1.10)
+TARGETS = (STEP, *SLOWDOWNS)
+CASES = {"A/A": 1.0, "5%": 1.05, "10%": 1.10}  # confirmation cases: the variant the contender runs
+FALSE_POSITIVE_GOAL = 0.005
+DETECTION_GOALS = {1.05: 0.95, 1.10: 0.99}
+STEP_NIGHTS_GOAL = 5
+CALIBRATION_CONVS = (4, 8, 16, 32)
+DEFAULT_THRESHOLD = 0.03  # the module docstring says why
+
+# Full and --quick values of the options left unset; --quick only checks that everything runs.
+FULL = {"aa_trials": 400, "slow_trials": 100, "rounds": DEFAULT_ROUNDS, "block_time": DEFAULT_BLOCK_S,
+        "sessions": DEFAULT_SESSIONS, "base_nights": 10, "step_nights": 5, "calibration_rounds": 20,
+        "true_rounds": 60, "night_min_time": None, "night_max_time": None, "night_processes": None,
+        "night_warmup": 1.0}
+QUICK = {"aa_trials": 2, "slow_trials": 1, "rounds": 4, "block_time": 0.03, "sessions": 2, "base_nights": 5,
+         "step_nights": 2, "calibration_rounds": 4, "true_rounds": 6, "night_min_time": 0.3, "night_max_time": 1.0,
+         "night_processes": 1, "night_warmup": 0.1}
 
 
 def main() -> None:
     args = _arguments()
-    with tempfile.TemporaryDirectory() as scratch:
-        store_path = Path(args.store) if args.store else Path(scratch) / "regress-quality.db"
-        started = time.monotonic()
-        for index in range(args.runs):
-            _measure_once(args, store_path)
-            print(f"run {index + 1}/{args.runs} measured ({time.monotonic() - started:.0f} s)", flush=True)
-        with Store.open(store_path, create=False) as store:
-            records = [r for r in store.records(method="sweep") if r.status == "ok"]
-    for key, runs in _runs_by_key(records).items():
-        _report(key, runs, args)
-    print(f"\nreproduce: {_command(args)}")
+    results = _started(args)
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="regress-quality-") as scratch:
+        work = Path(scratch)
+        store = Path(args.store) if args.store else work / "regress-quality.db"
+        try:
+            deadline = None if args.max_minutes is None else started + args.max_minutes * 60
+            _measure(args, results, work, store, deadline)
+        except KeyboardInterrupt:
+            results["interrupted"] = True
+            print("interrupted: the tables cover what was measured", flush=True)
+        except UsageError as exc:
+            results["error"] = str(exc)
+        finally:
+            results["load_average"]["end"] = load_average()
+            results["wall_s"] = round(time.monotonic() - started, 1)
+            table = _write(args.out, results)
+    print(_markdown(results))
+    print(f"written: {table} and {table.with_suffix('.json')}")
+    if results.get("error"):
+        sys.exit(f"regress_quality.py: error: {results['error']}")
+    if results["interrupted"]:
+        sys.exit(130)
 
 
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="torchvision:mobilenet_v3_small")
-    parser.add_argument("--backend", default="onnxruntime")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--runs", type=int, default=12, help="separate `edgebench run` invocations to make")
-    parser.add_argument("--processes", type=int, default=3, help="worker processes per run")
-    parser.add_argument("--min-time", type=float, default=3.0, help="timed seconds per run, all processes")
-    parser.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds per process")
-    parser.add_argument("--metric", default="p50")
-    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
-    parser.add_argument("--store", help="keep the measurements in this store (default: a scratch file)")
+    parser.add_argument("--out", type=Path, default=Path("bench/regress_quality"))
+    parser.add_argument("--model", default="torchvision:mobilenet_v3_small",
+                        help="the base model: a spec exported to ONNX, or an .onnx file")
+    parser.add_argument("--input-shape", default="3x224x224", help="as `edgebench run --input-shape`")
+    parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads everywhere")
+    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
+                        help=f"relative change that counts (default {DEFAULT_THRESHOLD}: see the docstring)")
+    parser.add_argument("--aa-trials", type=int, help=f"A/A confirmations (default {FULL['aa_trials']})")
+    parser.add_argument("--slow-trials", type=int,
+                        help=f"confirmations of each slowdown, 5%% and 10%% (default {FULL['slow_trials']})")
+    parser.add_argument("--sessions", type=int, help=f"paired sessions per key at most (default {DEFAULT_SESSIONS}, "
+                        "as regress --confirm-sessions)")
+    parser.add_argument("--rounds", type=int, help=f"paired rounds per session (default {DEFAULT_ROUNDS}, "
+                        "as regress --confirm-rounds)")
+    parser.add_argument("--block-time", type=float,
+                        help=f"seconds per timed block (default {DEFAULT_BLOCK_S}, as regress --block-time)")
+    parser.add_argument("--base-nights", type=int, help=f"nights of the base model (default {FULL['base_nights']})")
+    parser.add_argument("--step-nights", type=int, help=f"nights of the 3%% variant (default {FULL['step_nights']})")
+    parser.add_argument("--calibration-rounds", type=int,
+                        help=f"rounds of the calibration paired run (default {FULL['calibration_rounds']})")
+    parser.add_argument("--true-rounds", type=int, help=f"rounds of the paired run that measures each variant's "
+                        f"true slowdown (default {FULL['true_rounds']})")
+    parser.add_argument("--night-min-time", type=float, help="`edgebench run --min-time` of a night "
+                        "(default: docs/examples/nightly-suite.toml's min_time)")
+    parser.add_argument("--night-max-time", type=float, help="`edgebench run --max-time` of a night "
+                        "(default: the nightly suite's max_time)")
+    parser.add_argument("--night-processes", type=int, help="`edgebench run --processes` of a night "
+                        "(default: the nightly suite's)")
+    parser.add_argument("--night-warmup", type=float, help="`edgebench run --warmup` of a night (default 1, run's)")
+    parser.add_argument("--max-minutes", type=float,
+                        help="end the trials after the one that crosses this wall time since the start (the cases "
+                             "are interleaved, so each keeps its share)")
+    parser.add_argument("--store", help="keep the records and model files in this store (default: a scratch file)")
+    parser.add_argument("--quick", action="store_true", help="a smoke run of about 2 minutes; figures mean nothing")
     args = parser.parse_args()
-    if args.runs < 1 and not args.store:
-        parser.error("--runs 0 re-analyses a store: give it with --store")
+    for name in FULL:
+        if getattr(args, name) is None:
+            setattr(args, name, (QUICK if args.quick else FULL)[name])
+    suite = load_suite(NIGHTLY_SUITE).settings
+    args.night_min_time = suite.min_time if args.night_min_time is None else args.night_min_time
+    args.night_max_time = suite.max_time if args.night_max_time is None else args.night_max_time
+    args.night_processes = args.night_processes or suite.processes
+    if args.aa_trials < 0 or args.slow_trials < 0 or args.sessions < 1 or args.rounds < 2:
+        parser.error("--aa-trials and --slow-trials must be at least 0, --sessions 1, --rounds 2")
+    if args.base_nights < change_points.MIN_POINTS - 1 or args.step_nights < 1:
+        parser.error(f"--base-nights must be at least {change_points.MIN_POINTS - 1} (a change point needs "
+                     f"{change_points.MIN_POINTS} points), --step-nights at least 1")
+    if not 0 < args.threshold < 1:
+        parser.error("--threshold is a fraction between 0 and 1")
     return args
 
 
-def _measure_once(args: argparse.Namespace, store_path: Path) -> None:
-    command = [sys.executable, "-m", "edgebench", "run", "--model", args.model, "--backend", args.backend,
-               "--threads", str(args.threads), "--processes", str(args.processes), "--min-time", str(args.min_time),
-               "--max-time", str(args.min_time * 3), "--warmup", str(args.warmup), "--store", str(store_path),
-               "--json", "--tag", "purpose=regress-quality"]
-    proc = subprocess.run(command, capture_output=True, text=True)
-    if proc.returncode != 0:
-        sys.exit(f"edgebench run failed ({proc.returncode}): {proc.stderr.strip()[-800:]}")
+def _started(args: argparse.Namespace) -> dict:
+    settings = {key: (str(value) if isinstance(value, Path) else value) for key, value in vars(args).items()}
+    return {"environment": {**environment(), "git_commit": git_commit(REPO)}, "settings": {**settings, "alpha": ALPHA},
+            "load_average": {"start": load_average(), "end": None}, "interrupted": False, "calibration": None,
+            "variants": None, "nights": [], "change_points": None, "history": None, "trials": []}
 
 
-def _runs_by_key(records: list[Record]) -> dict[tuple, list[Record]]:
-    """Each key's records in the order they were measured."""
-    by_key: dict[tuple, list[Record]] = defaultdict(list)
-    for record in sorted(records, key=lambda r: (r.created_at, r.run_id)):
-        by_key[record.key].append(record)
-    return by_key
+def _measure(args: argparse.Namespace, results: dict, work: Path, store: Path, deadline: float | None) -> None:
+    base = _base_model(args, work)
+    print(f"base model: {args.model} at {args.input_shape} -> {base.name}", flush=True)
+    definition = available_definition("local")
+    settings = Settings(min_time_s=0.0, max_time_s=0.0, min_iterations=1, warmup_s=Pairing().warmup_s, target_ci=0.0,
+                        timeout_s=PAIRED_TIMEOUT_S, threads=args.threads, processes=1)
+    with run_session(store, tags=TAGS) as session, \
+            session.stage(definition, definition.default_device, measure_power=False) as ready:
+        sweep = ready.sweep(settings, threads=args.threads)
+
+        def paired(file: Path, role: str, rounds: int) -> Ratio:
+            """``file`` over the base in a paired worker run of the two alone, as a confirmation
+            measures a key (more models in one process would share its caches differently)."""
+            roles = ["base", role]
+            measured = measure_paired(sweep, [resolve_model(str(f)) for f in (base, file)], "onnxruntime",
+                                      Pairing(rounds, args.block_time), roles=roles)
+            session.keep_all(entry.record for entry in measured.entries)
+            failed = [f"{role}: {entry.error}" for role, entry in zip(roles, measured.entries) if not entry.ok]
+            if failed:
+                raise UsageError("a paired measurement failed: " + "; ".join(failed))
+            return measured.ratio(1)
+
+        results["calibration"] = _calibrate(args, base, work, paired)
+        _write(args.out, results)
+        results["variants"], files = _variants(args, base, work, results["calibration"], paired)
+        _write(args.out, results)
+    records = _nights(args, results, work, store, files)
+    results["change_points"] = _change_points(records[1.0], records[STEP])
+    results["history"] = _history_verdicts(records, args.threshold)
+    _write(args.out, results)
+    _confirmations(args, results, store, records, deadline)
 
 
-def _history(runs: list[Record], contender: int) -> list[Record]:
-    """What `edgebench regress` would use: the runs before the contender, newest first."""
-    return runs[:contender][::-1][:HISTORY_RUNS]
+def _base_model(args: argparse.Namespace, work: Path) -> Path:
+    """The base model as one ONNX file in ``work``."""
+    resolved = resolve_model(args.model, [args.input_shape] if args.input_shape else [])
+    base = work / "base.onnx"
+    shutil.copyfile(onnx_for(resolved, batch=1), base)
+    return base
 
 
-def slowed(record: Record, factor: float) -> Record:
-    """The record as if every inference had taken ``factor`` times as long."""
-    samples = [sample * factor for sample in record.samples_ms]
-    process_p50s = [p50 * factor for p50 in record.stability.process_p50s]
-    return record.model_copy(update={
-        "samples_ms": samples,
-        "latency_ms": Latency(**stats.summarize(samples)),
-        "stability": record.stability.model_copy(update={"process_p50s": process_p50s}),
-    })
+def _calibrate(args: argparse.Namespace, base: Path, work: Path, paired) -> dict:
+    """Extra convolutions per target, from a paired run of each candidate against the base: the log
+    ratio per convolution, fitted through the origin (besides its convolutions the branch is a few nodes on a
+    handful of numbers; a fitted intercept would only add the noise of the smallest candidates)."""
+    candidates = [slowed(base, work / f"calibrate-{convs}.onnx", convs) for convs in CALIBRATION_CONVS]
+    ratios = []
+    for convs, candidate in zip(CALIBRATION_CONVS, candidates):
+        ratios.append(paired(candidate, f"+{convs} convs", args.calibration_rounds))
+        print(f"calibration: +{convs} convolutions measured {ratios[-1]} of the base", flush=True)
+    slope = sum(c * math.log(r.ratio) for c, r in zip(CALIBRATION_CONVS, ratios)) / sum(
+        c * c for c in CALIBRATION_CONVS)
+    if slope <= 0:
+        raise UsageError("the calibration measured no slowdown growing with the extra convolutions: the machine "
+                         "is too noisy now, or ONNX Runtime removed the side branch")
+    chosen = {str(target): max(1, round(math.log(target) / slope)) for target in TARGETS}
+    print(f"calibration: {math.expm1(slope):.2%} per convolution; chosen "
+          + ", ".join(f"{float(t) - 1:.0%}: {c}" for t, c in chosen.items()), flush=True)
+    return {"rounds": args.calibration_rounds, "per_conv": math.expm1(slope), "chosen_convs": chosen,
+            "candidates": [{"convs": c, **r.as_dict()} for c, r in zip(CALIBRATION_CONVS, ratios)]}
 
 
-def _report(key: tuple, runs: list[Record], args: argparse.Namespace) -> None:
-    pairs = list(combinations(range(len(runs)), 2))
-    print(f"\n{key_text(runs[0])}: {len(runs)} runs, {len(pairs)} ordered pairs (earlier run = baseline)")
-    if not pairs:
-        print("  at least two runs are needed")
-        return
-    _describe_noise(runs, args.metric)
-    verdicts = {
-        factor: [judge(runs[i], slowed(runs[j], factor), args.metric, args.threshold, history=_history(runs, j))
-                 for i, j in pairs]
-        for factor in (1.0, *SLOWDOWNS)
-    }
-    for factor, judged in verdicts.items():
-        flagged = _count(judged, "regression")
-        naive = sum(_naive_flags(runs[i], slowed(runs[j], factor), args.metric, args.threshold) for i, j in pairs)
-        label = "A/A (no change)" if factor == 1.0 else f"slowdown x{factor:.2f}"
-        print(f"  {label:17} detector flags {_rate(flagged, len(pairs))}; "
-              f"threshold + raw-sample Mann-Whitney would flag {_rate(naive, len(pairs))}")
-    print(f"  A/A pairs called improvements: {_rate(_count(verdicts[1.0], 'improvement'), len(pairs))}")
-    sources = Counter(v.significance.noise for v in verdicts[1.0])
-    print(f"  noise estimate used: {', '.join(f'{source} {count}' for source, count in sources.most_common())} "
-          f"(history: the key's earlier runs, needs {MIN_HISTORY}; pairs with a contender among the first "
-          f"{MIN_HISTORY} runs have none)")
-    detectable = [v.significance.detectable for v in verdicts[1.0]]
-    print(f"  detectable change per pair at alpha {ALPHA:g}: median {statistics.median(detectable):.1%} "
-          f"(range {min(detectable):.1%} to {max(detectable):.1%})")
-    false_positives = _interval(_count(verdicts[1.0], "regression"), len(pairs))
-    detections = _interval(_count(verdicts[SLOWDOWNS[-1]], "regression"), len(pairs))
-    print(f"  goal, false positives <= {FALSE_POSITIVE_GOAL:.0%}: "
-          f"{_judged(false_positives.high <= FALSE_POSITIVE_GOAL, false_positives.low > FALSE_POSITIVE_GOAL)}; "
-          f"goal, 10% slowdown detected >= {DETECTION_GOAL:.0%}: "
-          f"{_judged(detections.low >= DETECTION_GOAL, detections.high < DETECTION_GOAL)}")
-    _report_change_points(runs)
+def _variants(args: argparse.Namespace, base: Path, work: Path, calibration: dict,
+              paired) -> tuple[list[dict], dict[float, Path]]:
+    """The variants built, and each one's true slowdown from a long paired run against the base (a
+    copy of the base as the A/A control); the model file of each variant, the base's as 1.0."""
+    copy = work / "base-copy.onnx"
+    shutil.copyfile(base, copy)
+    convs = [calibration["chosen_convs"][str(target)] for target in TARGETS]
+    files = [slowed(base, work / f"slowed-{target:.2f}.onnx", count) for target, count in zip(TARGETS, convs)]
+    print(f"measuring the true slowdowns: {args.true_rounds} paired rounds each", flush=True)
+    variants = []
+    for target, count, file in zip((1.0, *TARGETS), (0, *convs), (copy, *files)):
+        ratio = paired(file, f"{target:.2f}", args.true_rounds)
+        variants.append({"target": target, "convs": count, **ratio.as_dict()})
+        print(f"  target {target:.2f} (+{count} convolutions): measured {ratio}", flush=True)
+    return variants, {1.0: base, **dict(zip(TARGETS, files))}
 
 
-def _report_change_points(runs: list[Record]) -> None:
-    starts = range(change_points.MIN_POINTS - 1, len(runs) - STEP_NIGHTS + 1)
-    if not starts:
-        print(f"  change points: needs at least {change_points.MIN_POINTS - 1 + STEP_NIGHTS} runs")
-        return
-    delays = [_nights_to_date(runs, start) for start in starts]
-    found = [delay for delay in delays if delay is not None]
-    spread = f" (nights needed: median {statistics.median(found):g}, most {max(found)})" if found else ""
-    print(f"  {STEP - 1:.0%} step, change points: dated at its first night within {STEP_NIGHTS} nights for "
-          f"{_rate(len(found), len(delays))} of the step positions{spread}")
-    measured = change_points.find(runs).points
-    print(f"  change points in the series as measured (false ones): {len(measured)}"
-          + "".join(f"; run {p.index + 1} {p.change:+.1%} (p = {p.p_value:.2g})" for p in measured))
+def _night_order(base_nights: int, step_nights: int) -> list[float]:
+    """Base and 3% nights spread evenly through each other in time, then one 5% and one 10% night."""
+    slots = sorted([((i + 0.5) / base_nights, 1.0) for i in range(base_nights)]
+                   + [((i + 0.5) / step_nights, STEP) for i in range(step_nights)])
+    return [variant for _, variant in slots] + list(SLOWDOWNS)
 
 
-def _nights_to_date(runs: list[Record], start: int) -> int | None:
-    """Nights after a step injected at ``start`` until the change points date it there; None: not
-    within ``STEP_NIGHTS``."""
-    stepped = runs[:start] + [slowed(record, STEP) for record in runs[start:]]
-    return next((nights for nights in range(1, STEP_NIGHTS + 1)
-                 if any(p.index == start for p in change_points.find(stepped[:start + nights]).points)), None)
+def _nights(args: argparse.Namespace, results: dict, work: Path, store: Path,
+            files: dict[float, Path]) -> dict[float, list[Record]]:
+    """Every night's record, by variant, in the order measured."""
+    nightly = work / "nightly"
+    nightly.mkdir()
+    order = _night_order(args.base_nights, args.step_nights)
+    records: dict[float, list[Record]] = {variant: [] for variant in files}
+    for number, variant in enumerate(order, 1):
+        shutil.copyfile(files[variant], nightly / NIGHT_NAME)
+        command = [sys.executable, "-m", "edgebench", "run", "-m", NIGHT_NAME, "-b", "onnxruntime",
+                   "--threads", str(args.threads), "--min-time", f"{args.night_min_time:g}",
+                   "--max-time", f"{args.night_max_time:g}", "--processes", str(args.night_processes),
+                   "--warmup", f"{args.night_warmup:g}", "--no-power", "--store", str(store.resolve()), "--json",
+                   "--tag", "purpose=regress-quality", "--tag", f"variant={variant:.2f}"]
+        started = time.monotonic()
+        proc = subprocess.run(command, cwd=nightly, capture_output=True, text=True)
+        wall = time.monotonic() - started
+        if proc.returncode != 0:
+            raise UsageError(f"night {number}: edgebench run exited {proc.returncode}: "
+                             f"{(proc.stderr.strip().splitlines() or ['no message'])[-1]}")
+        (measured,) = json.loads(proc.stdout)
+        with Store.open(store, create=False) as opened:
+            (record,) = opened.records(measured["run_id"])
+        records[variant].append(record)
+        results["nights"].append({"night": number, "variant": variant, "run_id": record.run_id, "wall_s": wall,
+                                  "p50_ms": record.latency_ms.p50, "load_average": load_average()})
+        _write(args.out, results)
+        print(f"night {number}/{len(order)}: variant {variant:.2f}, p50 {record.latency_ms.p50:.3f} ms, "
+              f"`edgebench run` took {wall:.1f} s", flush=True)
+    return records
 
 
-def _count(verdicts: list[Verdict], outcome: str) -> int:
-    return sum(verdict.outcome == outcome for verdict in verdicts)
+def _change_points(base: list[Record], stepped: list[Record]) -> dict:
+    """For each step position, the step nights needed until the change points date the step at its
+    first night (None: not within the step nights measured); the false ones in the base nights."""
+    positions = []
+    for start in range(change_points.MIN_POINTS - 1, len(base) + 1):
+        series = base[:start] + stepped
+        nights = next((n for n in range(1, len(stepped) + 1)
+                       if any(p.index == start for p in change_points.find(series[:start + n]).points)), None)
+        positions.append({"base_nights": start, "nights_to_date": nights})
+    false_points = change_points.find(base).points
+    p50s = [r.latency_ms.p50 for r in base]
+    spread = statistics.stdev(math.log(p) for p in p50s)
+    return {"positions": positions, "false_points": [{"index": p.index, "change": p.change, "p_value": p.p_value}
+                                                     for p in false_points],
+            "base_p50_ms": p50s, "step_p50_ms": [r.latency_ms.p50 for r in stepped], "base_log_p50_sd": spread}
 
 
-def _describe_noise(runs: list[Record], metric: str) -> None:
-    """How much separate runs of one setup differ, which bounds what any detector can do."""
-    values = np.log([getattr(r.latency_ms, metric) for r in runs])
-    spreads = [r.stability.process_spread for r in runs if r.stability and r.stability.process_spread is not None]
-    print(f"  run-to-run: {metric} {min(np.exp(values)):.3f} to {max(np.exp(values)):.3f} ms, "
-          f"SD of log {metric} {np.std(values, ddof=1):.1%}, so SD of an A/A pair's log ratio about "
-          f"{np.std(values, ddof=1) * np.sqrt(2):.1%}")
-    # Even a test that knew the noise exactly needs |log 1.10| >= (z_alpha + z_0.95) x SD of an A/A log ratio.
-    needed = math.log(1.10) / (scipy_stats.norm.isf(ALPHA) + scipy_stats.norm.isf(1 - DETECTION_GOAL))
-    print(f"  (finding a 10% slowdown {DETECTION_GOAL:.0%} of the time at alpha {ALPHA:g} needs that figure "
-          f"below about {needed:.1%}, whatever the test)")
-    if spreads:
-        print("  within runs: per-process p50 spread (max-min)/median, median over runs "
-              f"{statistics.median(spreads):.1%}")
+def _history_verdicts(records: dict[float, list[Record]], threshold: float) -> dict:
+    """What `regress` without --confirm makes of the same nights (``judge``, the history of a
+    contender being the base nights before it, newest first): every ordered pair of base nights
+    (A/A), and the 5% and 10% nights against each base night. No measurement: the nights'
+    records, as measured."""
+    base = records[1.0]
+
+    def flagged(pairs: list[tuple[Record, Record, list[Record]]]) -> dict:
+        verdicts = [judge(baseline, contender, "p50", threshold, ALPHA, history[::-1][:HISTORY_RUNS])
+                    for baseline, contender, history in pairs]
+        return {"pairs": len(verdicts), "regressions": sum(v.outcome == "regression" for v in verdicts),
+                "detectable_median": statistics.median(v.significance.detectable for v in verdicts)}
+
+    found = {"A/A": flagged([(base[i], base[j], base[:j]) for i, j in combinations(range(len(base)), 2)])}
+    for variant in SLOWDOWNS:
+        found[f"{variant - 1:.0%}"] = flagged([(night, records[variant][0], base) for night in base])
+    return found
 
 
-def _naive_flags(baseline: Record, contender: Record, metric: str, threshold: float) -> bool:
-    change = getattr(contender.latency_ms, metric) / getattr(baseline.latency_ms, metric) - 1
-    test = scipy_stats.mannwhitneyu(contender.samples_ms, baseline.samples_ms, alternative="greater")
-    return change > threshold and test.pvalue < ALPHA
+def _schedule(counts: dict[str, int]) -> list[str]:
+    """The trials in an order that spreads each case evenly over the run."""
+    return [case for _, case in sorted(((index + 0.5) / count, case) for case, count in counts.items()
+                                       for index in range(count))]
 
 
-def _interval(count: int, total: int):
-    """Clopper-Pearson 95% interval of the rate (optimistic: pairs share runs)."""
-    return scipy_stats.binomtest(count, total).proportion_ci(confidence_level=0.95, method="exact")
+def _confirmations(args: argparse.Namespace, results: dict, store: Path, records: dict[float, list[Record]],
+                   deadline: float | None) -> None:
+    """The trials: one key confirmed per trial, through ``confirm`` as `regress --confirm` runs it,
+    until ``deadline`` (``time.monotonic``) if given."""
+    with Store.open(store, create=False) as opened:
+        report = regress(opened)  # the last night's key (net.onnx): its verdict is the template
+    base = records[1.0]
+    pairs = {"A/A": (base[-2], base[-1]), "5%": (base[-1], records[1.05][0]), "10%": (base[-1], records[1.10][0])}
+    reports = {case: dataclasses.replace(report, threshold=args.threshold, verdicts=[dataclasses.replace(
+        report.verdicts[0], outcome="regression", baseline=reference, contender=contender,
+        reason="benchmark trial: confirmed whatever the history says")])
+        for case, (reference, contender) in pairs.items()}
+    counts = {"A/A": args.aa_trials, "5%": args.slow_trials, "10%": args.slow_trials}
+    order = _schedule({case: count for case, count in counts.items() if count})
+    pairing = Pairing(args.rounds, args.block_time)
+    started = time.monotonic()
+    with run_session(store, tags=TAGS) as session:
+        for number, case in enumerate(order, 1):
+            began = time.monotonic()
+            confirmed = confirm(reports[case], session, sessions=args.sessions, pairing=pairing)
+            (confirmation,) = confirmed.confirmations.values()
+            wall = time.monotonic() - began
+            outcome = "failed" if confirmation.ratio is None else confirmation.outcome
+            results["trials"].append({
+                "trial": number, "case": case, "outcome": outcome, "sessions": confirmation.sessions, "wall_s": wall,
+                "ratio": confirmation.ratio.as_dict() if confirmation.ratio else None,
+                "p_value": confirmation.p_value, "reason": confirmation.reason,
+                "load_average": load_average()})
+            _write(args.out, results)
+            elapsed = time.monotonic() - started
+            left = elapsed / number * (len(order) - number)
+            print(f"trial {number}/{len(order)} {case}: {outcome} after {confirmation.sessions} session(s), "
+                  f"ratio {confirmation.ratio}, {wall:.1f} s | {elapsed / 60:.1f} min, about {left / 60:.0f} min left "
+                  f"| {_running(results['trials'])}", flush=True)
+            if deadline is not None and time.monotonic() > deadline:
+                results["stopped_early"] = f"--max-minutes {args.max_minutes:g} reached after {number} trials"
+                print(results["stopped_early"], flush=True)
+                break
+
+
+def _running(trials: list[dict]) -> str:
+    """The rates so far, for the progress line."""
+    parts = []
+    for case in CASES:
+        done = [t for t in trials if t["case"] == case]
+        if done:
+            flagged = sum(t["outcome"] == "regression" for t in done)
+            parts.append(f"{case} {'false positives' if case == 'A/A' else 'detected'} {flagged}/{len(done)}")
+    return ", ".join(parts)
+
+
+def _interval(count: int, total: int) -> tuple[float, float]:
+    """Clopper-Pearson 95% interval of a rate."""
+    found = scipy_stats.binomtest(count, total).proportion_ci(confidence_level=0.95, method="exact")
+    return found.low, found.high
 
 
 def _rate(count: int, total: int) -> str:
-    interval = _interval(count, total)
-    return f"{count}/{total} = {count / total:.1%} [95% CI {interval.low:.1%}, {interval.high:.1%}]"
+    if not total:
+        return "none"
+    low, high = _interval(count, total)
+    return f"{count}/{total} = {count / total:.1%} (95% CI {low:.1%} to {high:.1%})"
 
 
-def _judged(met: bool, missed: bool) -> str:
-    """Met or missed when the whole interval says so; otherwise more pairs are needed to tell."""
-    if met:
-        return "met"
-    return "NOT met" if missed else "undecided (interval spans the goal: measure more runs)"
+def _goal(count: int, total: int, goal: float, at_most: bool) -> str:
+    """The goal judged on the point estimate, and what the 95% interval shows."""
+    low, high = _interval(count, total)
+    rate = count / total
+    met = rate <= goal if at_most else rate >= goal
+    shown_met = high <= goal if at_most else low >= goal
+    shown_missed = low > goal if at_most else high < goal
+    shown = "shows it met" if shown_met else "shows it missed" if shown_missed else "spans the goal"
+    return f"{'met' if met else 'NOT met'} (point estimate); the interval {shown}"
 
 
-def _command(args: argparse.Namespace) -> str:
-    options = ["--runs", str(args.runs), "--metric", args.metric, "--threshold", f"{args.threshold:g}"]
-    if args.runs > 0:
-        options += ["--model", args.model, "--backend", args.backend, "--threads", str(args.threads), "--processes",
-                    str(args.processes), "--min-time", f"{args.min_time:g}", "--warmup", f"{args.warmup:g}"]
-    if args.store:
-        options += ["--store", args.store]
-    return shlex.join([".venv/bin/python", "benchmarks/regress_quality.py", *options])
+def _write(out: Path, results: dict) -> Path:
+    return write_table(out, "regress_quality", _markdown(results), results)
+
+
+def _markdown(results: dict) -> str:
+    s, load = results["settings"], results["load_average"]
+    state = ("; **interrupted**: the tables cover what was measured" if results["interrupted"] else "") + (
+        f"; **stopped**: {results['error']}" if results.get("error") else "") + (
+        f"; {results['stopped_early']}" if results.get("stopped_early") else "")
+    wall = f" Wall {results['wall_s'] / 60:.1f} min{state}." if "wall_s" in results else f" Running{state}."
+    lines = ["# `edgebench regress` on slowdowns injected into the model graph", "",
+             environment_line(results["environment"]) + f" Commit {results['environment']['git_commit']}.",
+             f"Base model {s['model']} at {s['input_shape']}, ONNX Runtime with {s['threads']} thread(s). Load "
+             f"average {load['start']} at the start, {load['end'] if load['end'] is not None else '-'} at the end."
+             + wall, ""]
+    if s["quick"]:
+        lines += ["**--quick smoke run: tiny settings, the figures mean nothing.**", ""]
+    return "\n".join(lines + _variants_table(results) + _confirmation_table(results) + _cost_table(results)
+                     + _change_table(results) + _history_table(results))
+
+
+def _variants_table(results: dict) -> list[str]:
+    calibration, variants = results["calibration"], results["variants"]
+    if not calibration:
+        return []
+    lines = ["## Injected slowdowns", "",
+             f"Calibration ({calibration['rounds']} paired rounds of each candidate against the base): "
+             + ", ".join(f"+{c['convs']} convolutions {c['ratio']:.3f}" for c in calibration["candidates"])
+             + f"; fitted {calibration['per_conv']:.2%} per convolution.", ""]
+    if variants:
+        lines.append(markdown_table(
+            ["variant", "extra convolutions", "target",
+             f"measured ratio to the base, 95% CI ({variants[0]['rounds']} paired rounds, the two alone)"],
+            [["identical copy (A/A)" if v["target"] == 1.0 else "slowed", v["convs"], f"{v['target']:.2f}",
+              ratio_text(v)] for v in variants]))
+    return lines
+
+
+def _measured_label(results: dict, target: float) -> str:
+    found = [v for v in results["variants"] or [] if v["target"] == target]
+    return f" (measured {found[0]['ratio'] - 1:+.1%})" if found else ""
+
+
+def _confirmation_table(results: dict) -> list[str]:
+    trials, s = results["trials"], results["settings"]
+    if not trials:
+        return []
+    rows = []
+    for case, variant in CASES.items():
+        done = [t for t in trials if t["case"] == case]
+        if not done:
+            continue
+        count = {o: sum(t["outcome"] == o for t in done) for o in ("regression", "same", "undecided", "improvement",
+                                                                    "failed")}
+        if case == "A/A":
+            label, goal = "A/A (identical files)", f"false positives <= {FALSE_POSITIVE_GOAL:.1%}"
+            judged = _goal(count["regression"], len(done), FALSE_POSITIVE_GOAL, at_most=True)
+        else:
+            label = f"{variant - 1:.0%} slower{_measured_label(results, variant)}"
+            goal = f"detected >= {DETECTION_GOALS[variant]:.0%}"
+            judged = _goal(count["regression"], len(done), DETECTION_GOALS[variant], at_most=False)
+        measured = [t["ratio"]["ratio"] for t in done if t["ratio"]]
+        mean = f"{math.exp(statistics.fmean(map(math.log, measured))):.3f}" if measured else "-"
+        rows.append([label, len(done), mean, _rate(count["regression"], len(done)), count["same"], count["undecided"],
+                     count["improvement"], count["failed"], goal, judged])
+    return ["## Paired confirmation (`edgebench regress --confirm`, one key per trial)", "",
+            f"Threshold {s['threshold']:g}, alpha {s['alpha']:g}, at most {s['sessions']} sessions of {s['rounds']} "
+            f"rounds of {s['block_time']:g} s blocks, each session a fresh worker process. The geometric mean of "
+            "the trials' ratios is a second measure of each variant's true slowdown, over many processes.", "",
+            markdown_table(["case", "trials", "ratio, geometric mean over the trials", "regression", "same",
+                            "undecided", "improvement", "failed", "goal", "judged"], rows)]
+
+
+def _cost_table(results: dict) -> list[str]:
+    trials, nights, s = results["trials"], results["nights"], results["settings"]
+    rows = []
+    for case in (*CASES, None):
+        done = [t for t in trials if case is None or t["case"] == case]
+        if done:
+            more = sum(t["sessions"] > 1 for t in done)
+            rows.append([f"paired confirmation, {case or 'all cases'}", len(done),
+                         f"{statistics.median(t['wall_s'] for t in done):.1f}", _rate(more, len(done))])
+    if nights:
+        rows.append([f"one `edgebench run` of the key, today's single measurement (--min-time {s['night_min_time']:g} "
+                     f"--max-time {s['night_max_time']:g} --processes {s['night_processes']} --warmup "
+                     f"{s['night_warmup']:g})", len(nights), f"{statistics.median(n['wall_s'] for n in nights):.1f}",
+                     "-"])
+    if not rows:
+        return []
+    return ["## Cost per key", "",
+            markdown_table(["measurement", "keys", "median s per key", "share needing more than one session"], rows)]
+
+
+def _change_table(results: dict) -> list[str]:
+    found = results["change_points"]
+    if not found:
+        return []
+    positions = found["positions"]
+    dated = [p["nights_to_date"] for p in positions if p["nights_to_date"] is not None]
+    within = sum(n <= STEP_NIGHTS_GOAL for n in dated)
+    needed = f"; step nights needed: {', '.join(map(str, dated))}" if dated else ""
+    return ["## Change points: a measured 3% step over nights of real runs", "",
+            f"{len(found['base_p50_ms'])} base nights (p50 {min(found['base_p50_ms']):.3f} to "
+            f"{max(found['base_p50_ms']):.3f} ms, SD of log p50 {found['base_log_p50_sd']:.1%}), then "
+            f"{len(found['step_p50_ms'])} nights of the 3% variant{_measured_label(results, STEP)} (p50 "
+            + ", ".join(f"{p:.3f}" for p in found["step_p50_ms"]) + " ms).", "",
+            f"- step dated at its first night within {STEP_NIGHTS_GOAL} nights (goal): {within} of {len(positions)} "
+            f"step positions (positions share nights: not independent){needed}",
+            f"- change points in the base nights alone (false ones): {len(found['false_points'])}"
+            + "".join(f"; night {p['index'] + 1} {p['change']:+.1%} (p = {p['p_value']:.2g})"
+                      for p in found["false_points"]), ""]
+
+
+def _history_table(results: dict) -> list[str]:
+    found = results["history"]
+    if not found:
+        return []
+    rows = [["A/A: each base night against each earlier one" if case == "A/A" else
+             f"the {case} night{_measured_label(results, CASES[case])} against each base night",
+             _rate(v["regressions"], v["pairs"]), f"{v['detectable_median']:.1%}"] for case, v in found.items()]
+    return ["## History verdicts on the same nights (`edgebench regress` without --confirm)", "",
+            f"`judge` at threshold {results['settings']['threshold']:g}, alpha {results['settings']['alpha']:g}, each "
+            "contender's history the base nights before it (at most "
+            f"{HISTORY_RUNS}); pairs share nights, so the intervals are optimistic.", "",
+            markdown_table(["pairs judged", "flagged regression", "median detectable change"], rows)]
 
 
 if __name__ == "__main__":

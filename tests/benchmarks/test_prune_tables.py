@@ -4,25 +4,12 @@ here (each takes minutes); prune_runs.py itself runs, reusing the reports it fin
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-
-
-def load(name: str):
-    """A script of benchmarks/ as a module; its imports of the scripts beside it resolve as when it runs."""
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        spec = importlib.util.spec_from_file_location(f"benchmark_{name}", BENCHMARKS / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(BENCHMARKS))
-    return module
+from benchmark_scripts import BENCHMARKS, load
 
 
 prune_runs = load("prune_runs")
