@@ -33,16 +33,18 @@ processes, the ONNX Runtime runner, the store, the artifact store); nothing is m
    trials. Change points in the base nights alone are false ones. Beside them, for contrast, what
    `regress` without --confirm (``judge``) makes of the same nights: every ordered pair of base
    nights (A/A), and the 5% and 10% nights against each base night (no extra measurement).
-5. **Paired confirmation.** Each trial is ``edgebench.results.confirm.confirm`` (what `edgebench
-   regress --confirm` calls) on one key whose history verdict is forced to "regression", so it is
-   always confirmed: the two records' model files are restored from the artifact store and
-   measured against each other in fresh worker processes, up to ``--sessions`` sessions of
-   ``--rounds`` rounds, judged by ``decide`` with ``one_sided_p`` x sessions (Bonferroni over the
-   looks) at regress's ``ALPHA``; Benjamini-Hochberg over one key changes nothing. Cases: A/A
-   (two base nights' records: any "regression" is a false positive; goal at most 0.5% over at
-   least 400 trials), the 5% variant against a base night (goal: detected at least 95%) and the
-   10% variant (at least 99%). The cases are interleaved over the run. The rates are conditional on
-   a key being confirmed at all (the history verdict decides that).
+5. **Paired confirmation.** Each trial is one key through ``edgebench.results.confirm.confirm``
+   (what `edgebench regress --confirm` calls), with the key's threshold set to ``--threshold``:
+   the model files are restored from the artifact store and measured against each other in fresh
+   worker processes, up to ``--sessions`` sessions of ``--rounds`` rounds, judged by ``decide``
+   with ``one_sided_p`` x sessions (Bonferroni over the looks) at regress's ``ALPHA``;
+   Benjamini-Hochberg over one key changes nothing. Cases: A/A, as `regress`'s A/A checks run
+   (``confirm(..., aa=[key])``: the last base night's file restored twice; any "regression" is a
+   false positive; goal at most 0.5% over at least 400 trials); the 5% night's key, its history
+   verdict forced to "regression" so it is always confirmed, against the last base night (goal:
+   detected at least 95%); the same for the 10% night (at least 99%). The cases are interleaved
+   over the run. The detection rates are conditional on a key being confirmed at all (the history
+   verdict decides that).
 6. **Cost per key**: each trial's wall time (restoring the files, the sessions, judging), its
    median and the share of keys that needed more than one session, beside the median wall time of
    one night's `edgebench run` of the key. A `regress --confirm` run adds its own start-up once.
@@ -94,11 +96,11 @@ from edgebench.models import resolve_model
 from edgebench.models.artifacts import onnx_for
 from edgebench.models.graph_slowdown import slowed
 from edgebench.results import change_points
-from edgebench.results.confirm import DEFAULT_SESSIONS, PAIRED_TIMEOUT_S, confirm
+from edgebench.results.confirm import DEFAULT_SESSIONS, PAIRED_TIMEOUT_S, Confirmation, confirm
 from edgebench.results.record import Record, Settings
-from edgebench.results.regress import ALPHA, HISTORY_RUNS, judge, regress
+from edgebench.results.regress import ALPHA, HISTORY_RUNS, RegressRule, Verdict, judge, regress
 from edgebench.results.store import Store
-from edgebench.session import available_definition, run_session
+from edgebench.session import RunSession, available_definition, run_session
 from edgebench.sweep.paired import DEFAULT_BLOCK_S, DEFAULT_ROUNDS, Pairing, Ratio, measure_paired
 from edgebench.sweep.suite import load_suite
 from edgebench.vcs import git_commit
@@ -382,21 +384,35 @@ def _confirmations(args: argparse.Namespace, results: dict, store: Path, records
     until ``deadline`` (``time.monotonic``) if given."""
     with Store.open(store, create=False) as opened:
         report = regress(opened)  # the last night's key (net.onnx): its verdict is the template
+    rule = RegressRule(report.metric, args.threshold)
+    pairing = Pairing(args.rounds, args.block_time)
     base = records[1.0]
-    pairs = {"A/A": (base[-2], base[-1]), "5%": (base[-1], records[1.05][0]), "10%": (base[-1], records[1.10][0])}
-    reports = {case: dataclasses.replace(report, threshold=args.threshold, verdicts=[dataclasses.replace(
-        report.verdicts[0], outcome="regression", baseline=reference, contender=contender,
-        reason="benchmark trial: confirmed whatever the history says")])
-        for case, (reference, contender) in pairs.items()}
+
+    def verdict(reference: Record, contender: Record) -> Verdict:
+        return dataclasses.replace(report.verdicts[0], outcome="regression", baseline=reference, contender=contender,
+                                   rule=rule, reason="benchmark trial: confirmed whatever the history says")
+
+    def trial(case: str, session: RunSession) -> Confirmation:
+        """One key through ``confirm``: A/A as `regress`'s A/A checks (the last base night's file
+        restored twice), a slowdown as a suspected key against the last base night."""
+        if case == "A/A":
+            checked = confirm(dataclasses.replace(report, verdicts=[]), session, sessions=args.sessions,
+                              pairing=pairing, aa=[verdict(base[-1], base[-1])])
+            (confirmation,) = checked.aa.values()
+        else:
+            suspect = verdict(base[-1], records[CASES[case]][0])
+            checked = confirm(dataclasses.replace(report, verdicts=[suspect]), session, sessions=args.sessions,
+                              pairing=pairing)
+            (confirmation,) = checked.confirmations.values()
+        return confirmation
+
     counts = {"A/A": args.aa_trials, "5%": args.slow_trials, "10%": args.slow_trials}
     order = _schedule({case: count for case, count in counts.items() if count})
-    pairing = Pairing(args.rounds, args.block_time)
     started = time.monotonic()
     with run_session(store, tags=TAGS) as session:
         for number, case in enumerate(order, 1):
             began = time.monotonic()
-            confirmed = confirm(reports[case], session, sessions=args.sessions, pairing=pairing)
-            (confirmation,) = confirmed.confirmations.values()
+            confirmation = trial(case, session)
             wall = time.monotonic() - began
             outcome = "failed" if confirmation.ratio is None else confirmation.outcome
             results["trials"].append({
