@@ -44,8 +44,9 @@ import numpy as np
 
 from edgebench.prune.latency_model import PROBE_SHARES, probe_widths, share_width
 
-# Past the ends of a table by at most this much (floating point in a width): still inside.
-EDGE_TOLERANCE = 1e-6
+# Past the ends of a table by at most this much: still inside (its widths are rounded to whole
+# channels, a layer's width in a configuration need not be).
+EDGE_TOLERANCE = 0.5
 
 
 @dataclass(frozen=True)

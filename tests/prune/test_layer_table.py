@@ -20,6 +20,7 @@ from edgebench.prune.latency_model import LatencyModel
 from edgebench.prune.layer_shapes import traced_layers
 from edgebench.prune.layer_table import Dim, LayerEntry, LayerTable
 from edgebench.prune.surgery import build_graph
+from edgebench.prune.zero_pad import prunable_units, residual_branches
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tiny_residual import tiny_resnet  # noqa: E402
@@ -40,7 +41,7 @@ def test_a_two_dimensional_table_interpolates_bilinearly_and_never_extrapolates(
     queries = [np.array([10.0, 30.0]), np.array([9.0, 23.0])]
     assert entry.values_at(queries) == pytest.approx([bilinear(10, 9), bilinear(30, 23)])
     with pytest.raises(ValueError, match="outside the measured 8..32"):
-        entry.value({"g": 4})
+        entry.value({"g": 7})
     # Not bilinear between points (a product of squares): interpolated, not the function itself.
     curved = LayerEntry("c", (Dim(32, (("g", 32, 32),)),), ((8, 32),), np.array([1.0, 16.0]))
     assert curved.value({"g": 16}) == pytest.approx(1.0 + 15.0 * 8 / 24)
@@ -90,6 +91,13 @@ def test_the_residual_groups_set_the_widths_of_the_layers_on_both_sides_of_the_a
     assert (module.in_channels, module.out_channels, module.stride, shape) == (8, 24, (2, 2), (8, 16, 16))
     assert calls["3.conv1"].key((8, 16)) == calls["3.conv2"].key((8, 16))
     assert calls["3.conv1"].key((8, 16)) != calls["4.conv1"].key((8, 16))
+    # --residual zero-pad: the identity block's last convolution is cut alone, its readers are not.
+    branches = residual_branches(graph)
+    padded = {call.name: call for call in traced_layers(graph.model, prunable_units(graph, branches),
+                                                        graph.dependencies, graph.example_input)}
+    assert list(branches) == ["3.conv2", "4.conv2"]
+    assert [[part[0] for part in dim.parts] for dim in padded["3.conv2"].dims] == [["3.conv1"], ["3.conv2"]]
+    assert [[part[0] for part in dim.parts] for dim in padded["4.conv1"].dims] == [[], ["4.conv1"]]
 
 
 def macs_table(calls, graph) -> LayerTable:
