@@ -2,27 +2,29 @@
 
 Usage: python benchmarks/allocate_vs_uniform.py [--out DIR] [--models resnet18,mobilenet_v2] [--task digits]
        [--ratio 0.5] [--budget-factor 1.0] [--round-to 16] [--train-steps 200] [--finetune-steps 20]
-       [--final-finetune-steps 200] [--backends onnxruntime,eager] [--rounds 10] [--block-time 0.1]
-       [--threads N]
+       [--final-finetune-steps 200] [--backends onnxruntime,eager] [--latency-model layers,groups]
+       [--rounds 10] [--block-time 0.1] [--threads N]
 
-For each model (``torchvision:NAME?num_classes=10``; a name with a colon is taken as a model spec) on the task, two ``edgebench prune`` runs with
-the same fine-tuning (``--finetune-steps`` after the cut, ``--final-finetune-steps`` at the end):
+For each model (``torchvision:NAME?num_classes=10``; a name with a colon is taken as a model spec) on the task,
+``edgebench prune`` runs with the same fine-tuning (``--finetune-steps`` after the cut, ``--final-finetune-steps``
+at the end):
 
 - uniform: ``--strategy static --criterion l1 --ratio R --round-to 16``, Torch-Pruning's uniform
   L1 cut of every group;
-- allocate: ``--strategy allocate --allocate latency-model --criterion l1`` at a budget of
-  ``--budget-factor`` times the uniform model's measured latency ratio to the baseline (the
+- allocate, once per kind of ``--latency-model`` (``layers``, ``groups`` or both):
+  ``--strategy allocate --allocate latency-model --latency-model KIND --criterion l1`` at a budget
+  of ``--budget-factor`` times the uniform model's measured latency ratio to the baseline (the
   highest over the backends): at 1, the two are compared at equal latency (is allocation's
   accuracy as high?); at 0.9, allocation must be 0.9x as fast: is its accuracy still as high?
 
-Then both final models (``model.pt2``) alternate in one paired worker run per backend, which gives
-allocate over uniform with its 95% interval; each model's ratio to the baseline is its own run's
-final paired measurement. The latency model's cache state says whether the allocate run's wall time
+Then every final model (``model.pt2``) alternates with the others in one paired worker run per
+backend, which gives each allocation over uniform with its 95% interval; each model's ratio to the
+baseline is its own run's final paired measurement. The latency model's cache state says whether the allocate run's wall time
 includes learning it (``measured``) or read it from the cache (``hit``).
 
 Writes (``DIR`` is ``bench/allocate_vs_uniform`` unless ``--out`` says) ``DIR/allocate_vs_uniform.json`` (every figure and setting) and ``DIR/allocate_vs_uniform.md``
-(the table); the prune runs' outputs go to ``DIR/NAME-uniform`` and ``DIR/NAME-allocate``, every
-record to ``DIR/results.db``.
+(the table); the prune runs' outputs go to ``DIR/NAME-uniform`` and ``DIR/NAME-allocate-KIND``,
+every record to ``DIR/results.db``.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from edgebench.results.record import Settings
 from edgebench.session import available_definition, run_session
 from edgebench.sweep.paired import Pairing, measure_paired
 
-STRATEGIES = ("uniform", "allocate")
+KINDS = ("layers", "groups")  # edgebench.prune.latency_kinds.KINDS (not imported: it imports torch)
 
 
 def main() -> None:
@@ -56,12 +58,18 @@ def main() -> None:
     parser.add_argument("--finetune-steps", type=int, default=20)
     parser.add_argument("--final-finetune-steps", type=int, default=200)
     parser.add_argument("--backends", default="onnxruntime,eager")
+    parser.add_argument("--latency-model", default=",".join(KINDS),
+                        help="the allocations' latency models, comma-separated: layers, groups")
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--block-time", type=float, default=0.1)
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
     if not 0 < args.ratio < 1 or args.budget_factor <= 0:
         sys.exit("allocate_vs_uniform.py: error: --ratio must be in (0, 1) and --budget-factor above 0")
+    args.kinds = [kind.strip() for kind in args.latency_model.split(",")]
+    if not args.kinds or any(kind not in KINDS for kind in args.kinds):
+        sys.exit(f"allocate_vs_uniform.py: error: --latency-model must list some of {', '.join(KINDS)}, "
+                 f"not {args.latency_model!r}")
     args.out.mkdir(parents=True, exist_ok=True)
     try:
         results = run(args)
@@ -81,7 +89,8 @@ def run(args: argparse.Namespace) -> dict:
     results = {"task": args.task, "ratio": args.ratio, "budget_factor": args.budget_factor,
                "round_to": args.round_to, "train_steps": args.train_steps, "finetune_steps": args.finetune_steps,
                "final_finetune_steps": args.final_finetune_steps, "backends": backends, "threads": args.threads,
-               "pairing": pairing.describe(backends[0], 2), "models": []}
+               "latency_models": args.kinds, "pairing": pairing.describe(backends[0], 1 + len(args.kinds)),
+               "models": []}
     for name in args.models.split(","):
         spec = name.strip() if ":" in name else f"torchvision:{name.strip()}?num_classes=10"
         folder = "".join(c if c.isalnum() else "-" for c in spec.removeprefix("torchvision:").split("?")[0])
@@ -95,12 +104,13 @@ def run(args: argparse.Namespace) -> dict:
                                                                          str(args.ratio)])
         uniform_ratio = max(uniform["report"]["final"]["latency_ratio"][b]["ratio"] for b in backends)
         budget = round(min(args.budget_factor * uniform_ratio, 1.0), 4)
-        allocated = prune(args.out / f"{folder}-allocate", common + ["--strategy", "allocate", "--budget",
-                                                                           str(budget)])
         row["budget"] = budget
-        row["runs"] = {"uniform": uniform, "allocate": allocated}
+        row["runs"] = {"uniform": uniform}
+        for kind in args.kinds:
+            row["runs"][f"allocate-{kind}"] = prune(args.out / f"{folder}-allocate-{kind}", common + [
+                "--strategy", "allocate", "--latency-model", kind, "--budget", str(budget)])
         row["allocate_over_uniform"] = paired(args, backends, pairing, store, spec,
-                                              [args.out / f"{folder}-{s}" for s in STRATEGIES])
+                                              {strategy: args.out / f"{folder}-{strategy}" for strategy in row["runs"]})
         results["models"].append(row)
     return results
 
@@ -117,10 +127,10 @@ def prune(out: Path, options: list[str]) -> dict:
 
 
 def paired(args: argparse.Namespace, backends: list[str], pairing: Pairing, store: str, spec: str,
-           outs: list[Path]) -> dict:
-    """The two final models alternating in one worker per backend: allocate over uniform."""
-    shape = "x".join(str(d) for d in json.loads((outs[0] / "pruning.json").read_text())["input_shape"][1:])
-    models = [resolve_model(str(out / "model.pt2"), [shape]) for out in outs]
+           outs: dict[str, Path]) -> dict:
+    """The final models alternating in one worker per backend: each allocation over uniform (the first)."""
+    shape = "x".join(str(d) for d in json.loads((outs["uniform"] / "pruning.json").read_text())["input_shape"][1:])
+    models = [resolve_model(str(out / "model.pt2"), [shape]) for out in outs.values()]
     settings = Settings(min_time_s=0, max_time_s=0, min_iterations=1, warmup_s=pairing.warmup_s, target_ci=0,
                         timeout_s=900, threads=args.threads, processes=1)
     ratios = {}
@@ -128,18 +138,20 @@ def paired(args: argparse.Namespace, backends: list[str], pairing: Pairing, stor
             session.stage(available_definition("local"), "cpu", measure_power=False) as ready:
         sweep = ready.sweep(settings, threads=args.threads)
         for backend in backends:
-            measured = measure_paired(sweep, models, backend, pairing, roles=list(STRATEGIES))
+            measured = measure_paired(sweep, models, backend, pairing, roles=list(outs))
             session.keep_all(entry.record for entry in measured.entries)
-            ratio = measured.ratio(1, 0)
-            if ratio is None:
-                raise UsageError(f"{spec} on {backend}: {next(e.error for e in measured.entries if not e.ok)}")
-            ratios[backend] = ratio.as_dict()
+            for index, strategy in enumerate(list(outs)[1:], start=1):
+                ratio = measured.ratio(index, 0)
+                if ratio is None:
+                    raise UsageError(f"{spec} on {backend}: {next(e.error for e in measured.entries if not e.ok)}")
+                ratios.setdefault(strategy, {})[backend] = ratio.as_dict()
     return ratios
 
 
 def markdown(results: dict) -> str:
     backends = results["backends"]
-    lines = [f"Uniform L1 cut of {results['ratio']:g} (round to {results['round_to']}) against allocation at "
+    lines = [f"Uniform L1 cut of {results['ratio']:g} (round to {results['round_to']}) against allocation "
+             f"({', '.join(results['latency_models'])} latency model) at "
              f"{results['budget_factor']:g}x the uniform model's measured latency, on {results['task']}; "
              f"{results['finetune_steps']} + {results['final_finetune_steps']} fine-tuning steps each; paired "
              f"latency on this machine ({results['pairing']['rounds']} rounds).", "",
@@ -148,21 +160,21 @@ def markdown(results: dict) -> str:
              + " | predicted | latency model | wall s |",
              "| --- | --- | ---: | ---: | ---: | ---: | " + " | ".join("---:" for _ in backends) + " | ---: | --- | ---: |"]
     for row in results["models"]:
-        for strategy in STRATEGIES:
-            run = row["runs"][strategy]
+        for strategy, run in row["runs"].items():
             report = run["report"]
             model = report.get("latency_model") or {}
             predicted = ", ".join(f"{b} {r:.3f}" for b, r in (model.get("predicted") or {}).items()) or "-"
             learned = ", ".join(f"{b} {info['cache']} ({info['seconds']:g} s, held-out error "
                                 f"{_share(info['held_out_mean_abs_error'])})"
                                 for b, info in (model.get("backends") or {}).items()) or "-"
-            lines.append(f"| {row['model']} | {strategy} | {row['budget'] if strategy == 'allocate' else '-'} | "
+            lines.append(f"| {row['model']} | {strategy} | {row['budget'] if strategy != 'uniform' else '-'} | "
                          f"{report['final']['accuracy']:.2%} | {report['baseline']['accuracy']:.2%} | "
                          f"{report['final']['macs'] / 1e6:.1f} | "
                          + " | ".join(_ratio(report["final"]["latency_ratio"].get(b)) for b in backends)
                          + f" | {predicted} | {learned} | {run['wall_s']:g} |")
-        lines.append(f"| {row['model']} | allocate / uniform (paired) | | | | | "
-                     + " | ".join(_ratio(row["allocate_over_uniform"].get(b)) for b in backends) + " | | | |")
+        for strategy, ratios in row["allocate_over_uniform"].items():
+            lines.append(f"| {row['model']} | {strategy} / uniform (paired) | | | | | "
+                         + " | ".join(_ratio(ratios.get(b)) for b in backends) + " | | | |")
     return "\n".join(lines) + "\n"
 
 

@@ -78,13 +78,13 @@ def time_block(runner, block, clock=time.perf_counter):
 
 
 def load_all(runners, inputs, on_failure, clock=time.perf_counter):
-    """Import, load, bind and run each runner once; ``on_failure(exc)`` turns a runner's
-    failure into its entry, so one broken candidate leaves the others measured. The caller
-    closes every runner, loaded or not (the worker's ``handle_paired``)."""
+    """Import, load, bind (each runner to its ``inputs``) and run each runner once;
+    ``on_failure(exc)`` turns a runner's failure into its entry, so one broken candidate leaves
+    the others measured. The caller closes every runner, loaded or not (the worker's ``handle_paired``)."""
     entries = []
-    for runner in runners:
+    for runner, runner_inputs in zip(runners, inputs):
         try:
-            entry = prepare(runner, inputs, clock)
+            entry = prepare(runner, runner_inputs, clock)
         except Exception as exc:  # classified by the worker, like a single measurement's
             entries.append(on_failure(exc))
             continue

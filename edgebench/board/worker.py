@@ -17,7 +17,8 @@ warmup_iterations, samples_ms, stop_reason, window, system {start, end}, power, 
 ``state`` reads temperatures and clocks: ``state {temperatures_c, cpu_mhz, gpu_mhz}``.
 ``environment`` describes the machine: ``environment {host, os, cpu_model, python, packages, jetson, ...}``.
 ``paired`` takes what ``measure`` takes, with ``models`` (a list of model fields, the first the
-reference) in place of ``model`` and ``pairing {rounds, block_s, warmup_s, seed}`` in place of
+reference) in place of ``model``, optionally ``model_inputs`` (one ``inputs`` list per model, for
+models that take different inputs), and ``pairing {rounds, block_s, warmup_s, seed}`` in place of
 ``settings``, and times the models in alternating blocks: ``models [{status, error, import_s, build_s,
 first_inference_ms, warmup_iterations, blocks [[ms, ...] per round], backend, warnings}]`` and
 ``orders`` (per round, the indices of ``models`` as they ran; ``seed`` draws them, see
@@ -156,10 +157,11 @@ def handle_paired(request):
         return _failure("unavailable", "no runner named %r here" % request["backend"])
     with contextlib.ExitStack() as closing:  # every runner closed, whatever happens
         runners = []
-        for model in request["models"]:
-            runners.append(runner_type(dict(request, model=model)))
+        inputs = request.get("model_inputs") or [request["inputs"]] * len(request["models"])
+        for model, model_inputs in zip(request["models"], inputs):
+            runners.append(runner_type(dict(request, model=model, inputs=model_inputs)))
             closing.callback(runners[-1].close)
-        entries = load_all(runners, make_inputs(request["inputs"]), lambda exc: failure_for(exc, request))
+        entries = load_all(runners, [make_inputs(specs) for specs in inputs], lambda exc: failure_for(exc, request))
         if entries[0]["status"] != "ok":
             return dict(entries[0], error="the reference model: %s" % entries[0]["error"])
         try:

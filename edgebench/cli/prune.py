@@ -50,6 +50,12 @@ def prune_command(
                                            "model learned on the target predicts (measured once, cached); "
                                            "sensitivity prunes the least sensitive groups of --sensitivity DIR "
                                            "first."),
+    latency_model: Optional[str] = typer.Option(None, "--latency-model", help="--allocate latency-model: layers (the "
+                                                "default) measures every prunable layer alone at a grid of its input "
+                                                "and output widths and reads their sum against uniform cuts of the "
+                                                "whole model (HALP's lookup table); groups "
+                                                "measures the whole model with each group alone cut and multiplies "
+                                                "the ratios."),
     sensitivity: Optional[Path] = typer.Option(None, "--sensitivity", help="--allocate sensitivity: the --out "
                                                "directory of edgebench sensitivity for this model and task."),
     objective: str = typer.Option("latency", "--objective", help="latency: measured on the target; flops: MACs "
@@ -116,6 +122,7 @@ def prune_command(
     from edgebench.prune.mode_table import mode_list
     from edgebench.prune.static import DEFAULT_THRESHOLD, StaticPruner
     from edgebench.prune.allocate import ALLOCATORS, AllocatePruner
+    from edgebench.prune.latency_kinds import DEFAULT_KIND, KINDS
     from edgebench.prune.sensitivity_allocation import SensitivityAllocator, check_sensitivity
     from edgebench.prune.sensitivity_table import in_mode, load_sensitivity
     from edgebench.sweep.paired import Pairing
@@ -142,6 +149,12 @@ def prune_command(
         raise UsageError("--allocate applies to --strategy allocate only")
     if (allocate == "sensitivity") != (sensitivity is not None):
         raise UsageError("--allocate sensitivity and --sensitivity DIR go together")
+    if latency_model is not None and allocate != ALLOCATORS[0]:
+        raise UsageError(f"--latency-model applies to --strategy allocate --allocate {ALLOCATORS[0]} only")
+    latency_model = latency_model or DEFAULT_KIND
+    if latency_model not in KINDS:
+        raise UsageError(f"--latency-model must be one of {', '.join(KINDS)}, not {latency_model!r}")
+    strategies["allocate"] = functools.partial(AllocatePruner, latency_model=latency_model)
     if strategy == "static":
         if staircase:
             raise UsageError("--staircase applies to --strategy greedy: the static cut has no steps to widen")
@@ -197,7 +210,9 @@ def prune_command(
             with session.stage(definition, chosen_device, mode=modes[0] if modes else None,
                                measure_power=False) as ready:
                 plan = (f"objective {objective}, budget {budget:g}" if strategy == "greedy" else
-                        f"one cut allocated by the {allocate} under {budget:g} of the baseline"
+                        f"one cut allocated by the {allocate}"
+                        + (f" ({latency_model})" if allocate == ALLOCATORS[0] else "")
+                        + f" under {budget:g} of the baseline"
                         if strategy == "allocate" else
                         f"static cut under {criterion} {config.threshold:g}" if ratio is None else
                         f"static cut of {ratio:g} of each group by {criterion}") + \

@@ -1,12 +1,15 @@
 """``edgebench prune --strategy allocate --allocate latency-model``: keep the most importance under a
 latency budget in one cut, as HALP (Shen et al., NeurIPS 2022) does with a latency lookup table,
-here with a latency model learned on the target (``edgebench.prune.latency_model``).
+here with a latency model learned on the target, of the kind ``--latency-model`` says
+(``edgebench.prune.latency_kinds``: the per-layer table or the group curves).
 
 The channels are scored by ``--criterion`` (l1 by default); a channel's value is its share of its
 group's importance (scores of different layers are not on one scale; a share is: every group holds
 one unit). ``allocate`` is a greedy knapsack: from the full model, it repeatedly takes, of every
 group, the cut to an aligned narrower width that loses the least importance per unit of predicted
-latency saved (the log ratio, in which the model adds up; on the backends still over the budget), until the model predicts at most
+latency saved (in the logarithm of the predicted ratio, so that a saving counts alike at any
+latency; summed over the backends still over the budget; the model is asked what the whole
+model's ratio would be with that one group at each narrower width), until the model predicts at most
 ``--budget`` of the baseline on every backend; then it gives back, most important first, the blocks
 of ``--round-to`` channels it can restore without leaving the budget (a greedy knapsack overshoots
 with its last item). A group is never cut below the narrowest width the model measured.
@@ -24,7 +27,7 @@ import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Optional
 
 import numpy as np
 import torch
@@ -32,13 +35,17 @@ import torch
 from edgebench.models.fingerprint import module_fingerprint
 from edgebench.prune.baseline import Prunable
 from edgebench.prune.latency_cache import latency_key
-from edgebench.prune.latency_model import LatencyModel
+from edgebench.prune.latency_kinds import DEFAULT_KIND, KINDS, LatencyPredictor
+from edgebench.prune.latency_layers import LayerFit
 from edgebench.prune.latency_probe import LatencyProbe, Learned
+from edgebench.prune.layer_shapes import traced_layers
 from edgebench.prune.loop import Baseline, Outcome
 from edgebench.prune.static import StaticPruner
 from edgebench.prune.zero_pad import cut_zero_padded, residual_branches
 
 ALLOCATORS = ("latency-model", "sensitivity")  # sensitivity: prune.sensitivity_allocation
+# The least latency ratio a prediction counts as (``_log``).
+MIN_RATIO = 1e-3
 
 
 @dataclass(frozen=True)
@@ -50,32 +57,36 @@ class Allocation:
 
 @dataclass
 class _Group:
-    """One group's choices: its aligned widths (the full width last), the importance lost and each
-    backend's predicted log latency ratio at each of them, and where it stands."""
+    """One group's choices: its aligned widths (the full width last), the importance lost at each
+    of them, and where it stands."""
 
     widths: np.ndarray
     lost: np.ndarray
-    change: dict[str, np.ndarray]
     at: int
 
 
-def allocate(scores: Mapping[str, Sequence[float]], models: Mapping[str, LatencyModel], budget: float,
+def allocate(scores: Mapping[str, Sequence[float]], models: Mapping[str, LatencyPredictor], budget: float,
              round_to: int) -> Allocation:
     """The kept width of every group in ``scores`` (each channel's score) that the greedy
     knapsack chooses under ``budget`` on every backend's model. Pure and deterministic."""
     groups = {name: _choices(name, score, models, round_to) for name, score in sorted(scores.items())}
-    limit = math.log(budget)  # the model multiplies ratios: their logarithms add up
+    limit = math.log(budget)  # in logarithms, a cut's saving is comparable at any latency
 
-    def predicted() -> dict[str, float]:
-        return {backend: sum(group.change[backend][group.at] for group in groups.values()) for backend in models}
+    def widths() -> dict[str, int]:
+        return {name: int(group.widths[group.at]) for name, group in groups.items()}
 
     while True:
-        over = [backend for backend, log_ratio in predicted().items() if log_ratio > limit]
+        current = widths()
+        now = {backend: _log(model.predict(current)) for backend, model in models.items()}
+        over = [backend for backend, log_ratio in now.items() if log_ratio > limit]
         if not over:
             break
         best: Optional[tuple[float, str, int]] = None
         for name, group in groups.items():
-            saved = sum(group.change[backend][group.at] - group.change[backend][: group.at] for backend in over)
+            if group.at == 0:
+                continue
+            saved = sum(now[backend] - _log(models[backend].predict_each(current, name, group.widths[: group.at]))
+                        for backend in over)
             lost = group.lost[: group.at] - group.lost[group.at]
             for index in np.flatnonzero(saved > 0):
                 value = lost[index] / saved[index]
@@ -84,40 +95,44 @@ def allocate(scores: Mapping[str, Sequence[float]], models: Mapping[str, Latency
         if best is None:
             break  # no cut the model covers saves anything more: the budget is out of its reach
         groups[best[1]].at = best[2]
-    _give_back(groups, models, limit, predicted)
-    logs = predicted()
-    return Allocation({name: int(group.widths[group.at]) for name, group in groups.items()},
-                      {backend: math.exp(log_ratio) for backend, log_ratio in logs.items()},
+    _give_back(groups, models, limit, widths)
+    logs = {backend: _log(model.predict(widths())) for backend, model in models.items()}
+    return Allocation(widths(), {backend: math.exp(log_ratio) for backend, log_ratio in logs.items()},
                       all(log_ratio <= limit for log_ratio in logs.values()))
 
 
-def _choices(name: str, score: Sequence[float], models: Mapping[str, LatencyModel], round_to: int) -> _Group:
+def _log(ratio):
+    """The logarithm of a predicted ratio. A layer table's constant is a difference of
+    measurements, so a deep cut could predict nothing or less: it counts as the least latency
+    there is (``MIN_RATIO``), not as an error."""
+    return np.log(np.maximum(ratio, MIN_RATIO))
+
+
+def _choices(name: str, score: Sequence[float], models: Mapping[str, LatencyPredictor], round_to: int) -> _Group:
     full = len(score)
     # Every backend's model must cover a width: from the narrowest all of them measured.
-    low = max(model.curves[name].narrowest if name in model.curves else full for model in models.values())
+    low = max(model.narrowest(name, full) for model in models.values())
     widths = np.array([*range(low, full, round_to), full] if low < full else [full])
     ranked = np.sort(np.asarray(score, dtype=float))
     total = ranked.sum()
     shares = ranked / total if total > 0 else np.zeros(full)  # an all-zero group: nothing to lose
     lost = np.concatenate([[0.0], np.cumsum(shares)])[full - widths]
-    change = {backend: np.array([model.curves[name].log_ratio(int(width)) if name in model.curves else 0.0
-                                 for width in widths]) for backend, model in models.items()}
-    return _Group(widths, lost, change, len(widths) - 1)
+    return _Group(widths, lost, len(widths) - 1)
 
 
-def _give_back(groups: dict[str, _Group], models: Mapping[str, LatencyModel], limit: float, predicted) -> None:
+def _give_back(groups: dict[str, _Group], models: Mapping[str, LatencyPredictor], limit: float, widths) -> None:
     """Restore, most important first, one aligned block at a time while every prediction (a log
     ratio) stays within ``limit``."""
-    if any(log_ratio > limit for log_ratio in predicted().values()):
+    if any(_log(model.predict(widths())) > limit for model in models.values()):
         return
     while True:
-        ratios = predicted()
+        current = widths()
         best: Optional[tuple[float, str]] = None
         for name, group in groups.items():
             if group.at == len(group.widths) - 1:
                 continue
-            fits = all(ratios[backend] + group.change[backend][group.at + 1] - group.change[backend][group.at] <= limit
-                       for backend in models)
+            wider = group.widths[group.at + 1: group.at + 2]
+            fits = all(_log(model.predict_each(current, name, wider))[0] <= limit for model in models.values())
             restored = group.lost[group.at] - group.lost[group.at + 1]
             if fits and (best is None or restored > best[0]):
                 best = (restored, name)
@@ -127,10 +142,17 @@ def _give_back(groups: dict[str, _Group], models: Mapping[str, LatencyModel], li
 
 
 class AllocatePruner(StaticPruner):
-    """The allocate strategy: the static strategy with the cut chosen by ``allocate``."""
+    """The allocate strategy: the static strategy with the cut chosen by ``allocate`` on a latency
+    model of kind ``latency_model`` (``latency_kinds.KINDS``)."""
 
     allocation: Allocation
     learned: dict[str, Learned]
+
+    def __init__(self, *args, latency_model: str = DEFAULT_KIND, **kwargs):
+        super().__init__(*args, **kwargs)
+        if latency_model not in KINDS:
+            raise ValueError(f"no latency model kind {latency_model!r}")
+        self.latency_model = latency_model
 
     def choose_cut(self, base: Baseline, units: dict, scores: dict[str, torch.Tensor]
                    ) -> tuple[dict[str, list[int]], str, str]:
@@ -149,9 +171,13 @@ class AllocatePruner(StaticPruner):
 
         fingerprint = module_fingerprint(base.module)
         keys = {backend: latency_key(self.sweep, backend, fingerprint, self.part, self.input_shape, config.round_to,
-                                     config.residual) for backend in self.backends}
+                                     config.residual, self.latency_model) for backend in self.backends}
+        layers = None
+        if self.latency_model == "layers":
+            calls = traced_layers(base.module, units, graph.dependencies, self.example_input)
+            layers = LayerFit(tuple(calls), self.workdir, config.round_to)
         probe = LatencyProbe(self.sweep, self.backends, config.pairing, config.round_to, self.keep_records, self.log)
-        self.learned = probe.learn(base.resolved, full, build, keys)
+        self.learned = probe.learn(base.resolved, full, build, keys, layers)
         self.allocation = allocate({unit: score.tolist() for unit, score in scores.items()},
                                    {backend: learned.model for backend, learned in self.learned.items()},
                                    config.budget, config.round_to)
@@ -171,6 +197,7 @@ class AllocatePruner(StaticPruner):
         final = report["final"]["latency_ratio"]
         report["allocate"] = ALLOCATORS[0]
         report["latency_model"] = {
+            "kind": self.latency_model,
             "predicted": predicted, "reached": self.allocation.reached, "widths": self.allocation.widths,
             "measured_after_cut": after_cut, "measured_final": final,
             "error_final": {backend: final[backend]["ratio"] / predicted[backend] - 1

@@ -4,7 +4,8 @@
 The key is everything a latency depends on but the weights: the target and the machine measured
 (``machine_id``), its power mode, device and threads, the backend with its options and the library
 versions, the model (content fingerprint, measured part, input shape) and how it is cut
-(``--round-to``, ``--residual``, the probed shares). Any of them changing means a fresh model.
+(``--round-to``, ``--residual``, the probed shares) and the kind of model (``--latency-model``).
+Any of them changing means a fresh model.
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ from edgebench.results.record_versions import machine_id_of
 from edgebench.sweep.execute import Sweep
 
 # Bump when what the file holds, or how it is measured, changes: old entries stop matching.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 def latency_key(sweep: Sweep, backend: str, fingerprint: str, part: Optional[str], input_shape: str,
-                round_to: int, residual: str) -> dict[str, Any]:
+                round_to: int, residual: str, kind: str) -> dict[str, Any]:
     """What a latency model of ``backend`` on the sweep's target is valid for."""
     config = sweep.config
     return {"version": CACHE_VERSION, "target": config.target.name, "machine_id": machine_id_of(sweep.host_env),
@@ -33,7 +34,7 @@ def latency_key(sweep: Sweep, backend: str, fingerprint: str, part: Optional[str
             "backend_options": config.backend_options.get(backend, {}),
             "packages": sweep.host_env.get("packages") or {}, "fingerprint": fingerprint, "part": part,
             "input_shape": input_shape, "round_to": round_to, "residual": residual,
-            "probe_shares": list(PROBE_SHARES)}
+            "probe_shares": list(PROBE_SHARES), "kind": kind}
 
 
 def cache_path(key: Mapping[str, Any], cache_dir: Optional[Path] = None) -> Path:

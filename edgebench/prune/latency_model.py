@@ -23,7 +23,7 @@ reports the model's error against that measurement.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,8 +37,12 @@ PROBE_SHARES = (0.25, 0.5, 0.75)
 
 def probe_widths(width: int, round_to: int) -> list[int]:
     """The narrower widths a group of ``width`` channels is measured at, aligned and ascending."""
-    aligned = {aligned_width(math.ceil(width * share), round_to) for share in PROBE_SHARES}
-    return sorted(w for w in aligned if w < width)
+    return sorted({share_width(width, share, round_to) for share in PROBE_SHARES} - {width})
+
+
+def share_width(width: int, share: float, round_to: int) -> int:
+    """``share`` of a group of ``width`` channels, aligned to ``round_to`` and at most ``width``."""
+    return min(width, aligned_width(math.ceil(width * share), round_to))
 
 
 @dataclass(frozen=True)
@@ -68,9 +72,13 @@ class GroupCurve:
 
     def log_ratio(self, width: int) -> float:
         """The logarithm of the latency ratio with the group cut to ``width`` (negative: faster)."""
-        if not self.narrowest <= width <= self.width:
-            raise ValueError(f"width {width} is outside the measured {self.narrowest}..{self.width}")
-        return math.log(float(np.interp(width, [p.width for p in self.points], [p.ratio for p in self.points])))
+        return float(self.log_ratios(np.array([width]))[0])
+
+    def log_ratios(self, widths: np.ndarray) -> np.ndarray:
+        if np.any(widths < self.narrowest) or np.any(widths > self.width):
+            shown = widths[0] if len(widths) == 1 else f"{widths.min()}..{widths.max()}"
+            raise ValueError(f"width {shown} is outside the measured {self.narrowest}..{self.width}")
+        return np.log(np.interp(widths, [p.width for p in self.points], [p.ratio for p in self.points]))
 
 
 @dataclass(frozen=True)
@@ -81,13 +89,32 @@ class LatencyModel:
     baseline_ms: float
     curves: dict[str, GroupCurve]
 
+    kind = "groups"
+
+    def narrowest(self, group: str, full: int) -> int:
+        """The narrowest width of ``group`` (``full`` channels) the model predicts for."""
+        return self.curves[group].narrowest if group in self.curves else full
+
     def predict(self, widths: Mapping[str, int]) -> float:
         """The latency ratio to the full model of the model with each group at ``widths`` (a group
         left out keeps its full width)."""
         return math.exp(sum(curve.log_ratio(widths.get(group, curve.width)) for group, curve in self.curves.items()))
 
+    def predict_each(self, widths: Mapping[str, int], group: str, candidates: Sequence[int]) -> np.ndarray:
+        """``predict`` with ``group`` at each of ``candidates`` and the rest at ``widths``."""
+        if group not in self.curves:
+            return np.full(len(candidates), self.predict(widths))
+        curve = self.curves[group]
+        rest = math.log(self.predict(widths)) - curve.log_ratio(widths.get(group, curve.width))
+        return np.exp(rest + curve.log_ratios(np.asarray(candidates)))
+
+    def summary(self) -> dict[str, Any]:
+        """What the probe's report says of it."""
+        return {"kind": self.kind, "groups": sum(1 for curve in self.curves.values() if curve.narrowest < curve.width),
+                "probes": sum(len(curve.points) - 1 for curve in self.curves.values())}
+
     def as_dict(self) -> dict[str, Any]:
-        return {"backend": self.backend, "baseline_ms": self.baseline_ms,
+        return {"kind": self.kind, "backend": self.backend, "baseline_ms": self.baseline_ms,
                 "curves": {group: {"width": curve.width,
                                    "points": [[p.width, p.ratio, p.low, p.high] for p in curve.points[:-1]]}
                            for group, curve in self.curves.items()}}

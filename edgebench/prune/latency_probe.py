@@ -8,13 +8,17 @@ configurations, every group cut to a random aligned width the model covers (wher
 errors add up), are measured the same way and compared with what the model predicts for them: the
 model's error on models it was not fitted to, kept with the model. Every record goes to the run, labelled ``env.prune.stage`` "latency
 model"; the probes' files and exports are deleted as soon as they are measured.
+
+That is the ``groups`` model; given the model's layer calls (``LayerFit``), the probe learns the
+``layers`` table instead (``edgebench.prune.latency_layers``), held out and cached the same way.
 """
 
 from __future__ import annotations
 
+import functools
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -23,6 +27,8 @@ from edgebench.errors import UsageError
 from edgebench.models.artifacts import forget_exports
 from edgebench.models.resolve import ResolvedModel
 from edgebench.prune import latency_cache
+from edgebench.prune.latency_kinds import LatencyPredictor, model_from_dict
+from edgebench.prune.latency_layers import LayerFit
 from edgebench.prune.latency_model import GroupCurve, LatencyModel, Point, probe_widths
 from edgebench.results.record import Record
 from edgebench.sweep.execute import Sweep
@@ -43,7 +49,7 @@ BuildModel = Callable[[Mapping[str, int]], ResolvedModel]
 class Learned:
     """One backend's model, its error on held-out configurations, and where it came from."""
 
-    model: LatencyModel
+    model: LatencyPredictor
     held_out: list[dict[str, Any]]  # {"widths", "predicted", "measured", "ci95"}
     cached: bool
     path: str
@@ -52,10 +58,7 @@ class Learned:
     def report(self) -> dict[str, Any]:
         errors = [abs(item["measured"] / item["predicted"] - 1) for item in self.held_out]
         return {"cache": "hit" if self.cached else "measured", "path": self.path, "seconds": self.seconds,
-                "baseline_ms": self.model.baseline_ms,
-                "groups": sum(1 for curve in self.model.curves.values() if curve.narrowest < curve.width),
-                "probes": sum(len(curve.points) - 1 for curve in self.model.curves.values()),
-                "held_out": self.held_out,
+                "baseline_ms": self.model.baseline_ms, **self.model.summary(), "held_out": self.held_out,
                 "held_out_mean_abs_error": sum(errors) / len(errors) if errors else None}
 
 
@@ -68,19 +71,36 @@ class LatencyProbe:
         self.keep_records, self.log = keep_records, log
 
     def learn(self, baseline: ResolvedModel, widths: Mapping[str, int], build: BuildModel,
-              keys: Mapping[str, dict[str, Any]]) -> dict[str, Learned]:
-        """Per backend, its model for the groups of ``widths`` (full widths), keyed by ``keys``."""
+              keys: Mapping[str, dict[str, Any]], layers: Optional[LayerFit] = None) -> dict[str, Learned]:
+        """Per backend, its model for the groups of ``widths`` (full widths), keyed by ``keys``:
+        with ``layers``, the per-layer table, else the group curves."""
         learned: dict[str, Learned] = {}
         for backend in self.backends:
             entry = latency_cache.load(keys[backend])
             if entry is not None:
-                learned[backend] = Learned(LatencyModel.from_dict(entry["model"]), entry["held_out"], True,
+                learned[backend] = Learned(model_from_dict(entry["model"]), entry["held_out"], True,
                                            str(latency_cache.cache_path(keys[backend])), entry["seconds"])
                 self.log(f"latency model ({backend}): from the cache {learned[backend].path}")
         missing = [backend for backend in self.backends if backend not in learned]
         if not missing:
             return learned
         started = time.perf_counter()
+        models = (layers.fit(self.measure, baseline, widths, build, missing, self.log) if layers is not None
+                  else self._fit_groups(baseline, widths, build, missing))
+        held_out = self._held_out(baseline, models, widths, build)
+        seconds = round(time.perf_counter() - started, 1)
+        for backend in missing:
+            path = latency_cache.store(keys[backend], {"model": models[backend].as_dict(),
+                                                        "held_out": held_out[backend], "seconds": seconds})
+            learned[backend] = Learned(models[backend], held_out[backend], False, str(path), seconds)
+            errors = ", ".join(f"{item['predicted']:.3f} -> {item['measured']:.3f}" for item in held_out[backend])
+            self.log(f"latency model ({backend}, {models[backend].kind}): learned in {seconds:g} s; held-out "
+                     f"configurations predicted -> measured: {errors or 'none'}; cached in {path}")
+        return learned
+
+    def _fit_groups(self, baseline: ResolvedModel, widths: Mapping[str, int], build: BuildModel,
+                    missing: list[str]) -> dict[str, LatencyModel]:
+        """Every group's curve, from the whole model with that group alone cut."""
         probes = [(group, width) for group, full in widths.items() for width in probe_widths(full, self.round_to)]
         self.log(f"latency model ({', '.join(missing)}): measuring {len(probes)} probes of {len(widths)} groups, "
                  f"{PROBES_PER_RUN} per paired run")
@@ -98,27 +118,16 @@ class LatencyProbe:
                                  f"{paired.entries[index].error}")
                     else:
                         points[backend][group].append(Point(width, ratio.ratio, ratio.low, ratio.high))
-        models = {backend: LatencyModel(backend, baseline_ms[backend],
-                                        {group: GroupCurve.of(widths[group], points[backend][group])
-                                         for group in widths}) for backend in missing}
-        held_out = self._held_out(baseline, models, build)
-        seconds = round(time.perf_counter() - started, 1)
-        for backend in missing:
-            path = latency_cache.store(keys[backend], {"model": models[backend].as_dict(),
-                                                        "held_out": held_out[backend], "seconds": seconds})
-            learned[backend] = Learned(models[backend], held_out[backend], False, str(path), seconds)
-            errors = ", ".join(f"{item['predicted']:.3f} -> {item['measured']:.3f}" for item in held_out[backend])
-            self.log(f"latency model ({backend}): {len(probes)} probes in {seconds:g} s; held-out configurations "
-                     f"predicted -> measured: {errors or 'none'}; cached in {path}")
-        return learned
+        return {backend: LatencyModel(backend, baseline_ms[backend],
+                                      {group: GroupCurve.of(widths[group], points[backend][group]) for group in widths})
+                for backend in missing}
 
-    def _held_out(self, baseline: ResolvedModel, models: Mapping[str, LatencyModel],
+    def _held_out(self, baseline: ResolvedModel, models: Mapping[str, LatencyPredictor], widths: Mapping[str, int],
                   build: BuildModel) -> dict[str, list[dict[str, Any]]]:
         """``HELD_OUT`` seeded random configurations, predicted by every backend's model and measured."""
         # Widths every backend's model covers: from the narrowest all of them measured.
-        curves = next(iter(models.values())).curves
-        ranges = {group: (max(model.curves[group].narrowest for model in models.values()), curve.width)
-                  for group, curve in sorted(curves.items())}
+        ranges = {group: (max(model.narrowest(group, full) for model in models.values()), full)
+                  for group, full in sorted(widths.items())}
         choices = {group: range(low, full, self.round_to) for group, (low, full) in ranges.items() if low < full}
         chooser = random.Random(HELD_OUT_SEED)
         configurations = [{group: chooser.choice(widths) for group, widths in choices.items()}
@@ -138,20 +147,27 @@ class LatencyProbe:
     def _measure(self, baseline: ResolvedModel, configurations: list[Mapping[str, int]], build: BuildModel,
                  backends: list[str]) -> dict[str, PairedMeasurement]:
         """The configurations built and measured against the full model, one paired run per backend."""
+        return self.measure(baseline, [functools.partial(build, configuration) for configuration in configurations],
+                            [{"widths": dict(configuration)} for configuration in configurations], backends)
+
+    def measure(self, baseline: ResolvedModel, builders: Sequence[Callable[[], ResolvedModel]],
+                labels: Sequence[Mapping[str, Any]], backends: list[str]) -> dict[str, PairedMeasurement]:
+        """The models ``builders`` make, measured against the full model in one paired run per
+        backend; each record labelled with its ``labels`` entry; the models' files and exports
+        deleted afterwards."""
         built: list[ResolvedModel] = []
         try:
-            for configuration in configurations:
-                built.append(build(configuration))
+            for builder in builders:
+                built.append(builder())
             paireds = {}
             for backend in backends:
                 paired = measure_paired(self.sweep, [baseline] + built, backend, self.pairing,
                                         roles=["baseline"] + ["latency probe"] * len(built))
                 if not paired.entries[0].ok:
                     raise UsageError(f"{backend} cannot measure the model: {paired.entries[0].error}")
-                labels = [{}] + [{"widths": dict(configuration)} for configuration in configurations]
                 self.keep_records([entry.record.model_copy(update={"env": {**entry.record.env, "prune": {
                     "role": entry.record.env["pairing"]["role"], "stage": STAGE, **label}}})
-                    for entry, label in zip(paired.entries, labels)])
+                    for entry, label in zip(paired.entries, [{}, *labels])])
                 paireds[backend] = paired
             return paireds
         finally:

@@ -186,6 +186,8 @@ def _run(sweep: Sweep, requests: list[dict | None], failures: dict[int, str], pa
     request = _shared_request(requests[0], pairing)
     request["pairing"]["seed"] = seed
     request.update(task="paired", models=[requests[i]["model"] for i in live])
+    if any(requests[i]["inputs"] != request["inputs"] for i in live):
+        request["model_inputs"] = [requests[i]["inputs"] for i in live]  # models of different input shapes
     timeout_s = sweep.config.settings.timeout_s + len(live) * pairing.rounds * pairing.block_s
     outcome = sweep.worker.run(request, timeout_s=timeout_s)
     results: list[dict] = [{"status": "error", "error": failures.get(i), "warnings": []} for i in range(len(requests))]

@@ -4,6 +4,7 @@ model's cache, and the whole command on a tiny model in real eager worker proces
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -75,35 +76,48 @@ def sweep_on(host):
     return Sweep(config, "run", {"host": host, "packages": {"onnxruntime": "1.0"}})
 
 
-def test_the_cache_keys_on_target_machine_backend_model_shape_and_alignment(tmp_path):
-    key = latency_cache.latency_key(sweep_on("a"), "eager", "sha256:m", None, "3x16x16", 8, "coupled")
+def key_of(host="a", backend="eager", fingerprint="sha256:m", shape="3x16x16", round_to=8, kind="groups"):
+    return latency_cache.latency_key(sweep_on(host), backend, fingerprint, None, shape, round_to, "coupled", kind)
+
+
+def test_the_cache_keys_on_target_machine_backend_model_shape_alignment_and_kind(tmp_path):
+    key = key_of()
     assert latency_cache.load(key, tmp_path) is None  # miss
     path = latency_cache.store(key, {"model": MODEL.as_dict()}, tmp_path)
     assert latency_cache.load(key, tmp_path)["model"] == MODEL.as_dict()  # hit
-    others = [latency_cache.latency_key(sweep_on("b"), "eager", "sha256:m", None, "3x16x16", 8, "coupled"),
-              latency_cache.latency_key(sweep_on("a"), "onnxruntime", "sha256:m", None, "3x16x16", 8, "coupled"),
-              latency_cache.latency_key(sweep_on("a"), "eager", "sha256:n", None, "3x16x16", 8, "coupled"),
-              latency_cache.latency_key(sweep_on("a"), "eager", "sha256:m", None, "3x32x32", 8, "coupled"),
-              latency_cache.latency_key(sweep_on("a"), "eager", "sha256:m", None, "3x16x16", 16, "coupled")]
+    others = [key_of(host="b"), key_of(backend="onnxruntime"), key_of(fingerprint="sha256:n"),
+              key_of(shape="3x32x32"), key_of(round_to=16), key_of(kind="layers")]
     assert all(latency_cache.load(other, tmp_path) is None for other in others)
-    assert len({latency_cache.cache_path(k, tmp_path) for k in [key] + others}) == 6
+    assert len({latency_cache.cache_path(k, tmp_path) for k in [key] + others}) == 7
     path.write_text("{not json")
     assert latency_cache.load(key, tmp_path) is None  # a damaged entry is a miss, measured again
 
 
-def test_an_allocated_cut_is_predicted_and_measured_and_its_model_cached(cli, tmp_path, monkeypatch):
-    monkeypatch.setenv("PYTHONPATH", str(SUPPORT))  # the workers unpickle worker_models modules
+# Per --latency-model (none: the default), what the tiny model's two groups of 32 channels (cut to
+# 8, 16, 24) take to learn: a probe of the whole model per group and width; or a table of the
+# first convolution's 4 output widths, the second's 4 x 4 and the classifier's 4 input widths, and
+# the whole model cut uniformly to each of the 3 widths.
+KINDS = [(["--latency-model", "groups"], "groups", {"groups": 2, "probes": 6}, 6),
+         ([], "layers", {"groups": 2, "layers": 3, "cells": 4 + 16 + 4}, 4 + 16 + 4 + 3)]
+
+
+@pytest.mark.parametrize("option, kind, size, probes", KINDS, ids=["groups", "layers"])
+def test_an_allocated_cut_is_predicted_and_measured_and_its_model_cached(cli, tmp_path, monkeypatch, option, kind,
+                                                                         size, probes):
+    # The workers unpickle worker_models modules (and import this checkout's edgebench, if set).
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(SUPPORT), os.environ.get("PYTHONPATH")])))
     args = ["prune", "--model", "worker_models:tiny?channels=32", "--task", "digits?size=16", "--train-steps", "5",
             "--strategy", "allocate", "--budget", "0.8", "--round-to", "8", "--finetune-steps", "2",
             "--final-finetune-steps", "2", "--max-accuracy-drop", "1", "--rounds", "2", "--block-time", "0.03",
-            "--threads", "1", "--store", "results.db", "--out", str(tmp_path / "o"), "--json"]
+            "--threads", "1", "--store", "results.db", "--out", str(tmp_path / "o"), "--json", *option]
     proc = cli(*args)
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert (report["strategy"], report["allocate"], report["criterion"]) == ("allocate", "latency-model", "l1")
     model = report["latency_model"]
     learned = model["backends"]["eager"]
-    assert learned["cache"] == "measured" and learned["groups"] == 2 and learned["probes"] == 6
+    assert model["kind"] == learned["kind"] == kind and learned["cache"] == "measured"
+    assert {field: learned[field] for field in size} == size
     assert len(learned["held_out"]) == 2 and all(item["measured"] > 0 for item in learned["held_out"])
     [step] = report["steps"]
     assert step["verdict"] == "kept" and report["final"]["macs"] < report["baseline"]["macs"]
@@ -114,7 +128,7 @@ def test_an_allocated_cut_is_predicted_and_measured_and_its_model_cached(cli, tm
         report["final"]["latency_ratio"]["eager"]["ratio"] / model["predicted"]["eager"] - 1)
     with Store.open(tmp_path / "results.db", create=False) as store:
         stages = [(r.env["prune"].get("stage"), r.env["prune"]["role"]) for r in store.records()]
-    assert stages.count(("latency model", "latency probe")) == 6 + 2
+    assert stages.count(("latency model", "latency probe")) == probes + 2  # and the held-out configurations
     assert learned["path"].startswith(str(latency_cache.cache_path({}).parent))
     assert latency_cache.load(json.loads(Path(learned["path"]).read_text())["key"])["model"]["backend"] == "eager"
 
@@ -122,7 +136,7 @@ def test_an_allocated_cut_is_predicted_and_measured_and_its_model_cached(cli, tm
 def test_a_cached_model_is_used_without_measuring_anything(tmp_path, monkeypatch):
     monkeypatch.setenv("EDGEBENCH_CACHE_DIR", str(tmp_path))
     sweep = sweep_on("a")
-    keys = {backend: latency_cache.latency_key(sweep, backend, "sha256:m", None, "3x16x16", 1, "coupled")
+    keys = {backend: latency_cache.latency_key(sweep, backend, "sha256:m", None, "3x16x16", 1, "coupled", "groups")
             for backend in ("eager", "onnxruntime")}
     held_out = [{"widths": {"a": 2}, "predicted": 0.85, "measured": 0.9, "ci95": [0.88, 0.92]}]
     latency_cache.store(keys["eager"], {"model": MODEL.as_dict(), "held_out": held_out, "seconds": 12.0})
@@ -145,6 +159,9 @@ def test_a_cached_model_is_used_without_measuring_anything(tmp_path, monkeypatch
     (["--allocate", "latency-model"], "--allocate applies to --strategy allocate only"),
     (["--strategy", "allocate", "--objective", "flops"], "--objective flops does not apply to --strategy allocate"),
     (["--strategy", "allocate", "--ratio", "0.3"], "--ratio applies to --strategy static only"),
+    (["--strategy", "allocate", "--latency-model", "magic"], "--latency-model must be one of layers, groups, not 'magic'"),
+    (["--strategy", "static", "--latency-model", "groups"],
+     "--latency-model applies to --strategy allocate --allocate latency-model only"),
 ])
 def test_bad_allocate_options_are_one_line_and_exit_2(cli, tmp_path, args, message):
     proc = cli("prune", "--model", "worker_models:tiny", "--out", str(tmp_path / "o"), *args)
