@@ -494,7 +494,7 @@ def measure_speedup(original: nn.Module, baked: nn.Module, loaded: Loaded, workd
         "backend": "eager",
         "target": definition.name,
         "threads": threads,
-        "method": "paired eager measurement on this machine: " + pairing.describe("eager", 2)["method"],
+        "method": "paired eager measurement on this machine: " + masked.record.env["pairing"]["method"],
     }
 
 

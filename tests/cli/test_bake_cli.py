@@ -5,7 +5,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -14,14 +13,14 @@ from torch.nn.utils import prune
 from edgebench.board.runners.eager import find_hooks
 from onnx_models import matmul_relu
 from worker_models import TinyConvNet
+from support_path import with_support
 
-SUPPORT = Path(__file__).resolve().parents[1] / "support"
 SHAPE = "3x16x16"
 
 
 def edgebench(*args, cwd, timeout=300):
     # The pickled modules are worker_models classes: the CLI, its workers and torch.load import them.
-    env = {**os.environ, "PYTHONPATH": str(SUPPORT)}
+    env = {**os.environ, "PYTHONPATH": with_support()}
     return subprocess.run([sys.executable, "-m", "edgebench", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=timeout)
 

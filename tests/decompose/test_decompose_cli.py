@@ -6,14 +6,13 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 
 from edgebench.results.store import Store
+from support_path import with_support
 
-SUPPORT = Path(__file__).resolve().parents[1] / "support"
 MODEL = "worker_models:tiny?channels=64"
 QUICK = ["--task", "digits?size=16", "--train-steps", "30", "--finetune-steps", "5", "--rounds", "4",
          "--block-time", "0.02", "--threads", "1", "--ranks", "2"]
@@ -21,7 +20,7 @@ QUICK = ["--task", "digits?size=16", "--train-steps", "30", "--finetune-steps", 
 
 def edgebench(*args, cwd, timeout=600):
     # The layers and models are pickled worker_models modules: the CLI and its workers both import them.
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SUPPORT), os.environ.get("PYTHONPATH")]))}
+    env = {**os.environ, "PYTHONPATH": with_support()}
     return subprocess.run([sys.executable, "-m", "edgebench", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=timeout)
 

@@ -10,14 +10,13 @@ import sqlite3
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from interrupting import Interrupted
 from labgrid_lab import OFF_PLACE, PLACE, write_lab_target
+from support_path import with_support
 
-SUPPORT = Path(__file__).resolve().parents[1] / "support"
 FAST = ["--min-time", "0.5", "--max-time", "1", "--warmup", "0.1", "--min-iterations", "5", "--threads", "1",
         "--processes", "1", "--device", "cpu"]
 FREE = {"places": {PLACE: (None, ""), OFF_PLACE: (None, "")}, "reservations": []}
@@ -26,7 +25,7 @@ FREE = {"places": {PLACE: (None, ""), OFF_PLACE: (None, "")}, "reservations": []
 def start(target_file, cwd, *args):
     # The workstation has no emulated Jetson: the board has it.
     env = {key: value for key, value in os.environ.items() if key not in ("EDGEBENCH_SYSROOT", "LG_COORDINATOR")}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SUPPORT), os.environ.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = with_support()
     return subprocess.Popen([sys.executable, "-m", "edgebench", "run", "--target", str(target_file), *args],
                             cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

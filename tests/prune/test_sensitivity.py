@@ -8,10 +8,8 @@ import contextlib
 import csv
 import io
 import json
-import os
 import shutil
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -19,10 +17,10 @@ from edgebench.prune.sensitivity import AA_NOTE
 from edgebench.prune.sensitivity_allocation import allocate
 from edgebench.prune.sensitivity_table import CSV_NAME, read_points
 from edgebench.results.store import Store
+from support_path import with_support
 
-SUPPORT = Path(__file__).resolve().parents[1] / "support"
 # Candidates are pickled worker_models modules: the workers import them too.
-WORKER_PATH = os.pathsep.join(filter(None, [str(SUPPORT), os.environ.get("PYTHONPATH")]))
+WORKER_PATH = with_support()
 MODEL = "worker_models:tiny?channels=16"
 TASK = "digits?size=16"
 GROUPS = ["features.0", "features.2"]  # the two convolutions; the head is an output layer, kept

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-from pathlib import Path
 
 import pytest
 
@@ -21,8 +19,8 @@ from edgebench.errors import UsageError
 from edgebench.prune.sensitivity_table import CSV_NAME, in_mode, load_sensitivity
 from edgebench.results.store import Store
 from fake_jetson import make_emulated_jetson
+from support_path import with_support
 
-SUPPORT = Path(__file__).resolve().parents[1] / "support"
 MODEL = "worker_models:tiny?channels=16"
 TASK = "digits?size=16"
 ANALYSE = ["--model", MODEL, "--task", TASK, "--groups", "features.0", "--sparsities", "0.5", "--target", "xavier",
@@ -38,7 +36,7 @@ def xavier(tmp_path, monkeypatch):
     board = make_emulated_jetson(tmp_path / "board", "xavier")
     for name, value in board.env.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(SUPPORT), os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv("PYTHONPATH", with_support())
     return board
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,8 +15,8 @@ from edgebench.search.archive import REFERENCE_POINT
 from edgebench.search.front_plots import compare_fronts, plot_search
 from pymoo.indicators.hv import Hypervolume
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
+from support_path import with_support
 
-SUPPORT = Path(__file__).resolve().parents[1] / "support"
 # Two prunable groups (the convolutions; the classifier keeps its classes). No real training: the
 # test is about the search's bookkeeping, not accuracy.
 MODEL = "worker_models:tiny?channels=32"
@@ -45,7 +43,7 @@ def test_bad_options_are_one_line_and_exit_2(cli, tmp_path, args, message):
 def test_a_search_measures_every_generation_keeps_every_individual_and_never_loses_hypervolume(cli, tmp_path,
                                                                                                   monkeypatch):
     # The individuals are pickled worker_models modules: the workers import them too.
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(SUPPORT), os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv("PYTHONPATH", with_support())
     out = tmp_path / "search"
     proc = cli("search", "--model", MODEL, "--population", "4", "--generations", "2", "--store", "results.db",
                "--out", str(out), "--json", *QUICK)
