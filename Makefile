@@ -10,8 +10,10 @@ INSTALLED := $(VENV)/.installed
 run: $(INSTALLED)
 	$(VENV)/bin/edgebench run
 
+# One pytest worker per core: most tests wait on subprocesses (CLI, workers, servers), so the
+# cores are otherwise half idle.
 test: $(INSTALLED)
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n auto
 
 $(INSTALLED): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "edgebench needs Python 3.10 or newer; set PYTHON=python3.x")'
