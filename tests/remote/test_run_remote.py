@@ -100,7 +100,7 @@ def test_connection_cut_mid_measurement_is_an_error_record_and_the_run_goes_on(s
                  "--min-time", "6", "--max-time", "6", *FAST[4:])
     wait_for_line(proc, "run ")  # printed once the idle baseline is taken, just before measuring
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not worker_running():
+    while time.monotonic() < deadline and not sshd.runs_worker():
         time.sleep(0.1)
     time.sleep(2)  # inside the 6 s timed loop
     sshd.cut_connections()
@@ -145,9 +145,3 @@ def wait_for_line(proc, start: str) -> str:
         if line.startswith(start):
             return line
     pytest.fail("the run ended before printing %r: %s" % (start, "".join(seen)))
-
-
-def worker_running() -> bool:
-    """A worker process runs on the 'board' (this machine) now."""
-    out = subprocess.run(["pgrep", "-f", "edgebench.board.worker"], capture_output=True, text=True).stdout
-    return bool(out.split())

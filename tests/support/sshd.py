@@ -34,6 +34,20 @@ class SshServer:
         """The per-connection sshd processes (children of the listener)."""
         return _children(self.process.pid)
 
+    def runs_worker(self) -> bool:
+        """Whether a worker process runs under one of this server's connections now (not another
+        test's: the tests may run in parallel)."""
+        pending = self.connection_pids()
+        while pending:
+            pid = pending.pop()
+            try:
+                if b"edgebench.board.worker" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    return True
+            except OSError:  # gone meanwhile
+                continue
+            pending += _children(pid)
+        return False
+
     def cut_connections(self) -> None:
         """Drop every open connection, as a network failure would; the server keeps listening.
         Each connection is a privileged sshd and its unprivileged sshd child holding the socket;
