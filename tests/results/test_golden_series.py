@@ -222,6 +222,10 @@ def test_regress_shows_the_golden_ratio_change_points_beside_the_p50_ones(cli, t
     assert f"golden ratio change point (run {nights[0].id}): run {nights[STEP_AT].id}" in out
     table = " ".join(cli("regress", "--store", "r.db").stdout.split())  # rich wraps at the terminal's width
     assert f"change point of the ratio to golden run {nights[0].id} at run {nights[STEP_AT].id}" in table
+    made = cli("report", "--store", "r.db", "--out", "report")
+    assert made.returncode == 0, made.stderr
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert f"Change point of the ratio to golden run {nights[0].id} for" in page
 
 
 # Bad settings: one line
