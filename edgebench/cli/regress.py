@@ -485,11 +485,15 @@ def _markdown_aa(report: RegressReport, confirmed: ConfirmReport, aa: AAReport) 
     return lines + [f"- {line}" for line in _aa_lines(report, confirmed, aa)]
 
 
+def _pairings_title(confirmed: ConfirmReport) -> str:
+    return (f"Golden pairing ({len(confirmed.golden_pairings)} key(s) without a golden ratio from a confirmation, "
+            f"one session of {confirmed.rounds} rounds each; never failing)")
+
+
 def _markdown_pairings(report: RegressReport, confirmed: ConfirmReport) -> list[str]:
-    lines = ["", f"### Golden pairing ({len(confirmed.golden_pairings)} key(s) not confirmed tonight, one session "
-             f"of {confirmed.rounds} rounds each; never failing)", ""]
-    return lines + [f"- {_key(report, pairing.verdict.contender)}: {_pairing_text(pairing)}"
-                    for pairing in confirmed.golden_pairings.values()]
+    return ["", f"### {_pairings_title(confirmed)}", ""] + [
+        f"- {_key(report, pairing.verdict.contender)}: {_pairing_text(pairing)}"
+        for pairing in confirmed.golden_pairings.values()]
 
 
 def _markdown_change_points(report: RegressReport, histories: Mapping[tuple, History],
@@ -596,6 +600,8 @@ def _print_report(console: Console, report: RegressReport, histories: Mapping[tu
                                f"{series.golden_run} at {_point_text(point)}", style="magenta"))
     if confirmed is not None:
         _print_confirmations(console, report, confirmed)
+        if confirmed.golden_pairings:
+            console.print(f"{_pairings_title(confirmed)}:", highlight=False)
         for pairing in confirmed.golden_pairings.values():
             console.print(Text(f"{_key(report, pairing.verdict.contender)}: {_pairing_text(pairing)}"))
     if aa is not None:

@@ -99,7 +99,8 @@ def test_every_key_is_paired_with_the_golden_run_each_night_and_its_ratio_is_kep
              for case in ET.parse(tmp_path / "r.xml").iter("testcase")}
     assert all(f"golden pairing: ratio {p['ratio']['ratio']:.3f}" in cases[f"edgebench.{spec}"]
                for spec, p in paired.items())
-    assert f"### Golden pairing ({len(paired)} key(s)" in (tmp_path / "summary.md").read_text() or not paired
+    assert f"### Golden pairing ({len(paired)} key(s) without a golden ratio from a confirmation" in (
+        tmp_path / "summary.md").read_text() or not paired
 
 
 def test_a_confirmed_key_marks_its_pooled_golden_ratio_and_is_not_paired_again(cli, tmp_path):
