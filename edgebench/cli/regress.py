@@ -36,7 +36,16 @@ from edgebench.results.calibration import (
 )
 from edgebench.results.change_points import MIN_POINTS, ChangePoint, History, regress_histories
 from edgebench.results.compare import METRICS, key_text
-from edgebench.results.confirm import DEFAULT_SESSIONS, TAGS, Confirmation, ConfirmReport, confirm, golden_records
+from edgebench.results.confirm import (
+    DEFAULT_SESSIONS,
+    TAGS,
+    Confirmation,
+    ConfirmReport,
+    GoldenPairing,
+    confirm,
+    golden_records,
+)
+from edgebench.results.golden_series import GoldenHistory, golden_histories
 from edgebench.results.key import HISTORY_FIELDS
 from edgebench.results.regress import DEFAULT_THRESHOLD, OUTCOMES, RegressReport, RegressRule, Verdict, regress
 from edgebench.results.record import Record
@@ -49,7 +58,8 @@ from edgebench.sweep.suite import Suite, load_suite
 OUTCOME_STYLES = {"regression": "red", "failed": "red", "improvement": "green", "unchanged": "", "new": "cyan",
                   "same": "", "undecided": "yellow"}
 # The options a suite's [regress] table sets: given with --suite, they are refused.
-SUITE_SETS = ("metric", "threshold", "confirm_keys", "confirm_sessions", "confirm_rounds", "golden", "aa_share")
+SUITE_SETS = ("metric", "threshold", "confirm_keys", "confirm_sessions", "confirm_rounds", "golden", "golden_all",
+              "aa_share")
 
 
 @dataclass(frozen=True)
@@ -63,6 +73,7 @@ class Judging:
     sessions: int
     rounds: int
     golden: Optional[str]
+    golden_all: bool  # every key paired with the golden run, night after night
     aa_share: float
     suite: Optional[str]  # the suite's name
 
@@ -116,6 +127,11 @@ def regress_command(
     golden: Optional[str] = typer.Option(
         None, "--golden", metavar="RUN", help="--confirm: also measure each suspected key against this pinned run's "
         "record of it (reported beside; the verdict stays on the baseline)."),
+    golden_all: bool = typer.Option(
+        False, "--golden-all", help="--confirm --golden RUN: also measure every key not confirmed tonight paired "
+        "against the golden run's record of it, one session, and keep the ratio: night after night, each key's "
+        "series of paired ratios against golden, whose change points are shown beside the p50's. Never fails "
+        "the build."),
     aa_share: float = typer.Option(
         0.0, "--aa-share", help="--confirm: A/A calibration: this share of the keys (0 to 1; at least one key when "
         "above 0), in turn night after night, measured paired against itself; the false-positive rate achieved "
@@ -137,11 +153,13 @@ def regress_command(
     """Flag keys whose latency changed beyond the threshold and significantly (alpha 0.01).
     --machine and --board judge only that machine's or board's keys, against its own history.
     Keys with at least 6 runs also get the change points of their p50 across their history
-    (E-divisive with a t-test, p <= 0.001), which catch a small step or a slow drift; these are
-    shown, never failed on.
+    (E-divisive with a t-test, p <= 0.001), which catch a small step or a slow drift; and of their
+    nightly paired ratio against the golden run, where --golden-all stored one; these are shown,
+    never failed on.
 
     --confirm measures suspected keys again, paired (docs/compare-and-regress.md); its records go to
-    the store under a run tagged command=regress-confirm. --aa-share adds A/A checks.
+    the store under a run tagged command=regress-confirm. --aa-share adds A/A checks; --golden-all
+    pairs every key with the golden run.
 
     --suite FILE judges the suite's latest run as the regress table of the suite file says.
 
@@ -149,11 +167,14 @@ def regress_command(
     --confirm, a key fails when the paired measurement confirms the regression, or when the history
     called it a regression and the paired one could not decide; A/A checks never fail."""
     judging = (_suite_judging(ctx, load_suite(suite)) if suite is not None else
-               Judging(metric, threshold, {}, confirm_keys, confirm_sessions, confirm_rounds, golden,
+               Judging(metric, threshold, {}, confirm_keys, confirm_sessions, confirm_rounds, golden, golden_all,
                        _share(aa_share), None))
-    if not judging.confirm and (golden is not None or aa_share > 0):
-        raise UsageError(f"{'--golden' if golden is not None else '--aa-share'} measures keys paired, for --confirm; "
-                         "add --confirm")
+    paired_options = [name for name, given in (("--golden", golden is not None), ("--golden-all", golden_all),
+                                               ("--aa-share", aa_share > 0)) if given]
+    if not judging.confirm and paired_options:
+        raise UsageError(f"{paired_options[0]} measures keys paired, for --confirm; add --confirm")
+    if judging.golden_all and judging.golden is None:
+        raise UsageError("--golden-all pairs every key with the golden run; add --golden RUN")
     if reference_python is not None:
         reference_python = _interpreter(reference_python, judging.confirm)
     scope = Scope(machine, board)
@@ -164,25 +185,28 @@ def regress_command(
         report = regress(opened, contender, baseline, judging.metric, judging.threshold, method=method, scope=scope,
                          rules=judging.rules)
         histories = regress_histories(opened, report)
-        pinned = golden_records(opened, judging.golden, report.method) if judging.golden is not None else None
+        golden_run = opened.get_run(judging.golden).id if judging.golden is not None else None
+        pinned = golden_records(opened, golden_run, report.method) if golden_run is not None else None
         night = night_number(runs, report.contender_run, report.method, judging.suite)
         checked = aa_keys(report, judging.aa_share, night) if judging.confirm else []
     confirmed, aa = None, None
     if judging.confirm:
         confirmed = _confirmed(report, store, judging.sessions, Pairing(judging.rounds, block_time), pinned, checked,
-                               reference_python)
+                               reference_python, judging.golden_all)
+    with Store.open(store, create=False) as opened:  # after the confirmation: tonight's golden ratios included
+        golden_series = golden_histories(opened, stored_runs(opened), histories, golden_run)
     if confirmed is not None and judging.aa_share > 0:
         with Store.open(store, create=False) as opened:
             calibrated = calibration(opened, opened.runs(), confirmed.run_id, judging.suite, scope, by_confirm_run=True)
         aa = AAReport(judging.aa_share, night, len(eligible_keys(report)), calibrated)
     if junit is not None:
-        _write(junit, junit_xml(report, histories, confirmed, aa))
+        _write(junit, junit_xml(report, histories, confirmed, aa, golden_series))
     if markdown is not None:
-        _write(markdown, markdown_summary(report, histories, confirmed, aa))
+        _write(markdown, markdown_summary(report, histories, confirmed, aa, golden_series))
     if as_json:
-        typer.echo(json.dumps(_report_json(report, histories, confirmed, aa), indent=2))
+        typer.echo(json.dumps(_report_json(report, histories, confirmed, aa, golden_series), indent=2))
     else:
-        _print_report(render.stdout_console(), report, histories, confirmed, aa)
+        _print_report(render.stdout_console(), report, histories, confirmed, aa, golden_series)
     failed = confirmed.failed(report) if confirmed is not None else report.failed
     raise typer.Exit(1 if failed else 0)
 
@@ -203,7 +227,8 @@ def _suite_judging(ctx: typer.Context, loaded: Suite) -> Judging:
                          f"leave out {', '.join(given)}")
     settings = loaded.regress
     return Judging(settings.metric, settings.threshold, loaded.regress_rules(), settings.confirm,
-                   settings.confirm_sessions, settings.confirm_rounds, settings.golden, settings.aa_share, loaded.name)
+                   settings.confirm_sessions, settings.confirm_rounds, settings.golden, settings.golden_every_night,
+                   settings.aa_share, loaded.name)
 
 
 def _from_command_line(ctx: typer.Context, name: str) -> bool:
@@ -241,7 +266,7 @@ def _interpreter(path: str, confirm_keys: bool) -> str:
 
 def _confirmed(report: RegressReport, store: str, sessions: int, pairing: Pairing,
                pinned: Optional[Mapping[tuple, Record]], aa: Sequence[Verdict],
-               reference_python: Optional[str] = None) -> ConfirmReport:
+               reference_python: Optional[str] = None, golden_all: bool = False) -> ConfirmReport:
     """The paired confirmation in a run of its own; Ctrl-C keeps what was measured, says so, exits."""
     err = Console(stderr=True)
 
@@ -252,15 +277,16 @@ def _confirmed(report: RegressReport, store: str, sessions: int, pairing: Pairin
     try:
         with run_session(store, tags=TAGS, log=log) as session:
             return confirm(report, session, sessions=sessions, pairing=pairing, golden=pinned, aa=aa,
-                           reference_python=reference_python)
+                           reference_python=reference_python, golden_all=golden_all)
     except KeyboardInterrupt as interrupt:
         log(interrupted_line(session))
         raise typer.Exit(exit_status(interrupt))
 
 
 def _report_json(report: RegressReport, histories: Mapping[tuple, History],
-                 confirmed: Optional[ConfirmReport], aa: Optional[AAReport] = None) -> dict:
-    result = {**report.to_json_dict(), "histories": _histories_json(histories)}
+                 confirmed: Optional[ConfirmReport], aa: Optional[AAReport] = None,
+                 golden: Mapping[tuple, GoldenHistory] = MappingProxyType({})) -> dict:
+    result = {**report.to_json_dict(), "histories": _histories_json(histories, golden)}
     if confirmed is None:
         return result
     for verdict, shown in zip(report.verdicts, result["verdicts"]):
@@ -280,12 +306,14 @@ def summary_line(report: RegressReport) -> str:
 
 
 def junit_xml(report: RegressReport, histories: Mapping[tuple, History] = MappingProxyType({}),
-              confirmed: Optional[ConfirmReport] = None, aa: Optional[AAReport] = None) -> str:
+              confirmed: Optional[ConfirmReport] = None, aa: Optional[AAReport] = None,
+              golden: Mapping[tuple, GoldenHistory] = MappingProxyType({})) -> str:
     """One testsuite, one testcase per key: failure = regression (with ``confirmed``: as the paired
     verdicts decide), error = failed measurement, skipped = no baseline; the figures, environment
-    changes, the paired verdict and the key's change points across its history in each testcase's
-    system-out (a failure's text). With ``aa``: the A/A rates as properties, and one more testcase,
-    never failing, with tonight's checks in its system-out."""
+    changes, the paired verdict, tonight's golden pairing and the key's change points across its
+    history (p50 and ``golden`` ratio) in each testcase's system-out (a failure's text). With
+    ``aa``: the A/A rates as properties, and one more testcase, never failing, with tonight's checks
+    in its system-out."""
     counts = report.counts()
     failures = sum(1 for verdict in report.verdicts if _fails(verdict, confirmed))
     totals = {"tests": str(len(report.verdicts) + (aa is not None)), "failures": str(failures),
@@ -300,7 +328,8 @@ def junit_xml(report: RegressReport, histories: Mapping[tuple, History] = Mappin
                         ("threshold", report.threshold), ("alpha", report.alpha), *_aa_properties(aa)):
         ET.SubElement(properties, "property", name=name, value=str(value))
     for verdict in report.verdicts:
-        _testcase(suite, report, verdict, histories.get(verdict.contender.history_key), confirmed)
+        _testcase(suite, report, verdict, histories.get(verdict.contender.history_key), confirmed,
+                  golden.get(verdict.contender.history_key))
     if aa is not None:
         case = ET.SubElement(suite, "testcase", classname="edgebench.calibration", name="A/A calibration", time="0")
         ET.SubElement(case, "system-out").text = "\n".join(_aa_lines(report, confirmed, aa))
@@ -329,12 +358,13 @@ def _fails(verdict: Verdict, confirmed: Optional[ConfirmReport]) -> bool:
 
 
 def _testcase(suite: ET.Element, report: RegressReport, verdict: Verdict, history: History | None,
-              confirmed: Optional[ConfirmReport]) -> None:
+              confirmed: Optional[ConfirmReport], golden: GoldenHistory | None = None) -> None:
     record = verdict.contender
     case = ET.SubElement(suite, "testcase", classname=f"edgebench.{record.model}", name=_key(report, record),
                          time="0")
     confirmation = confirmed.confirmations.get(record.history_key) if confirmed is not None else None
-    details = _details(verdict, history, confirmation)
+    pairing = confirmed.golden_pairings.get(record.history_key) if confirmed is not None else None
+    details = _details(verdict, history, confirmation, golden, pairing)
     if _fails(verdict, confirmed):
         message = f"paired {confirmation.outcome}: {confirmation.reason}" if confirmation else verdict.reason
         ET.SubElement(case, "failure", message=message, type="regression").text = details
@@ -346,19 +376,30 @@ def _testcase(suite: ET.Element, report: RegressReport, verdict: Verdict, histor
     ET.SubElement(case, "system-out").text = details
 
 
-def _details(verdict: Verdict, history: History | None, confirmation: Confirmation | None = None) -> str:
+def _details(verdict: Verdict, history: History | None, confirmation: Confirmation | None = None,
+             golden: GoldenHistory | None = None, pairing: GoldenPairing | None = None) -> str:
     lines = [f"{verdict.outcome}: {verdict.reason}"]
     if confirmation is not None:
         lines.append(f"paired {confirmation.outcome}: {confirmation.reason}")
+    if pairing is not None:
+        lines.append(_pairing_text(pairing))
     if verdict.baseline is not None:
         lines.append(f"baseline run {verdict.baseline.run_id}, contender run {verdict.contender.run_id}")
     lines += [f"environment: {change}" for change in verdict.environment]
     lines += [f"change point: {_point_text(point)}" for point in (history.points if history else [])]
+    lines += [f"golden ratio change point (run {golden.golden_run}): {_point_text(point)}"
+              for point in (golden.history.points if golden else [])]
     return "\n".join(lines)
 
 
+def _pairing_text(pairing: GoldenPairing) -> str:
+    shown = f"ratio {pairing.ratio} to golden run {pairing.golden_run}" if pairing.ratio else "not measured"
+    return f"golden pairing: {shown}" + (f"; {pairing.reason}" if pairing.reason else "")
+
+
 def markdown_summary(report: RegressReport, histories: Mapping[tuple, History] = MappingProxyType({}),
-                     confirmed: Optional[ConfirmReport] = None, aa: Optional[AAReport] = None) -> str:
+                     confirmed: Optional[ConfirmReport] = None, aa: Optional[AAReport] = None,
+                     golden: Mapping[tuple, GoldenHistory] = MappingProxyType({})) -> str:
     run = report.contender_run
     header = ["verdict", "key", "baseline ms", "contender ms", "change", "p", "detectable", "baseline run",
               "environment changes"]
@@ -377,7 +418,8 @@ def markdown_summary(report: RegressReport, histories: Mapping[tuple, History] =
               for v in report.verdicts]
     lines += _markdown_confirmations(report, confirmed) if confirmed is not None else []
     lines += _markdown_aa(report, confirmed, aa) if aa is not None else []
-    lines += _markdown_change_points(report, histories)
+    lines += _markdown_pairings(report, confirmed) if confirmed is not None and confirmed.golden_pairings else []
+    lines += _markdown_change_points(report, histories, golden)
     return "\n".join(lines) + "\n"
 
 
@@ -443,21 +485,45 @@ def _markdown_aa(report: RegressReport, confirmed: ConfirmReport, aa: AAReport) 
     return lines + [f"- {line}" for line in _aa_lines(report, confirmed, aa)]
 
 
-def _markdown_change_points(report: RegressReport, histories: Mapping[tuple, History]) -> list[str]:
+def _pairings_title(confirmed: ConfirmReport) -> str:
+    return (f"Golden pairing ({len(confirmed.golden_pairings)} key(s) without a golden ratio from a confirmation, "
+            f"one session of {confirmed.rounds} rounds each; never failing)")
+
+
+def _markdown_pairings(report: RegressReport, confirmed: ConfirmReport) -> list[str]:
+    return ["", f"### {_pairings_title(confirmed)}", ""] + [
+        f"- {_key(report, pairing.verdict.contender)}: {_pairing_text(pairing)}"
+        for pairing in confirmed.golden_pairings.values()]
+
+
+def _markdown_change_points(report: RegressReport, histories: Mapping[tuple, History],
+                            golden: Mapping[tuple, GoldenHistory] = MappingProxyType({})) -> list[str]:
     searched = {key: history for key, history in histories.items() if len(history.records) >= MIN_POINTS}
-    header = ["key", "first run of the new level", "mean before ms", "mean after ms", "change", "p",
-              "environment changes there"]
     lines = ["", f"### Change points across history ({len(searched)} of {len(report.verdicts)} keys with "
              f"{MIN_POINTS} or more runs searched; E-divisive with a t-test, p <= 0.001)", ""]
+    lines += _markdown_points(report, searched, "ms", ".3f")
+    if golden:
+        ratios = {key: series.history for key, series in golden.items() if len(series.history.records) >= MIN_POINTS}
+        runs = ", ".join(sorted({series.golden_run for series in golden.values()}))
+        lines += ["", f"#### The paired ratio against golden run {runs} ({len(ratios)} of {len(golden)} keys with "
+                  f"{MIN_POINTS} or more paired nights searched)", ""]
+        lines += _markdown_points(report, ratios, "ratio", ".4f")
+    return lines
+
+
+def _markdown_points(report: RegressReport, searched: Mapping[tuple, History], unit: str, shown: str) -> list[str]:
+    header = ["key", "first run of the new level", f"mean before {unit}", f"mean after {unit}", "change", "p",
+              "environment changes there"]
     rows = [(verdict, point) for verdict in report.verdicts
-            for point in (searched[verdict.contender.history_key].points if verdict.contender.history_key in searched else [])]
+            for point in (searched[verdict.contender.history_key].points
+                          if verdict.contender.history_key in searched else [])]
     if not rows:
-        return lines + ["None found."]
-    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        return ["None found."]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(markdown_cell(cell) for cell in (
         _key(report, verdict.contender), f"{_run_text(report, point.record.run_id)} {point.record.created_at[:10]}",
-        f"{point.mean_before:.3f}", f"{point.mean_after:.3f}", f"{point.change:+.1%}", f"{point.p_value:.2g}",
-        "; ".join(point.environment) or "-")) + " |" for verdict, point in rows]
+        format(point.mean_before, shown), format(point.mean_after, shown), f"{point.change:+.1%}",
+        f"{point.p_value:.2g}", "; ".join(point.environment) or "-")) + " |" for verdict, point in rows]
     return lines
 
 
@@ -468,8 +534,10 @@ def _point_text(point: ChangePoint) -> str:
             f"p = {point.p_value:.2g}{changes}")
 
 
-def _histories_json(histories: Mapping[tuple, History]) -> list[dict]:
-    return [{"key": dict(zip(HISTORY_FIELDS, key)), **history.to_json_dict()} for key, history in histories.items()]
+def _histories_json(histories: Mapping[tuple, History], golden: Mapping[tuple, GoldenHistory]) -> list[dict]:
+    return [{"key": dict(zip(HISTORY_FIELDS, key)), **history.to_json_dict(),
+             "golden_ratio": golden[key].to_json_dict() if key in golden else None}
+            for key, history in histories.items()]
 
 
 def _cells(report: RegressReport, verdict: Verdict) -> list[str]:
@@ -504,7 +572,8 @@ def _run_text(report: RegressReport, run_id: str) -> str:
 
 
 def _print_report(console: Console, report: RegressReport, histories: Mapping[tuple, History],
-                  confirmed: Optional[ConfirmReport] = None, aa: Optional[AAReport] = None) -> None:
+                  confirmed: Optional[ConfirmReport] = None, aa: Optional[AAReport] = None,
+                  golden: Mapping[tuple, GoldenHistory] = MappingProxyType({})) -> None:
     table = Table(title=f"{report.metric}: contender run {report.contender_run.id} against its baselines",
                   box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
     for name, justify in (("verdict", "left"), ("key", "left"), ("base ms", "right"), ("cont ms", "right"),
@@ -525,8 +594,16 @@ def _print_report(console: Console, report: RegressReport, histories: Mapping[tu
         for point in history.points if history else []:
             console.print(Text(f"{_key(report, verdict.contender)}: change point at {_point_text(point)}",
                                style="magenta"))
+        series = golden.get(verdict.contender.history_key)
+        for point in series.history.points if series else []:
+            console.print(Text(f"{_key(report, verdict.contender)}: change point of the ratio to golden run "
+                               f"{series.golden_run} at {_point_text(point)}", style="magenta"))
     if confirmed is not None:
         _print_confirmations(console, report, confirmed)
+        if confirmed.golden_pairings:
+            console.print(f"{_pairings_title(confirmed)}:", highlight=False)
+        for pairing in confirmed.golden_pairings.values():
+            console.print(Text(f"{_key(report, pairing.verdict.contender)}: {_pairing_text(pairing)}"))
     if aa is not None:
         _print_aa(console, report, confirmed, aa)
     console.print(summary_line(report), highlight=False)

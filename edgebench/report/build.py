@@ -8,15 +8,17 @@ chooses what is shown and where.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from matplotlib.figure import Figure
 
 from edgebench.report import plots
 from edgebench.results import change_points
 from edgebench.results.calibration import SUITE_TAG, Calibration, calibration
 from edgebench.results.compare import Pair, Unpaired, compare, latest_per_key
+from edgebench.results.golden_series import GoldenHistory, golden_histories
 from edgebench.results.intervals import p50_interval
 from edgebench.results.key import HISTORY_FIELDS
 from edgebench.results.record import Record
@@ -139,7 +141,8 @@ def build_report(store: Store, out_dir: Path, run_id: str | None = None, method:
         "resolution": draw_resolution(records, label, colors, out_dir),
         "speedup": draw_speedups(pairs, baseline, label, colors, out_dir),
         "energy": draw_energy(energy_rows, label, out_dir),
-        "history": draw_history(histories, history_runs, records, label, colors, out_dir, shifts),
+        "history": draw_history(histories, history_runs, records, label, colors, out_dir, shifts,
+                                golden_histories(store, runs, shifts)),
     }
     return ReportData(run, rows, baseline, pairs, unpaired, energy_rows, len(history_runs), DEFAULT_THRESHOLD,
                       figures, environment_rows(run, records), label, str(scope),
@@ -271,10 +274,12 @@ def draw_energy(rows: Sequence[Row], label: Labels, out_dir: Path) -> list[Figur
 
 def draw_history(histories: dict[tuple, list[Step]], runs: Sequence[RunInfo], records: Sequence[Record],
                  label: Labels, colors: dict[str, str], out_dir: Path,
-                 shifts: dict[tuple, change_points.History]) -> list[FigureFile]:
+                 shifts: dict[tuple, change_points.History],
+                 golden: Mapping[tuple, GoldenHistory] = MappingProxyType({})) -> list[FigureFile]:
     """p50 over the shown runs per model and batch; each key's change points (over its whole
     history, up to ``change_points.HISTORY_LIMIT`` runs) and environment changes marked where they
-    fall in the shown runs, and told in the figure's note."""
+    fall in the shown runs, and told in the figure's note, with the change points of its ``golden``
+    ratio series (told only)."""
     if len(runs) < 2:
         return []
     position = {run.id: index for index, run in enumerate(runs)}
@@ -292,6 +297,10 @@ def draw_history(histories: dict[tuple, list[Step]], runs: Sequence[RunInfo], re
             points = [(position[s.record.run_id], s.record.latency_ms.p50) for s in steps]
             shift = shifts[record.history_key]
             notes += [_change_point_note(label(record, with_model=False), point) for point in shift.points]
+            series = golden.get(record.history_key)
+            notes += [_change_point_note(label(record, with_model=False), point,
+                                         f" of the ratio to golden run {series.golden_run}", unit="")
+                      for point in (series.history.points if series else [])]
             lines.append(plots.Line(
                 label(record, with_model=False),
                 colors[record.backend],
@@ -314,11 +323,11 @@ def draw_history(histories: dict[tuple, list[Step]], runs: Sequence[RunInfo], re
     return figures
 
 
-def _change_point_note(key: str, point: change_points.ChangePoint) -> str:
+def _change_point_note(key: str, point: change_points.ChangePoint, series: str = "", unit: str = " ms") -> str:
     environment = f"; environment: {'; '.join(point.environment)}" if point.environment else ""
-    return (f"Change point for {key} at run {point.record.run_id} ({point.record.created_at[:10]}): mean "
-            f"{point.mean_before:.4g} -> {point.mean_after:.4g} ms ({point.change:+.1%}, p = {point.p_value:.2g})"
-            f"{environment}.")
+    return (f"Change point{series} for {key} at run {point.record.run_id} ({point.record.created_at[:10]}): mean "
+            f"{point.mean_before:.4g} -> {point.mean_after:.4g}{unit} ({point.change:+.1%}, "
+            f"p = {point.p_value:.2g}){environment}.")
 
 
 def environment_rows(run: RunInfo, records: Sequence[Record]) -> list[tuple[str, str]]:

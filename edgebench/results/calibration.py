@@ -37,7 +37,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from edgebench.results.confirm import TAGS, measured_file_role
+from edgebench.results.confirm import measured_file_role, stored_confirm_records
 from edgebench.results.record import Record
 from edgebench.results.regress import RegressReport, Verdict
 from edgebench.results.select import Scope
@@ -147,15 +147,12 @@ def stored_checks(store: Store, runs: Sequence[RunInfo], suite: Optional[str] = 
     without a suite), in ``scope``, oldest run first."""
     judged = {run.id for run in runs if run.tags.get(SUITE_TAG) == suite} if suite is not None else None
     checks = []
-    for run in reversed(runs):
-        if not TAGS.items() <= run.tags.items() or "paired" not in run.methods:
-            continue
-        for record in store.records(run.id, method="paired"):
-            confirm = record.env.get("confirm") or {}
-            if (confirm.get("aa") and (confirm.get("look") or {}).get("final")
-                    and record.env.get("pairing", {}).get("role") == "contender" and scope.admits(record)
-                    and (judged is None or confirm.get("contender_run") in judged)):
-                checks.append(Check(record))
+    for record in stored_confirm_records(store, runs):
+        confirm = record.env.get("confirm") or {}
+        if (confirm.get("aa") and (confirm.get("look") or {}).get("final")
+                and record.env.get("pairing", {}).get("role") == "contender" and scope.admits(record)
+                and (judged is None or confirm.get("contender_run") in judged)):
+            checks.append(Check(record))
     return checks
 
 

@@ -24,6 +24,7 @@
     confirm_sessions = 3        # as --confirm-sessions
     confirm_rounds = 10         # as --confirm-rounds
     golden = "20261001-030000"  # optional: a pinned run measured beside (as --golden)
+    golden_every_night = true   # every key paired with the golden run each night (as --golden-all)
     aa_share = 0.1              # A/A calibration: this share of the keys checked against themselves
     [regress.models."torchvision:mobilenet_v2"]
     threshold = 0.08            # per-model override of metric and/or threshold
@@ -176,7 +177,8 @@ class RegressOverride(_Strict):
 
 class RegressSettings(RegressOverride):
     """``edgebench regress``'s --metric and --threshold (a fraction: 0.05 = 5%), per model if need be;
-    its --confirm, --confirm-sessions, --confirm-rounds, --golden and --aa-share for the whole suite."""
+    its --confirm, --confirm-sessions, --confirm-rounds, --golden, --golden-all and --aa-share for the
+    whole suite."""
 
     metric: str = "p50"
     threshold: float = Field(default=DEFAULT_THRESHOLD, ge=0)
@@ -185,6 +187,7 @@ class RegressSettings(RegressOverride):
     confirm_sessions: PositiveInt = DEFAULT_SESSIONS
     confirm_rounds: int = Field(default=DEFAULT_ROUNDS, ge=2)
     golden: Optional[str] = Field(default=None, min_length=1)
+    golden_every_night: bool = False
     aa_share: float = 0.0
 
     @field_validator("aa_share")
@@ -194,10 +197,13 @@ class RegressSettings(RegressOverride):
 
     @model_validator(mode="after")
     def _paired_settings_need_confirm(self) -> RegressSettings:
-        needing = [name for name, given in (("golden", self.golden is not None), ("aa_share", self.aa_share > 0))
-                   if given]
+        needing = [name for name, given in (("golden", self.golden is not None),
+                                            ("golden_every_night", self.golden_every_night),
+                                            ("aa_share", self.aa_share > 0)) if given]
         if needing and not self.confirm:
             raise ValueError(f"{' and '.join(needing)} measure keys paired, as confirmation does: set confirm = true")
+        if self.golden_every_night and self.golden is None:
+            raise ValueError("golden_every_night pairs every key with the golden run: set golden = \"RUN\"")
         return self
 
 
