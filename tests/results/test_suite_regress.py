@@ -228,7 +228,7 @@ def test_the_history_rate_counts_each_stored_aa_check_once(tmp_path):
 
 
 def test_an_aa_regression_does_not_fail_the_build_but_is_shown(tmp_path):
-    from edgebench.cli.regress import AAReport, junit_xml, markdown_summary
+    from edgebench.cli.regress_output import AAReport, junit_xml, markdown_summary
 
     report = report_of(tmp_path, ["a.onnx"])
     (verdict,) = report.verdicts
