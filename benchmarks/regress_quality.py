@@ -132,6 +132,10 @@ QUICK = {"aa_trials": 2, "slow_trials": 1, "rounds": 4, "block_time": 0.03, "ses
 
 def main() -> None:
     args = _arguments()
+    if args.from_json is not None:  # the tables again from a finished run's JSON, nothing measured
+        results = json.loads(args.from_json.read_text(encoding="utf-8"))
+        print(f"written: {_write(args.out, results)}")
+        return
     results = _started(args)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="regress-quality-") as scratch:
@@ -192,6 +196,8 @@ def _arguments() -> argparse.Namespace:
                         help="end the trials after the one that crosses this wall time since the start (the cases "
                              "are interleaved, so each keeps its share)")
     parser.add_argument("--store", help="keep the records and model files in this store (default: a scratch file)")
+    parser.add_argument("--from-json", type=Path, help="write the tables again from this regress_quality.json "
+                        "(a finished run's), measuring nothing")
     parser.add_argument("--quick", action="store_true", help="a smoke run of about 2 minutes; figures mean nothing")
     args = parser.parse_args()
     for name in FULL:
@@ -530,14 +536,26 @@ def _confirmation_table(results: dict) -> list[str]:
             judged = _goal(count["regression"], len(done), DETECTION_GOALS[variant], at_most=False)
         measured = [t["ratio"]["ratio"] for t in done if t["ratio"]]
         mean = f"{math.exp(statistics.fmean(map(math.log, measured))):.3f}" if measured else "-"
-        rows.append([label, len(done), mean, _rate(count["regression"], len(done)), count["same"], count["undecided"],
-                     count["improvement"], count["failed"], goal, judged])
+        rows.append([label, len(done), mean, _half_width(done), _rate(count["regression"], len(done)), count["same"],
+                     count["undecided"], count["improvement"], count["failed"], goal, judged])
     return ["## Paired confirmation (`edgebench regress --confirm`, one key per trial)", "",
             f"Threshold {s['threshold']:g}, alpha {s['alpha']:g}, at most {s['sessions']} sessions of {s['rounds']} "
             f"rounds of {s['block_time']:g} s blocks, each session a fresh worker process. The geometric mean of "
             "the trials' ratios is a second measure of each variant's true slowdown, over many processes.", "",
-            markdown_table(["case", "trials", "ratio, geometric mean over the trials", "regression", "same",
+            markdown_table(["case", "trials", "ratio, geometric mean over the trials",
+                            "interval at the last look: median half-width (rounds)", "regression", "same",
                             "undecided", "improvement", "failed", "goal", "judged"], rows)]
+
+
+def _half_width(trials: list[dict]) -> str:
+    """How wide the pooled ratio's 95% interval was when each trial stopped: what decides whether
+    a key can be called same (inside 1 ± threshold) or a regression."""
+    looks = [t["ratio"] for t in trials if t["ratio"]]
+    if not looks:
+        return "-"
+    half = statistics.median((math.log(r["ci95"][1]) - math.log(r["ci95"][0])) / 2 for r in looks)
+    rounds = statistics.median(r["rounds"] for r in looks)
+    return f"±{math.expm1(half):.1%} ({rounds:g})"
 
 
 def _cost_table(results: dict) -> list[str]:
