@@ -63,8 +63,8 @@ def test_an_interrupted_run_writes_the_tables_of_what_it_measured(tmp_path):
     table = regress_quality._write(tmp_path, results).read_text()
     assert "**interrupted**" in table
     # the geometric mean of 0.98 and 1.02 is 0.9998
-    assert "| A/A (identical files) | 2 | 1.000 | 0/2 = 0.0% (95% CI 0.0% to 84.2%) | 1 | 1 | 0 | 0 |" in table
-    assert "| 5% slower (measured +4.8%) | 1 | 1.060 | 1/1 = 100.0%" in table
+    assert "| A/A (identical files) | 2 | 1.000 | ±1.0% (10) | 0/2 = 0.0% (95% CI 0.0% to 84.2%) | 1 | 1 | 0 | 0 |" in table
+    assert "| 5% slower (measured +4.8%) | 1 | 1.060 | ±0.9% (10) | 1/1 = 100.0%" in table
     assert "10% slower" not in table  # no trial of it yet
     assert "| paired confirmation, all cases | 3 | 3.5 | 1/3 = 33.3%" in table
     assert "| 2 | 15.0 | - |" in table  # the median night
