@@ -20,22 +20,16 @@ from edgebench.prune.latency_probe import HELD_OUT, LatencyProbe
 from edgebench.prune.layer_shapes import traced_layers
 from edgebench.prune.layer_table import LayerTable
 from edgebench.prune.surgery import build_graph, cut
-from edgebench.results.record import Settings
-from edgebench.sweep.config import SweepConfig
-from edgebench.sweep.execute import Sweep
 from edgebench.sweep.paired import Pairing, measure_paired
-from edgebench.targets import builtin_definitions
+
+from local_sweep import local_sweep
 
 FAST = Pairing(rounds=3, block_s=0.01, warmup_s=0.02)
 
 
 @pytest.fixture
 def sweep():
-    settings = Settings(min_time_s=0, max_time_s=0, min_iterations=1, warmup_s=0.02, target_ci=0, timeout_s=300,
-                        threads=1)
-    config = SweepConfig(settings=settings, target=builtin_definitions()["x86-cpu"], mode="default", device="cpu",
-                         threads=1)
-    return Sweep(config, "run-layers", {"host": "test"})
+    return local_sweep("run-layers", timeout_s=300)
 
 
 def tiny_net() -> nn.Sequential:

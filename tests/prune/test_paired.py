@@ -8,10 +8,8 @@ import pytest
 from edgebench.board.machine import machine_identity
 from edgebench.models import InputSpec, ResolvedModel
 from edgebench.sweep.paired import Pairing, measure_paired, ratio_of
-from edgebench.results.record import Settings
-from edgebench.sweep.config import SweepConfig
-from edgebench.sweep.execute import Sweep
-from edgebench.targets import builtin_definitions
+
+from local_sweep import local_sweep
 
 SUPPORT = Path(__file__).resolve().parents[1] / "support"
 FAST = Pairing(rounds=4, block_s=0.03, warmup_s=0.05)
@@ -27,11 +25,7 @@ def model(factory, **kwargs):
 
 @pytest.fixture
 def sweep():
-    settings = Settings(min_time_s=0, max_time_s=0, min_iterations=1, warmup_s=0.05, target_ci=0, timeout_s=120,
-                        threads=1)
-    config = SweepConfig(settings=settings, target=builtin_definitions()["x86-cpu"], mode="default", device="cpu",
-                         threads=1)
-    return Sweep(config, "run-paired", {"host": "test"})
+    return local_sweep("run-paired", warmup_s=0.05)
 
 
 def test_a_much_narrower_model_measures_significantly_faster_on_both_backends(sweep):

@@ -12,7 +12,6 @@ import dataclasses
 import json
 import math
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,18 +26,9 @@ from edgebench.session import run_session
 from edgebench.sweep.paired import Pairing
 from edgebench.sweep.suite import load_suite
 
+from nightly_suite import FAST, suite_file
 from onnx_models import conv_stack
 from records import ENV, add_run, synthetic_record
-
-FAST = ["--min-time", "0.2", "--max-time", "1", "--warmup", "0.05", "--min-iterations", "5", "--threads", "1",
-        "--processes", "1", "--no-power"]
-MATRIX = '[matrix]\nmodels = ["a.onnx", "b.onnx"]\nbackends = ["onnxruntime"]\n'
-
-
-def suite_file(tmp_path: Path, regress_table: str) -> Path:
-    path = tmp_path / "nightly.toml"
-    path.write_text(f'name = "nightly"\n{MATRIX}[regress]\n{regress_table}')
-    return path
 
 
 def marked(records, role="contender"):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 from scipy import stats as scipy_stats
@@ -22,19 +21,11 @@ from edgebench.results.regress import judge, regress
 from edgebench.results.store import Store
 from edgebench.sweep.suite import load_suite
 
+from nightly_suite import FAST, suite_file
 from onnx_models import conv_stack
 from records import add_run, synthetic_record
 
 STEADY = dict(process_sd=0.003, sample_sd=0.03)
-FAST = ["--min-time", "0.2", "--max-time", "1", "--warmup", "0.05", "--min-iterations", "5", "--threads", "1",
-        "--processes", "1", "--no-power"]
-MATRIX = '[matrix]\nmodels = ["a.onnx", "b.onnx"]\nbackends = ["onnxruntime"]\n'
-
-
-def suite_file(tmp_path: Path, regress_table: str, name: str = "nightly", matrix: str = MATRIX) -> Path:
-    path = tmp_path / f"{name}.toml"
-    path.write_text(f'name = "{name}"\n{matrix}[regress]\n{regress_table}')
-    return path
 
 
 def night(store: Store, p50s: dict[str, float], index: int, suite: str | None = "nightly"):

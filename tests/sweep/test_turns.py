@@ -11,14 +11,11 @@ import pytest
 
 from edgebench.board.paired_blocks import block_orders
 from edgebench.models import resolve_model
-from edgebench.results.record import Settings
-from edgebench.sweep.config import SweepConfig
-from edgebench.sweep.execute import Sweep
 from edgebench.sweep.paired import Pairing, measure_paired
 from edgebench.sweep.plan import Measurement
 from edgebench.sweep.turns import TurnWorker, take_turns
-from edgebench.targets import builtin_definitions
 
+from local_sweep import local_sweep
 from onnx_models import conv_stack
 
 FAST = Pairing(rounds=4, block_s=0.01, warmup_s=0.02, seed=3)
@@ -26,11 +23,7 @@ FAST = Pairing(rounds=4, block_s=0.01, warmup_s=0.02, seed=3)
 
 @pytest.fixture
 def sweep():
-    settings = Settings(min_time_s=0, max_time_s=0, min_iterations=1, warmup_s=0.02, target_ci=0, timeout_s=120,
-                        threads=1)
-    config = SweepConfig(settings=settings, target=builtin_definitions()["x86-cpu"], mode="default", device="cpu",
-                         threads=1)
-    return Sweep(config, "run-turns", {"host": "test"})
+    return local_sweep("run-turns")
 
 
 @pytest.fixture
