@@ -153,12 +153,12 @@ def regress_command(
     if judging.confirm:
         confirmed = _confirmed(report, store, judging.sessions, Pairing(judging.rounds, block_time), pinned, checked,
                                reference_python, judging.golden_all)
-    with Store.open(store, create=False) as opened:  # after the confirmation: tonight's golden ratios included
-        golden_series = golden_histories(opened, stored_runs(opened), histories, golden_run)
-    if confirmed is not None and judging.aa_share > 0:
-        with Store.open(store, create=False) as opened:
-            calibrated = calibration(opened, opened.runs(), confirmed.run_id, judging.suite, scope, by_confirm_run=True)
-        aa = AAReport(judging.aa_share, night, len(eligible_keys(report)), calibrated)
+    with Store.open(store, create=False) as opened:  # after the confirmation: tonight's records included
+        runs = opened.runs()
+        golden_series = golden_histories(opened, runs, histories, golden_run)
+        if confirmed is not None and judging.aa_share > 0:
+            calibrated = calibration(opened, runs, confirmed.run_id, judging.suite, scope, by_confirm_run=True)
+            aa = AAReport(judging.aa_share, night, len(eligible_keys(report)), calibrated)
     if junit is not None:
         _write(junit, junit_xml(report, histories, confirmed, aa, golden_series))
     if markdown is not None:
