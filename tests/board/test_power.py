@@ -45,7 +45,9 @@ def test_rapl_power_across_a_counter_wrap(tmp_path, monkeypatch):
     watts = sorted(r.watts for r in sampler.readings)
     assert len(watts) >= 10
     assert watts[len(watts) // 2] == pytest.approx(10.0, rel=0.15)
-    assert min(watts) > 0  # no negative power where the counter wrapped
+    # No negative power where the counter wrapped (every 0.2 s here). A zero is a writer thread that a
+    # loaded machine (the tests run in parallel) did not schedule between two readings.
+    assert min(watts) >= 0
 
 
 def test_rapl_missing_or_unreadable_is_a_reason_not_a_failure(tmp_path, monkeypatch):
