@@ -16,26 +16,27 @@ from rich.console import Console
 from edgebench.cli import render
 from edgebench.cli.app import app
 from edgebench.cli.compare import SELECTOR_HELP
-from edgebench.cli.options import BlockTimeOption, BoardOption, MachineOption, StoreOption
+from edgebench.cli.options import BoardOption, MachineOption, StoreOption
 from edgebench.cli.regress_output import AAReport, junit_xml, markdown_summary, print_report, report_json
 from edgebench.errors import UsageError
 from edgebench.interrupts import exit_status
 from edgebench.results.calibration import SUITE_TAG, aa_keys, calibration, check_share, eligible_keys, night_number
 from edgebench.results.change_points import regress_histories
 from edgebench.results.compare import METRICS
-from edgebench.results.confirm import DEFAULT_SESSIONS, TAGS, ConfirmReport, confirm, golden_records
+from edgebench.results.confirm import (CONFIRM_BLOCK_S, CONFIRM_ROUNDS, DEFAULT_SESSIONS, TAGS, ConfirmReport,
+                                       confirm, golden_records)
 from edgebench.results.golden_series import golden_histories
 from edgebench.results.regress import DEFAULT_THRESHOLD, RegressReport, RegressRule, Verdict, regress
 from edgebench.results.record import Record
 from edgebench.results.select import DEFAULT_METHOD, METHODS, Scope, judged_method, stored_runs
 from edgebench.results.store import RunInfo, Store
 from edgebench.session import interrupted_line, run_session
-from edgebench.sweep.paired import DEFAULT_ROUNDS, Pairing
+from edgebench.sweep.paired import Pairing
 from edgebench.sweep.suite import Suite, load_suite
 
 # The options a suite's [regress] table sets: given with --suite, they are refused.
-SUITE_SETS = ("metric", "threshold", "confirm_keys", "confirm_sessions", "confirm_rounds", "golden", "golden_all",
-              "aa_share")
+SUITE_SETS = ("metric", "threshold", "confirm_keys", "confirm_sessions", "confirm_rounds", "block_time", "golden",
+              "golden_all", "aa_share")
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class Judging:
     confirm: bool
     sessions: int
     rounds: int
+    block_time: float
     golden: Optional[str]
     golden_all: bool  # every key paired with the golden run, night after night
     aa_share: float
@@ -81,9 +83,10 @@ def regress_command(
     confirm_sessions: int = typer.Option(
         DEFAULT_SESSIONS, "--confirm-sessions", min=1, help="--confirm: paired sessions (fresh worker processes) "
         "per key at most."),
-    confirm_rounds: int = typer.Option(DEFAULT_ROUNDS, "--confirm-rounds", min=2,
+    confirm_rounds: int = typer.Option(CONFIRM_ROUNDS, "--confirm-rounds", min=2,
                                        help="--confirm: paired rounds per session."),
-    block_time: float = BlockTimeOption,
+    block_time: float = typer.Option(CONFIRM_BLOCK_S, "--block-time", min=0.005,
+                                     help="--confirm: seconds of each timed block."),
     golden: Optional[str] = typer.Option(
         None, "--golden", metavar="RUN", help="--confirm: also measure each suspected key against this pinned run's "
         "record of it (reported beside; the verdict stays on the baseline)."),
@@ -127,8 +130,8 @@ def regress_command(
     --confirm, a key fails when the paired measurement confirms the regression, or when the history
     called it a regression and the paired one could not decide; A/A checks never fail."""
     judging = (_suite_judging(ctx, load_suite(suite)) if suite is not None else
-               Judging(metric, threshold, {}, confirm_keys, confirm_sessions, confirm_rounds, golden, golden_all,
-                       _share(aa_share), None))
+               Judging(metric, threshold, {}, confirm_keys, confirm_sessions, confirm_rounds, block_time, golden,
+                       golden_all, _share(aa_share), None))
     paired_options = [name for name, given in (("--golden", golden is not None), ("--golden-all", golden_all),
                                                ("--aa-share", aa_share > 0)) if given]
     if not judging.confirm and paired_options:
@@ -151,7 +154,7 @@ def regress_command(
         checked = aa_keys(report, judging.aa_share, night) if judging.confirm else []
     confirmed, aa = None, None
     if judging.confirm:
-        confirmed = _confirmed(report, store, judging.sessions, Pairing(judging.rounds, block_time), pinned, checked,
+        confirmed = _confirmed(report, store, judging.sessions, Pairing(judging.rounds, judging.block_time), pinned, checked,
                                reference_python, judging.golden_all)
     with Store.open(store, create=False) as opened:  # after the confirmation: tonight's records included
         runs = opened.runs()
@@ -187,8 +190,8 @@ def _suite_judging(ctx: typer.Context, loaded: Suite) -> Judging:
                          f"leave out {', '.join(given)}")
     settings = loaded.regress
     return Judging(settings.metric, settings.threshold, loaded.regress_rules(), settings.confirm,
-                   settings.confirm_sessions, settings.confirm_rounds, settings.golden, settings.golden_every_night,
-                   settings.aa_share, loaded.name)
+                   settings.confirm_sessions, settings.confirm_rounds, settings.confirm_block_time, settings.golden,
+                   settings.golden_every_night, settings.aa_share, loaded.name)
 
 
 def _from_command_line(ctx: typer.Context, name: str) -> bool:

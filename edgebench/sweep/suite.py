@@ -22,7 +22,8 @@
     threshold = 0.05
     confirm = true              # measure suspected keys again, paired (regress --confirm); default false
     confirm_sessions = 3        # as --confirm-sessions
-    confirm_rounds = 10         # as --confirm-rounds
+    confirm_rounds = 200        # as --confirm-rounds
+    confirm_block_time = 0.01   # as --block-time
     golden = "20261001-030000"  # optional: a pinned run measured beside (as --golden)
     golden_every_night = true   # every key paired with the golden run each night (as --golden-all)
     aa_share = 0.1              # A/A calibration: this share of the keys checked against themselves
@@ -48,10 +49,9 @@ from edgebench.errors import UsageError
 from edgebench.models import input_shape_bindings
 from edgebench.results.calibration import check_share
 from edgebench.results.compare import METRICS
-from edgebench.results.confirm import DEFAULT_SESSIONS
+from edgebench.results.confirm import CONFIRM_BLOCK_S, CONFIRM_ROUNDS, DEFAULT_SESSIONS
 from edgebench.results.regress import DEFAULT_THRESHOLD, RegressRule
 from edgebench.board.runners import runner_names
-from edgebench.sweep.paired import DEFAULT_ROUNDS
 from edgebench.targets import LOCAL, builtin_definitions
 from edgebench.tomlfile import load_toml
 
@@ -177,7 +177,7 @@ class RegressOverride(_Strict):
 
 class RegressSettings(RegressOverride):
     """``edgebench regress``'s --metric and --threshold (a fraction: 0.05 = 5%), per model if need be;
-    its --confirm, --confirm-sessions, --confirm-rounds, --golden, --golden-all and --aa-share for the
+    its --confirm, --confirm-sessions, --confirm-rounds, --block-time, --golden, --golden-all and --aa-share for the
     whole suite."""
 
     metric: str = "p50"
@@ -185,7 +185,8 @@ class RegressSettings(RegressOverride):
     models: dict[str, RegressOverride] = Field(default_factory=dict)
     confirm: bool = False
     confirm_sessions: PositiveInt = DEFAULT_SESSIONS
-    confirm_rounds: int = Field(default=DEFAULT_ROUNDS, ge=2)
+    confirm_rounds: int = Field(default=CONFIRM_ROUNDS, ge=2)
+    confirm_block_time: float = Field(default=CONFIRM_BLOCK_S, ge=0.005)
     golden: Optional[str] = Field(default=None, min_length=1)
     golden_every_night: bool = False
     aa_share: float = 0.0

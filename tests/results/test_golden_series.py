@@ -48,10 +48,10 @@ def test_every_key_is_paired_with_the_golden_run_each_night_and_its_ratio_is_kep
     with Store.open(tmp_path / "r.db", create=False) as store:
         (golden,) = store.runs()
     suite = suite_file(tmp_path, f'confirm = true\nconfirm_sessions = 1\nconfirm_rounds = 3\ngolden = "{golden.id}"\n'
-                                 "golden_every_night = true\n")
+                                 "confirm_block_time = 0.01\ngolden_every_night = true\n")
     ran = cli("run", "--suite", str(suite), "--store", "r.db", *FAST)
     assert ran.returncode == 0, ran.stderr
-    result = cli("regress", "--suite", str(suite), "--store", "r.db", "--block-time", "0.01", "--json",
+    result = cli("regress", "--suite", str(suite), "--store", "r.db", "--json",
                  "--markdown", "summary.md", "--junit", "r.xml")
     assert "Traceback" not in result.stderr
     report = json.loads(result.stdout)

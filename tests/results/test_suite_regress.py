@@ -79,12 +79,13 @@ def test_options_the_suite_sets_are_refused_in_one_line(cli, tmp_path):
     with Store.open(tmp_path / "r.db") as store:
         night(store, {"a.onnx": 2.0}, 0)
     suite = suite_file(tmp_path, "threshold = 0.05\n")
-    result = cli("regress", "--suite", str(suite), "--store", "r.db", "--threshold", "0.1", "--confirm")
+    result = cli("regress", "--suite", str(suite), "--store", "r.db", "--threshold", "0.1", "--confirm",
+                 "--block-time", "0.02")
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1].endswith("leave out --threshold, --confirm")
+    assert result.stderr.strip().splitlines()[-1].endswith("leave out --threshold, --confirm, --block-time")
     assert "Traceback" not in result.stderr
     # Options the suite does not set go along with it.
-    assert cli("regress", "--suite", str(suite), "--store", "r.db", "--block-time", "0.02").returncode == 0
+    assert cli("regress", "--suite", str(suite), "--store", "r.db", "--markdown", "summary.md").returncode == 0
 
 
 def test_a_suite_without_runs_and_a_contender_outside_it_are_usage_errors(cli, tmp_path):
@@ -105,6 +106,8 @@ def test_a_suite_without_runs_and_a_contender_outside_it_are_usage_errors(cli, t
     ('confirm = true\ngolden = ""\n', "field regress.golden: String should have at least 1 character"),
     ("confirm = true\nconfirm_sessions = 0\n", "field regress.confirm_sessions: Input should be greater than 0"),
     ("confirm = true\nconfirm_rounds = 1\n", "field regress.confirm_rounds: Input should be greater than or equal"),
+    ("confirm = true\nconfirm_block_time = 0.001\n",
+     "field regress.confirm_block_time: Input should be greater than or equal"),
     ('confirm = "often"\n', "field regress.confirm: Input should be a valid boolean"),
     ("confirm_round = 3\n", "field regress.confirm_round: Extra inputs are not permitted"),
 ])
@@ -117,12 +120,12 @@ def test_bad_confirmation_settings_name_the_field_in_one_line(tmp_path, table, m
 
 def test_the_suite_confirmation_settings_are_read(tmp_path):
     settings = load_suite(suite_file(tmp_path, 'confirm = true\nconfirm_sessions = 4\nconfirm_rounds = 6\n'
-                                                'golden = "20261001"\naa_share = 0.25\n')).regress
-    assert (settings.confirm, settings.confirm_sessions, settings.confirm_rounds, settings.golden,
-            settings.aa_share) == (True, 4, 6, "20261001", 0.25)
+                                                'confirm_block_time = 0.02\ngolden = "20261001"\naa_share = 0.25\n')).regress
+    assert (settings.confirm, settings.confirm_sessions, settings.confirm_rounds, settings.confirm_block_time,
+            settings.golden, settings.aa_share) == (True, 4, 6, 0.02, "20261001", 0.25)
     defaults = load_suite(suite_file(tmp_path, "")).regress
-    assert (defaults.confirm, defaults.confirm_sessions, defaults.confirm_rounds, defaults.aa_share) == (
-        False, 3, 10, 0.0)
+    assert (defaults.confirm, defaults.confirm_sessions, defaults.confirm_rounds, defaults.confirm_block_time,
+            defaults.aa_share) == (False, 3, 200, 0.01, 0.0)
 
 
 def test_aa_share_on_the_command_line_is_checked_and_needs_confirm(cli, tmp_path):
@@ -244,13 +247,13 @@ def test_an_aa_regression_does_not_fail_the_build_but_is_shown(tmp_path):
 def test_an_aa_check_measures_the_kept_file_against_itself_and_its_rate_is_reported(cli, tmp_path):
     conv_stack("net.onnx", convs=2, channels=16, size=32)
     matrix = '[matrix]\nmodels = ["net.onnx"]\nbackends = ["onnxruntime"]\n'
-    suite = suite_file(tmp_path, "confirm = true\nconfirm_sessions = 2\nconfirm_rounds = 3\naa_share = 1.0\n",
-                       matrix=matrix)
+    suite = suite_file(tmp_path, "confirm = true\nconfirm_sessions = 2\nconfirm_rounds = 3\nconfirm_block_time = 0.01\n"
+                                 "aa_share = 1.0\n", matrix=matrix)
     for _ in range(2):
         ran = cli("run", "--suite", str(suite), "--store", "r.db", *FAST)
         assert ran.returncode == 0, ran.stderr
-    result = cli("regress", "--suite", str(suite), "--store", "r.db", "--block-time", "0.01", "--json",
-                 "--markdown", "summary.md", "--junit", "r.xml")
+    result = cli("regress", "--suite", str(suite), "--store", "r.db", "--json", "--markdown", "summary.md",
+                 "--junit", "r.xml")
     assert "Traceback" not in result.stderr
     report = json.loads(result.stdout)
     assert report["confirm"]["sessions"] == 2 and report["confirm"]["rounds"] == 3  # the suite's settings
