@@ -2,7 +2,7 @@
 false positives and detection rates, change points on nights of real runs, and what each costs.
 
     .venv/bin/python benchmarks/regress_quality.py [--out bench/regress_quality] [--aa-trials 400]
-        [--slow-trials 100] [--threshold 0.03] [--sessions 3] [--rounds 10] [--block-time 0.1]
+        [--slow-trials 100] [--threshold 0.03] [--sessions 3] [--rounds 200] [--block-time 0.01]
         [--threads 1] [--model torchvision:mobilenet_v3_small] [--input-shape 3x224x224]
         [--max-minutes M] [--store FILE] [--quick]
 
@@ -16,7 +16,7 @@ processes, the ONNX Runtime runner, the store, the artifact store); nothing is m
    only the time grows. Calibration paired runs measure candidates with 4 to 32 extra
    convolutions against the base; a line through the origin fitted to their log ratios gives the
    number of convolutions for each target (3%, 5%, 10%), so the sizes follow the machine.
-2. **True slowdowns.** A long paired run (``--true-rounds``, 60) of each variant against the base,
+2. **True slowdowns.** A long paired run (``--true-rounds``, 600) of each variant against the base,
    the two alone in one worker as a confirmation measures them (and of an identical copy, the A/A
    control): each variant's measured slowdown, with its 95% interval, printed beside its target.
    The detection rates below are "for a measured x% slowdown".
@@ -25,9 +25,13 @@ processes, the ONNX Runtime runner, the store, the artifact store); nothing is m
    3 worker processes; no power sampling, which this machine does not have): ``--base-nights``
    of the base model and ``--step-nights`` of the 3% variant, interleaved in time so that a drift
    of the machine during the script is not taken for the step, then one night each of the 5% and
-   the 10% variant. Their wall times are today's cost of measuring a key once.
-4. **Change points** (``edgebench.results.change_points``, as `regress` runs them on p50): the
-   base nights in order, then the 3% nights, with the step at every position that leaves at least
+   the 10% variant. Their wall times are today's cost of measuring a key once. After each night,
+   its golden pairing, as `regress --confirm --golden RUN --golden-all` runs it (``confirm``'s
+   golden pairing, one paired session with the confirmation's rounds and blocks): the night's
+   file from the artifact store against the golden run's, the golden run being the first night.
+4. **Change points** (``edgebench.results.change_points``, as `regress` runs them) over two
+   series of the same nights: each night's p50, and each night's ratio to the golden run. The base
+   nights in order, then the 3% nights, with the step at every position that leaves at least
    ``MIN_POINTS - 1`` base nights before it; for each, after how many step nights the step is dated
    at its first night (goal: within 5). Positions share nights, so they are not independent
    trials. Change points in the base nights alone are false ones. Beside them, for contrast, what
@@ -60,10 +64,9 @@ and so cost more sessions.
 **Goals** are judged on the point estimate; the Clopper-Pearson 95% interval is printed beside,
 with whether it shows the goal met or missed, or spans it.
 
-**Time**: the defaults are sized for about 45 minutes on the 2-core development machine when most
-keys decide in one session. Measured there in short runs with other jobs running (load average
-about 4): a one-session trial took about 3.6 s, a three-session one about 10.5 s, a night 21 s.
-The progress lines show the pace and the time left; ``--max-minutes`` ends the trials early, and
+**Time**: about 9 s a trial when it decides in one session, 20 s a night and its golden pairing
+on the 2-core development machine: the full defaults take about 100 minutes. The progress lines
+show the pace and the time left; ``--max-minutes`` ends the trials early, and
 since the cases are interleaved each keeps its share. ``--quick`` is a smoke run of under 2
 minutes with tiny settings: its figures mean nothing.
 
@@ -96,12 +99,13 @@ from edgebench.models import resolve_model
 from edgebench.models.artifacts import onnx_for
 from edgebench.models.graph_slowdown import slowed
 from edgebench.results import change_points
-from edgebench.results.confirm import DEFAULT_SESSIONS, PAIRED_TIMEOUT_S, Confirmation, confirm
+from edgebench.results.confirm import (CONFIRM_BLOCK_S, CONFIRM_ROUNDS, DEFAULT_SESSIONS, PAIRED_TIMEOUT_S,
+                                       Confirmation, confirm)
 from edgebench.results.record import Record, Settings
 from edgebench.results.regress import ALPHA, HISTORY_RUNS, RegressRule, Verdict, judge, regress
 from edgebench.results.store import Store
 from edgebench.session import RunSession, available_definition, run_session
-from edgebench.sweep.paired import DEFAULT_BLOCK_S, DEFAULT_ROUNDS, Pairing, Ratio, measure_paired
+from edgebench.sweep.paired import Pairing, Ratio, measure_paired
 from edgebench.sweep.suite import load_suite
 from edgebench.vcs import git_commit
 
@@ -121,9 +125,9 @@ CALIBRATION_CONVS = (4, 8, 16, 32)
 DEFAULT_THRESHOLD = 0.03  # the module docstring says why
 
 # Full and --quick values of the options left unset; --quick only checks that everything runs.
-FULL = {"aa_trials": 400, "slow_trials": 100, "rounds": DEFAULT_ROUNDS, "block_time": DEFAULT_BLOCK_S,
-        "sessions": DEFAULT_SESSIONS, "base_nights": 10, "step_nights": 5, "calibration_rounds": 20,
-        "true_rounds": 60, "night_min_time": None, "night_max_time": None, "night_processes": None,
+FULL = {"aa_trials": 400, "slow_trials": 100, "rounds": CONFIRM_ROUNDS, "block_time": CONFIRM_BLOCK_S,
+        "sessions": DEFAULT_SESSIONS, "base_nights": 10, "step_nights": 5, "calibration_rounds": 200,
+        "true_rounds": 600, "night_min_time": None, "night_max_time": None, "night_processes": None,
         "night_warmup": 1.0}
 QUICK = {"aa_trials": 2, "slow_trials": 1, "rounds": 4, "block_time": 0.03, "sessions": 2, "base_nights": 5,
          "step_nights": 2, "calibration_rounds": 4, "true_rounds": 6, "night_min_time": 0.3, "night_max_time": 1.0,
@@ -175,10 +179,10 @@ def _arguments() -> argparse.Namespace:
                         help=f"confirmations of each slowdown, 5%% and 10%% (default {FULL['slow_trials']})")
     parser.add_argument("--sessions", type=int, help=f"paired sessions per key at most (default {DEFAULT_SESSIONS}, "
                         "as regress --confirm-sessions)")
-    parser.add_argument("--rounds", type=int, help=f"paired rounds per session (default {DEFAULT_ROUNDS}, "
+    parser.add_argument("--rounds", type=int, help=f"paired rounds per session (default {CONFIRM_ROUNDS}, "
                         "as regress --confirm-rounds)")
     parser.add_argument("--block-time", type=float,
-                        help=f"seconds per timed block (default {DEFAULT_BLOCK_S}, as regress --block-time)")
+                        help=f"seconds per timed block (default {CONFIRM_BLOCK_S}, as regress --block-time)")
     parser.add_argument("--base-nights", type=int, help=f"nights of the base model (default {FULL['base_nights']})")
     parser.add_argument("--step-nights", type=int, help=f"nights of the 3%% variant (default {FULL['step_nights']})")
     parser.add_argument("--calibration-rounds", type=int,
@@ -250,8 +254,10 @@ def _measure(args: argparse.Namespace, results: dict, work: Path, store: Path, d
         _write(args.out, results)
         results["variants"], files = _variants(args, base, work, results["calibration"], paired)
         _write(args.out, results)
-    records = _nights(args, results, work, store, files)
-    results["change_points"] = _change_points(records[1.0], records[STEP])
+    records, golden_ratios = _nights(args, results, work, store, files)
+    results["change_points"] = {
+        "p50": _change_points(records[1.0], records[STEP], change_points.p50),
+        "golden_ratio": _change_points(records[1.0], records[STEP], lambda record: golden_ratios[record.run_id])}
     results["history"] = _history_verdicts(records, args.threshold)
     _write(args.out, results)
     _confirmations(args, results, store, records, deadline)
@@ -311,12 +317,14 @@ def _night_order(base_nights: int, step_nights: int) -> list[float]:
 
 
 def _nights(args: argparse.Namespace, results: dict, work: Path, store: Path,
-            files: dict[float, Path]) -> dict[float, list[Record]]:
-    """Every night's record, by variant, in the order measured."""
+            files: dict[float, Path]) -> tuple[dict[float, list[Record]], dict[str, float]]:
+    """Every night's record, by variant, in the order measured; and each night's ratio to the
+    golden run (the first night), by the night's run id."""
     nightly = work / "nightly"
     nightly.mkdir()
     order = _night_order(args.base_nights, args.step_nights)
     records: dict[float, list[Record]] = {variant: [] for variant in files}
+    golden_ratios: dict[str, float] = {}
     for number, variant in enumerate(order, 1):
         shutil.copyfile(files[variant], nightly / NIGHT_NAME)
         command = [sys.executable, "-m", "edgebench", "run", "-m", NIGHT_NAME, "-b", "onnxruntime",
@@ -334,29 +342,52 @@ def _nights(args: argparse.Namespace, results: dict, work: Path, store: Path,
         with Store.open(store, create=False) as opened:
             (record,) = opened.records(measured["run_id"])
         records[variant].append(record)
+        golden = records[1.0][0]  # the first night, a base night, is the golden run
+        started = time.monotonic()
+        golden_ratios[record.run_id] = _golden_pairing(args, store, golden)
+        golden_wall = time.monotonic() - started
         results["nights"].append({"night": number, "variant": variant, "run_id": record.run_id, "wall_s": wall,
-                                  "p50_ms": record.latency_ms.p50, "load_average": load_average()})
+                                  "p50_ms": record.latency_ms.p50, "golden_ratio": golden_ratios[record.run_id],
+                                  "golden_wall_s": golden_wall, "load_average": load_average()})
         _write(args.out, results)
         print(f"night {number}/{len(order)}: variant {variant:.2f}, p50 {record.latency_ms.p50:.3f} ms, "
-              f"`edgebench run` took {wall:.1f} s", flush=True)
-    return records
+              f"`edgebench run` took {wall:.1f} s; against golden {golden_ratios[record.run_id]:.3f} "
+              f"({golden_wall:.1f} s)", flush=True)
+    return records, golden_ratios
 
 
-def _change_points(base: list[Record], stepped: list[Record]) -> dict:
-    """For each step position, the step nights needed until the change points date the step at its
-    first night (None: not within the step nights measured); the false ones in the base nights."""
+def _golden_pairing(args: argparse.Namespace, store: Path, golden: Record) -> float:
+    """Tonight's ratio to the golden run's file, as `regress --confirm --golden RUN --golden-all`
+    measures an unsuspected key each night: ``confirm``'s golden pairing, one paired session."""
+    with Store.open(store, create=False) as opened:
+        report = regress(opened)  # tonight's key; made unsuspected, so only the golden pairing measures it
+    tonight = dataclasses.replace(report.verdicts[0], outcome="unchanged", significance=None)
+    with run_session(store, tags=TAGS) as session:
+        checked = confirm(dataclasses.replace(report, verdicts=[tonight]), session, sessions=1,
+                          pairing=Pairing(args.rounds, args.block_time),
+                          golden={tonight.contender.history_key: golden}, golden_all=True)
+    (pairing,) = checked.golden_pairings.values()
+    if pairing.ratio is None:
+        raise UsageError(f"the golden pairing failed: {pairing.reason}")
+    return pairing.ratio.ratio
+
+
+def _change_points(base: list[Record], stepped: list[Record], value: change_points.Value) -> dict:
+    """Over the series ``value`` gives (a night's p50, or its golden ratio): for each step position,
+    the step nights needed until the change points date the step at its first night (None: not
+    within the step nights measured); the false ones in the base nights."""
     positions = []
     for start in range(change_points.MIN_POINTS - 1, len(base) + 1):
         series = base[:start] + stepped
         nights = next((n for n in range(1, len(stepped) + 1)
-                       if any(p.index == start for p in change_points.find(series[:start + n]).points)), None)
+                       if any(p.index == start for p in change_points.find(series[:start + n], value).points)), None)
         positions.append({"base_nights": start, "nights_to_date": nights})
-    false_points = change_points.find(base).points
-    p50s = [r.latency_ms.p50 for r in base]
-    spread = statistics.stdev(math.log(p) for p in p50s)
+    false_points = change_points.find(base, value).points
+    values = [value(r) for r in base]
     return {"positions": positions, "false_points": [{"index": p.index, "change": p.change, "p_value": p.p_value}
                                                      for p in false_points],
-            "base_p50_ms": p50s, "step_p50_ms": [r.latency_ms.p50 for r in stepped], "base_log_p50_sd": spread}
+            "base_values": values, "step_values": [value(r) for r in stepped],
+            "base_log_sd": statistics.stdev(math.log(v) for v in values)}
 
 
 def _history_verdicts(records: dict[float, list[Record]], threshold: float) -> dict:
@@ -582,20 +613,30 @@ def _change_table(results: dict) -> list[str]:
     found = results["change_points"]
     if not found:
         return []
+    rows = [_change_row(label, unit, found[series]) for series, label, unit in (
+        ("p50", "p50 of each night's `edgebench run`", "ms"),
+        ("golden_ratio", "ratio to the golden run, one paired session each night (`--golden-all`)", ""))]
+    first = found["p50"]
+    return ["## Change points: a measured 3% step over nights of real runs", "",
+            f"{len(first['base_values'])} base nights, then {len(first['step_values'])} nights of the 3% variant"
+            f"{_measured_label(results, STEP)}, the step placed after every count of base nights from "
+            f"{change_points.MIN_POINTS - 1} (positions share nights: not independent). E-divisive with a t-test "
+            "(p <= 0.001), as `regress` runs it.", "",
+            markdown_table(["series", "base nights: range, SD of log", "step nights", "step dated at its first "
+                            f"night within {STEP_NIGHTS_GOAL} nights (goal)", "step nights needed",
+                            "change points in the base nights alone (false)"], rows)]
+
+
+def _change_row(label: str, unit: str, found: dict) -> list[str]:
     positions = found["positions"]
     dated = [p["nights_to_date"] for p in positions if p["nights_to_date"] is not None]
     within = sum(n <= STEP_NIGHTS_GOAL for n in dated)
-    needed = f"; step nights needed: {', '.join(map(str, dated))}" if dated else ""
-    return ["## Change points: a measured 3% step over nights of real runs", "",
-            f"{len(found['base_p50_ms'])} base nights (p50 {min(found['base_p50_ms']):.3f} to "
-            f"{max(found['base_p50_ms']):.3f} ms, SD of log p50 {found['base_log_p50_sd']:.1%}), then "
-            f"{len(found['step_p50_ms'])} nights of the 3% variant{_measured_label(results, STEP)} (p50 "
-            + ", ".join(f"{p:.3f}" for p in found["step_p50_ms"]) + " ms).", "",
-            f"- step dated at its first night within {STEP_NIGHTS_GOAL} nights (goal): {within} of {len(positions)} "
-            f"step positions (positions share nights: not independent){needed}",
-            f"- change points in the base nights alone (false ones): {len(found['false_points'])}"
-            + "".join(f"; night {p['index'] + 1} {p['change']:+.1%} (p = {p['p_value']:.2g})"
-                      for p in found["false_points"]), ""]
+    false = "; ".join(f"night {p['index'] + 1} {p['change']:+.1%} (p = {p['p_value']:.2g})"
+                      for p in found["false_points"])
+    return [label, f"{min(found['base_values']):.3f} to {max(found['base_values']):.3f} {unit}, "
+                   f"{found['base_log_sd']:.1%}".replace(" ,", ","),
+            ", ".join(f"{v:.3f}" for v in found["step_values"]), f"{within} of {len(positions)}",
+            ", ".join(map(str, dated)) or "-", f"{len(found['false_points'])}" + (f": {false}" if false else "")]
 
 
 def _history_table(results: dict) -> list[str]:

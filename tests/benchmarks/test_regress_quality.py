@@ -69,3 +69,27 @@ def test_an_interrupted_run_writes_the_tables_of_what_it_measured(tmp_path):
     assert "| paired confirmation, all cases | 3 | 3.5 | 1/3 = 33.3%" in table
     assert "| 2 | 15.0 | - |" in table  # the median night
     assert (tmp_path / "regress_quality.json").is_file()
+
+
+def test_the_change_point_table_gives_the_p50_series_and_the_golden_ratio_series_side_by_side(tmp_path):
+    def series(base, step, positions, false_points=()):
+        return {"positions": [{"base_nights": 5 + i, "nights_to_date": n} for i, n in enumerate(positions)],
+                "false_points": list(false_points), "base_values": base, "step_values": step,
+                "base_log_sd": 0.143}
+
+    results = {
+        "environment": {"date": "2026-11-30", "cpu": "test CPU", "cpu_count": 2, "versions": {}, "git_commit": "abc"},
+        "settings": {"model": "m", "input_shape": "3x8x8", "threads": 1, "quick": False, "threshold": 0.03,
+                     "alpha": 0.01},
+        "load_average": {"start": 0.5, "end": 0.6}, "interrupted": False, "wall_s": 60.0, "calibration": None,
+        "variants": [{"target": 1.03, "convs": 4, "ratio": 1.037, "ci95": [1.01, 1.06], "rounds": 60}],
+        "nights": [], "history": None, "trials": [],
+        "change_points": {
+            "p50": series([2.5, 3.8], [3.1, 2.8], [None, None], [{"index": 3, "change": 0.2, "p_value": 0.0004}]),
+            "golden_ratio": series([0.99, 1.01], [1.03, 1.04], [2, None])},
+    }
+    table = regress_quality._write(tmp_path, results).read_text()
+    assert "the 3% variant (measured +3.7%)" in table
+    assert ("| p50 of each night's `edgebench run` | 2.500 to 3.800 ms, 14.3% | 3.100, 2.800 | 0 of 2 | - | "
+            "1: night 4 +20.0% (p = 0.0004) |") in table
+    assert "| 0.990 to 1.010, 14.3% | 1.030, 1.040 | 1 of 2 | 2 | 0 |" in table
