@@ -4,6 +4,10 @@
 PYTHON ?= python3
 VENV := .venv
 INSTALLED := $(VENV)/.installed
+# An older ONNX Runtime beside the project's, for the tests of `regress --confirm --reference-python`:
+# only what a worker needs (numpy, onnxruntime, edgebench without its dependencies).
+REFERENCE := .venv-reference
+REFERENCE_ONNXRUNTIME := 1.31.1
 
 .PHONY: run test clean
 
@@ -12,7 +16,7 @@ run: $(INSTALLED)
 
 # One pytest worker per core: most tests wait on subprocesses (CLI, workers, servers), so the
 # cores are otherwise half idle.
-test: $(INSTALLED)
+test: $(INSTALLED) $(REFERENCE)/.installed
 	$(VENV)/bin/python -m pytest -n auto
 
 $(INSTALLED): pyproject.toml
@@ -22,5 +26,13 @@ $(INSTALLED): pyproject.toml
 	$(VENV)/bin/python -m pip install --quiet -e '.[test]'
 	touch $@
 
+# Where that ONNX Runtime cannot be installed, the tests that need it skip with their reason.
+$(REFERENCE)/.installed: pyproject.toml
+	test -x $(REFERENCE)/bin/python || $(PYTHON) -m venv $(REFERENCE)
+	$(REFERENCE)/bin/python -m pip install --quiet onnxruntime==$(REFERENCE_ONNXRUNTIME) numpy \
+		&& $(REFERENCE)/bin/python -m pip install --quiet --no-deps -e . \
+		|| echo "note: no onnxruntime $(REFERENCE_ONNXRUNTIME) here; the tests of a second runtime will be skipped" >&2
+	touch $@
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(REFERENCE) build *.egg-info
