@@ -33,7 +33,6 @@ import argparse
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from edgebench.errors import UsageError
@@ -41,6 +40,7 @@ from edgebench.models import resolve_model
 from edgebench.results.record import Settings
 from edgebench.session import available_definition, run_session
 from edgebench.sweep.paired import Pairing, measure_paired
+from method_runs import allocate_budget, report_of  # benchmarks/method_runs.py, beside this script
 
 KINDS = ("layers", "groups")  # edgebench.prune.latency_kinds.KINDS (not imported: it imports torch)
 
@@ -102,8 +102,7 @@ def run(args: argparse.Namespace) -> dict:
         row = {"model": spec, "runs": {}}
         uniform = prune(args.out / f"{folder}-uniform", common + ["--strategy", "static", "--ratio",
                                                                          str(args.ratio)])
-        uniform_ratio = max(uniform["report"]["final"]["latency_ratio"][b]["ratio"] for b in backends)
-        budget = round(min(args.budget_factor * uniform_ratio, 1.0), 4)
+        budget = allocate_budget(uniform["report"], backends, args.budget_factor)
         row["budget"] = budget
         row["runs"] = {"uniform": uniform}
         for kind in args.kinds:
@@ -117,13 +116,10 @@ def run(args: argparse.Namespace) -> dict:
 
 def prune(out: Path, options: list[str]) -> dict:
     """One ``edgebench prune`` run; its report and wall time."""
-    print(f"edgebench prune {' '.join(options)} --out {out}", flush=True)
-    started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "edgebench", "prune", *options, "--out", str(out), "--json"],
-                          stdout=subprocess.PIPE, text=True)
-    if proc.returncode != 0:
-        raise UsageError(f"edgebench prune --out {out} failed (exit {proc.returncode})")
-    return {"report": json.loads(proc.stdout), "wall_s": round(time.perf_counter() - started, 1)}
+    try:
+        return report_of("prune", options, out)
+    except subprocess.CalledProcessError as exc:
+        raise UsageError(f"edgebench prune --out {out} failed (exit {exc.returncode})") from None
 
 
 def paired(args: argparse.Namespace, backends: list[str], pairing: Pairing, store: str, spec: str,

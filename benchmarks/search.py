@@ -26,7 +26,6 @@ import argparse
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any, Optional
 
@@ -36,6 +35,7 @@ from edgebench.results.record import Settings
 from edgebench.search.front_plots import COMPARISON_FIGURE, compare_fronts
 from edgebench.session import available_definition, run_session
 from edgebench.sweep.paired import Pairing, measure_paired
+from method_runs import fastest_at, report_of  # benchmarks/method_runs.py, beside this script
 
 OBJECTIVES = {"latency": "accuracy,latency", "macs": "accuracy,macs"}
 
@@ -64,9 +64,7 @@ def main() -> None:
     store = args.store or str(args.out / "results.db")
     searches = {}
     for name, objectives in OBJECTIVES.items():
-        started = time.perf_counter()
-        report = _search(args, objectives, args.out / name, store)
-        searches[name] = {"wall_s": round(time.perf_counter() - started, 1), "report": report}
+        searches[name] = _search(args, objectives, args.out / name, store)
     floor = max(search["report"]["baseline"]["floor"] for search in searches.values())
     picks = {name: _fastest_at(search["report"], floor) for name, search in searches.items()}
     comparison = _measure_picks(args, picks, store) if all(picks.values()) else None
@@ -83,29 +81,27 @@ def main() -> None:
 
 
 def _search(args: argparse.Namespace, objectives: str, out: Path, store: str) -> dict[str, Any]:
-    command = [sys.executable, "-m", "edgebench", "search", "--model", args.model, "--task", args.task,
-               "--backend", args.backend, "--objectives", objectives, "--population", str(args.population),
-               "--generations", str(args.generations), "--finetune-steps", str(args.finetune_steps),
-               "--final-finetune-steps", str(args.final_finetune_steps), "--train-steps", str(args.train_steps),
-               "--round-to", str(args.round_to), "--min-keep", str(args.min_keep),
-               "--max-accuracy-drop", str(args.max_accuracy_drop), "--rounds", str(args.rounds),
-               "--block-time", str(args.block_time), "--seed", str(args.seed), "--store", store,
-               "--out", str(out), "--json"] + (["--threads", str(args.threads)] if args.threads else [])
-    print(f"$ {' '.join(command)}", file=sys.stderr)
-    proc = subprocess.run(command, stdout=subprocess.PIPE, text=True)
-    if proc.returncode != 0:
-        sys.exit(f"edgebench search ({objectives}) failed with exit status {proc.returncode}")
-    return json.loads(proc.stdout)
+    """One ``edgebench search``: its report and wall time."""
+    options = ["--model", args.model, "--task", args.task, "--backend", args.backend, "--objectives", objectives,
+               "--population", str(args.population), "--generations", str(args.generations),
+               "--finetune-steps", str(args.finetune_steps), "--final-finetune-steps", str(args.final_finetune_steps),
+               "--train-steps", str(args.train_steps), "--round-to", str(args.round_to), "--min-keep",
+               str(args.min_keep), "--max-accuracy-drop", str(args.max_accuracy_drop), "--rounds", str(args.rounds),
+               "--block-time", str(args.block_time), "--seed", str(args.seed), "--store", store] + (
+        ["--threads", str(args.threads)] if args.threads else [])
+    try:
+        return report_of("search", options, out)
+    except subprocess.CalledProcessError as exc:
+        sys.exit(f"edgebench search ({objectives}) failed with exit status {exc.returncode}")
 
 
 def _fastest_at(report: dict[str, Any], floor: float) -> Optional[dict[str, Any]]:
-    """The fine-tuned front member with the lowest measured latency ratio at or above ``floor``."""
-    backend = report["backends"][0]
-    eligible = [t for t in report["final_front"] if t["accuracy"] >= floor and t["latency_ratio"].get(backend)]
-    if not eligible:
+    """The fine-tuned front member with the lowest measured latency ratio at or above ``floor``,
+    with the baseline's p50."""
+    best = fastest_at(report, floor)
+    if best is None:
         return None
-    best = min(eligible, key=lambda t: t["latency_ratio"][backend]["ratio"])
-    return {**best, "baseline_ms": report["baseline"]["latency_ms"].get(backend)}
+    return {**best, "baseline_ms": report["baseline"]["latency_ms"].get(report["backends"][0])}
 
 
 def _measure_picks(args: argparse.Namespace, picks: dict[str, dict], store: str) -> dict[str, Any]:
