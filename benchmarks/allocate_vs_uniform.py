@@ -30,6 +30,7 @@ every record to ``DIR/results.db``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import subprocess
 import sys
@@ -89,7 +90,7 @@ def run(args: argparse.Namespace) -> dict:
     results = {"task": args.task, "ratio": args.ratio, "budget_factor": args.budget_factor,
                "round_to": args.round_to, "train_steps": args.train_steps, "finetune_steps": args.finetune_steps,
                "final_finetune_steps": args.final_finetune_steps, "backends": backends, "threads": args.threads,
-               "latency_models": args.kinds, "pairing": pairing.describe(backends[0], 1 + len(args.kinds)),
+               "latency_models": args.kinds, "pairing": dataclasses.asdict(pairing),  # each record keeps its seed and orders
                "models": []}
     for name in args.models.split(","):
         spec = name.strip() if ":" in name else f"torchvision:{name.strip()}?num_classes=10"

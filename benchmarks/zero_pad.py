@@ -28,6 +28,7 @@ Writes ``DIR/zero_pad.json`` (every figure, with the settings that make it compa
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
@@ -96,7 +97,7 @@ def run(args: argparse.Namespace) -> dict:
     results = {"task": task.name, "ratio": args.ratio, "criterion": args.criterion, "round_to": args.round_to,
                "train_steps": args.train_steps, "finetune_steps": args.finetune_steps, "backends": backends,
                "target": definition.name, "threads": args.threads, "torch": torch.__version__,
-               "pairing": {backend: pairing.describe(backend, len(VARIANTS)) for backend in backends}, "models": []}
+               "pairing": dataclasses.asdict(pairing), "models": []}  # each record keeps its seed and orders
     store = args.store or str(args.out / "results.db")
     with tempfile.TemporaryDirectory() as scratch, \
             run_session(store, tags={"command": "benchmark-zero-pad"}, log=print) as session, \
