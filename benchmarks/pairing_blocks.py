@@ -3,7 +3,7 @@ time, on this machine.
 
     .venv/bin/python benchmarks/pairing_blocks.py [--out bench/pairing_blocks] [--block-times 0.1,0.03,0.01,0.005]
         [--seconds 3] [--repeats 5] [--threads 1] [--model torchvision:mobilenet_v3_small]
-        [--input-shape 3x224x224] [--slowed-convs 7] [--quick]
+        [--input-shape 3x224x224] [--slowed-convs 7] [--turns] [--quick]
 
 Each measurement is one paired worker run (``sweep.paired.measure_paired``, what the pruner and
 ``regress --confirm`` use) of the base model against a second file, ``--seconds`` of timed blocks
@@ -13,6 +13,9 @@ compared at equal measuring time. Two second files: an identical copy (A/A) and 
 (``edgebench.models.graph_slowdown``; outputs unchanged, about 5% slower here), so a block
 length that narrows the interval by biasing the ratio would show. Each (block length, file) pair
 is measured ``--repeats`` times, each a fresh worker process, the block lengths interleaved.
+``--turns``: each model in a long-lived worker of its own, both on this interpreter, taking turns
+block by block (``sweep.turns``, what ``regress --confirm --reference-python`` does when the runtime
+changed), instead of both in one worker: the cost and the noise of a request and a reply per block.
 
 Per block length the table gives: timed samples per block; the standard deviation of the
 per-round log ratio (what one round tells); the 95% interval's half-width of one measurement
@@ -83,6 +86,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=3.0, help="timed seconds per model in each measurement")
     parser.add_argument("--repeats", type=int, default=5, help="measurements per block length and file")
     parser.add_argument("--slowed-convs", type=int, default=7, help="extra convolutions of the slowed file")
+    parser.add_argument("--turns", action="store_true", help="two workers taking turns instead of one worker")
     parser.add_argument("--quick", action="store_true", help="a smoke run: figures mean nothing")
     args = parser.parse_args()
     try:
@@ -117,7 +121,8 @@ def _measure(args: argparse.Namespace, results: dict, work: Path) -> None:
                     rounds = round(args.seconds / block)
                     begun = time.monotonic()
                     measured = measure_paired(sweep, [resolve_model(str(base)), resolve_model(str(files[case]))],
-                                              "onnxruntime", Pairing(rounds, block))
+                                              "onnxruntime", Pairing(rounds, block),
+                                              pythons=[sys.executable] * 2 if args.turns else None)
                     failed = [entry.error for entry in measured.entries if not entry.ok]
                     if failed:
                         raise SystemExit(f"pairing_blocks.py: error: a paired measurement failed: {failed[0]}")
@@ -142,7 +147,9 @@ def _markdown(results: dict) -> str:
     s, load = results["settings"], results["load_average"]
     lines = ["# Paired ratio against block length, at equal measuring time", "",
              environment_line(results["environment"]),
-             f"{s['model']} at {s['input_shape']}, ONNX Runtime with {s['threads']} thread(s); {s['seconds']} s "
+             f"{s['model']} at {s['input_shape']}, ONNX Runtime with {s['threads']} thread(s), "
+             + ("two long-lived workers taking turns" if s.get("turns") else "both models in one worker")
+             + f"; {s['seconds']} s "
              f"of timed blocks per model in each measurement, {s['repeats']} measurements (fresh worker "
              f"processes) per block length and file; slowed file: +{s['slowed_convs']} convolutions. Load average "
              f"{load['start']} at the start, {load['end'] if load['end'] is not None else '-'} at the end."

@@ -26,7 +26,7 @@ from edgebench.sweep.transport import TransportError
 from edgebench.sweep.execute import Sweep
 from edgebench.sweep.plan import Measurement
 from edgebench.sweep.records import make_record
-from edgebench.sweep.turns import take_turns
+from edgebench.sweep.turns import shared_cpus, take_turns
 
 # Blocks long enough for a few iterations of a small model, short enough that drift within a
 # round stays small; rounds enough for a t interval on the per-round ratios.
@@ -146,16 +146,18 @@ def measure_paired(sweep: Sweep, models: list[ResolvedModel], backend: str, pair
             requests.append(None)
     seed = pairing.seed if pairing.seed is not None else random.SystemRandom().randrange(2 ** 32)
     orders: list[list[int]] = []
+    cpus = shared_cpus(sweep.config.threads) if pythons is not None else None
     if 0 in failures:
         results = [{"status": "error", "error": failures[0], "warnings": []}] * len(models)
     elif pythons is None:
         results, orders = _run(sweep, requests, failures, pairing, seed)
     else:
-        results, orders = _run_turns(sweep, requests, failures, pairing, seed, pythons)
+        results, orders = _run_turns(sweep, requests, failures, pairing, seed, pythons, cpus)
     description = pairing.describe(backend, len(models), seed, orders, workers=1 if pythons is None else len(models))
     roles = roles or ["reference" if index == 0 else "candidate" for index in range(len(models))]
     if pythons is not None:
         description["sides"] = [_side(role, python, result) for role, python, result in zip(roles, pythons, results)]
+        description["cpus"] = sorted(cpus) if cpus else "any: the measurement's threads use every CPU"
     entries = []
     for measurement, result, role in zip(measurements, results, roles):
         record = make_record(measurement, _as_measure_result(result), run_id=sweep.run_id, config=sweep.config,
@@ -202,12 +204,13 @@ def _run(sweep: Sweep, requests: list[dict | None], failures: dict[int, str], pa
 
 
 def _run_turns(sweep: Sweep, requests: list[dict | None], failures: dict[int, str], pairing: Pairing, seed: int,
-               pythons: Sequence[str]) -> tuple[list[dict], list[list[int]]]:
-    """Every model that could be prepared in a worker of its own, taking turns (``sweep.turns``)."""
+               pythons: Sequence[str], cpus: Optional[set[int]]) -> tuple[list[dict], list[list[int]]]:
+    """Every model that could be prepared in a worker of its own, pinned to ``cpus``, taking turns
+    (``sweep.turns``)."""
     loads = {i: {**_shared_request(request, pairing), "task": "load", "model": request["model"]}
              for i, request in enumerate(requests) if i not in failures}
     entries, orders = take_turns(loads, pythons, pairing.rounds, pairing.block_s, seed,
-                                 sweep.config.settings.timeout_s)
+                                 sweep.config.settings.timeout_s, cpus)
     results = [entries.get(i) or {"status": "error", "error": failures.get(i), "warnings": []}
                for i in range(len(requests))]
     return results, orders

@@ -6,7 +6,10 @@ interpreter) that loads and warms its model once; then, round after round, the w
 for one block each, in the same randomised, counterbalanced order as the one-process path
 (``board.paired_blocks.block_orders``), so every side lives through the same minutes and only one
 runs at a time. The results have the shape of the one-process path's entries, so the ratio and the
-records are made the same way (``sweep.paired``). Local workers only: the exchange needs a pipe
+records are made the same way (``sweep.paired``). Every worker is pinned to the same CPUs
+(``shared_cpus``): left to the scheduler, each settles on a core of its own and the ratio measures
+the cores too (measured here, one thread: A/A ratios of fresh pairs of workers up to 1.063; pinned,
+within 1%: ``benchmarks/pairing_blocks.py --turns``). Local workers only: the exchange needs a pipe
 held open for the whole measurement, which the SSH transport does not offer.
 """
 
@@ -31,11 +34,22 @@ from edgebench.sweep.local_worker import (WORKER_MODULE, error_result, interpret
 CLOSE_WAIT_S = 5.0
 
 
-class TurnWorker:
-    """One long-lived worker process on ``python``, asked one request at a time; always killed
-    (with everything it spawned) on leaving the ``with`` block, Ctrl-C included."""
+def shared_cpus(threads: Optional[int]) -> Optional[set[int]]:
+    """The CPUs every worker taking turns is pinned to: the last ``threads`` of those this process
+    may use (the first tends to take more of the machine's interrupts). None when the measurement
+    uses them all (``threads`` unset or as many) or the system cannot pin (not Linux)."""
+    if not threads or not hasattr(os, "sched_getaffinity"):
+        return None
+    allowed = sorted(os.sched_getaffinity(0))
+    return set(allowed[-threads:]) if threads < len(allowed) else None
 
-    def __init__(self, python: str):
+
+class TurnWorker:
+    """One long-lived worker process on ``python`` (pinned to ``cpus`` when given), asked one
+    request at a time; always killed (with everything it spawned) on leaving the ``with`` block,
+    Ctrl-C included."""
+
+    def __init__(self, python: str, cpus: Optional[set[int]] = None):
         self._stderr = tempfile.TemporaryFile()
         try:
             self.process: Optional[subprocess.Popen] = start_worker([python, "-m", WORKER_MODULE, "--serve"],
@@ -44,6 +58,8 @@ class TurnWorker:
             self._stderr.close()
             raise UsageError(f"cannot start a worker with {python}: {exc.strerror or exc}") from None
         self._buffer = b""
+        if cpus:  # before it loads anything: the runtime's threads inherit it
+            os.sched_setaffinity(self.process.pid, cpus)
 
     def __enter__(self) -> TurnWorker:
         return self
@@ -121,17 +137,18 @@ class TurnWorker:
 
 
 def take_turns(loads: Mapping[int, dict], pythons: Sequence[str], rounds: int, block_s: float, seed: int,
-               timeout_s: float) -> tuple[dict[int, dict], list[list[int]]]:
-    """Each ``loads[i]`` (a ``load`` request) in a worker of its own on ``pythons[i]``, then
-    ``rounds`` rounds of one block each, in ``block_orders(..., seed)``. Returns each side's
-    entry (``status, error, warnings, ..., blocks, windows, pid``) by index, and the orders used.
+               timeout_s: float, cpus: Optional[set[int]] = None) -> tuple[dict[int, dict], list[list[int]]]:
+    """Each ``loads[i]`` (a ``load`` request) in a worker of its own on ``pythons[i]``, every
+    worker pinned to ``cpus`` (``shared_cpus``), then ``rounds`` rounds of one block each, in
+    ``block_orders(..., seed)``. Returns each side's entry (``status, error, warnings, ..., blocks,
+    windows, pid``) by index, and the orders used.
 
     A side that fails to load is an error entry and the others go on, unless it is the first
     (the reference); a block that fails fails every side, as in the one-process path."""
     indices = sorted(loads)
     entries: dict[int, dict] = {}
     with contextlib.ExitStack() as closing:
-        workers = {i: closing.enter_context(TurnWorker(pythons[i])) for i in indices}
+        workers = {i: closing.enter_context(TurnWorker(pythons[i], cpus)) for i in indices}
         for i in indices:
             entries[i] = {**workers[i].ask(loads[i], timeout_s), "blocks": [], "windows": []}
             if entries[i]["status"] != "ok" and i == indices[0]:

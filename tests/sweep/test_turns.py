@@ -13,7 +13,7 @@ from edgebench.board.paired_blocks import block_orders
 from edgebench.models import resolve_model
 from edgebench.sweep.paired import Pairing, measure_paired
 from edgebench.sweep.plan import Measurement
-from edgebench.sweep.turns import TurnWorker, take_turns
+from edgebench.sweep.turns import TurnWorker, shared_cpus, take_turns
 
 from local_sweep import local_sweep
 from onnx_models import conv_stack
@@ -71,10 +71,38 @@ def test_measured_by_workers_taking_turns_the_records_say_so(sweep, pair):
     assert pairing["workers"] == 2 and pairing["role"] == "contender" and pairing["seed"] == FAST.seed
     assert pairing["orders"] == block_orders(2, 4, FAST.seed)
     assert [side["interpreter"] for side in pairing["sides"]] == [sys.executable] * 2
+    assert pairing["cpus"] == (sorted(shared_cpus(1)) if shared_cpus(1) else
+                               "any: the measurement's threads use every CPU")
     assert all(side["runtime"].startswith("onnxruntime ") for side in pairing["sides"])
     record = paired.entries[0].record
     assert record.backend_options.get("allow_spinning") is False
     assert record.memory_mb.host_peak > 0  # each process held one model
+
+
+def test_the_shared_cpus_are_the_last_the_process_may_use_and_none_when_all_are_used():
+    allowed = sorted(os.sched_getaffinity(0))
+    assert shared_cpus(None) is None and shared_cpus(len(allowed)) is None
+    if len(allowed) > 1:
+        assert shared_cpus(1) == {allowed[-1]}
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one CPU: nothing to pin the workers to")
+def test_every_worker_taking_turns_runs_on_the_same_cpus(sweep, pair, monkeypatch):
+    """Left to the scheduler, two workers settle on cores of their own and the ratio measures the
+    cores: both are pinned to one CPU for a one-thread measurement, before they load."""
+    seen = []
+    ask = TurnWorker.ask
+
+    def look_then_ask(worker, request, timeout_s):
+        seen.append((request["task"], os.sched_getaffinity(worker.process.pid)))
+        return ask(worker, request, timeout_s)
+
+    monkeypatch.setattr(TurnWorker, "ask", look_then_ask)
+    cpus = shared_cpus(1)
+    entries, _ = take_turns(loads(sweep, pair), [sys.executable] * 2, 2, FAST.block_s, FAST.seed, 60, cpus)
+    assert [entries[i]["status"] for i in (0, 1)] == ["ok", "ok"], entries
+    assert [task for task, _ in seen] == ["load", "load", "block", "block", "block", "block"]
+    assert all(affinity == cpus for _, affinity in seen)
 
 
 def test_a_killed_worker_is_an_error_result_that_says_how_it_ended(sweep, pair):
