@@ -64,7 +64,6 @@ import json
 import shlex
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any, Optional
 
@@ -74,7 +73,8 @@ from edgebench.results.record import Settings
 from edgebench.session import available_definition, run_session
 from edgebench.sweep.paired import Pairing, measure_paired
 from method_runs import allocate_budget, fastest_at, report_of  # benchmarks/method_runs.py, beside this script
-from table_files import environment, environment_line, load_average, markdown_table, ratio_text, write_table
+from table_files import (environment, environment_line, load_average, markdown_table, measure_and_write,
+                         ratio_text, write_table)
 
 NAME = "method_comparison"
 REFERENCE = "uniform"
@@ -97,24 +97,8 @@ QUICK = {"train_steps": 20, "finetune_steps": 2, "final_finetune_steps": 4, "pop
 def main(argv: Optional[list[str]] = None) -> None:
     args = arguments(argv)
     results = started(args, previous_results(args.out))
-    clock = time.monotonic()
-    try:
-        run(args, results)
-    except KeyboardInterrupt:
-        results["interrupted"] = True
-        print("interrupted: the table covers what was done", file=sys.stderr, flush=True)
-    except UsageError as exc:
-        results["error"] = str(exc)
-    finally:
-        results["load_average"]["end"] = load_average()
-        results["wall_s"] = round(time.monotonic() - clock, 1)
-        table = write(args.out, results)
-    print(markdown(results))
-    print(f"written: {table} and {table.with_suffix('.json')}")
-    if results.get("error"):
-        sys.exit(f"method_comparison.py: error: {results['error']}")
-    if results["interrupted"]:
-        sys.exit(130)
+    measure_and_write("method_comparison.py", results, lambda: run(args, results),
+                      lambda done: write(args.out, done), markdown)
 
 
 def arguments(argv: Optional[list[str]] = None) -> argparse.Namespace:

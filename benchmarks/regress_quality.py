@@ -109,7 +109,8 @@ from edgebench.sweep.paired import Pairing, Ratio, measure_paired
 from edgebench.sweep.suite import load_suite
 from edgebench.vcs import git_commit
 
-from table_files import environment, environment_line, load_average, markdown_table, ratio_text, write_table
+from table_files import (environment, environment_line, load_average, markdown_table, measure_and_write,
+                         ratio_text, write_table)
 
 REPO = Path(__file__).resolve().parents[1]
 NIGHTLY_SUITE = REPO / "docs" / "examples" / "nightly-suite.toml"
@@ -142,27 +143,15 @@ def main() -> None:
         return
     results = _started(args)
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="regress-quality-") as scratch:
-        work = Path(scratch)
-        store = Path(args.store) if args.store else work / "regress-quality.db"
-        try:
+
+    def measure() -> None:
+        with tempfile.TemporaryDirectory(prefix="regress-quality-") as scratch:
+            work = Path(scratch)
+            store = Path(args.store) if args.store else work / "regress-quality.db"
             deadline = None if args.max_minutes is None else started + args.max_minutes * 60
             _measure(args, results, work, store, deadline)
-        except KeyboardInterrupt:
-            results["interrupted"] = True
-            print("interrupted: the tables cover what was measured", flush=True)
-        except UsageError as exc:
-            results["error"] = str(exc)
-        finally:
-            results["load_average"]["end"] = load_average()
-            results["wall_s"] = round(time.monotonic() - started, 1)
-            table = _write(args.out, results)
-    print(_markdown(results))
-    print(f"written: {table} and {table.with_suffix('.json')}")
-    if results.get("error"):
-        sys.exit(f"regress_quality.py: error: {results['error']}")
-    if results["interrupted"]:
-        sys.exit(130)
+
+    measure_and_write("regress_quality.py", results, measure, lambda done: _write(args.out, done), _markdown)
 
 
 def _arguments() -> argparse.Namespace:

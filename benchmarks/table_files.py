@@ -9,6 +9,9 @@ import datetime
 import json
 import os
 import platform
+import sys
+import time
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
@@ -16,6 +19,7 @@ from typing import Any, Iterable, Optional, Sequence
 import edgebench
 from edgebench.board.machine import cpu_model, package_versions
 from edgebench.cli.render import markdown_cell
+from edgebench.errors import UsageError
 from edgebench.models.artifacts import atomic_target
 
 
@@ -69,3 +73,27 @@ def write_table(out: Path, name: str, markdown: str, data: dict[str, Any]) -> Pa
     with atomic_target(out / f"{name}.md") as temp_path:
         temp_path.write_text(markdown, encoding="utf-8")
     return out / f"{name}.md"
+
+
+def measure_and_write(script: str, results: dict[str, Any], measure: Callable[[], None],
+                      write: Callable[[dict[str, Any]], Path], markdown: Callable[[dict[str, Any]], str]) -> None:
+    """Run ``measure`` (it fills ``results``, whose ``load_average`` it started), then always write
+    the table: Ctrl-C keeps what was measured and exits 130, a UsageError is one line and exit 1."""
+    started = time.monotonic()
+    try:
+        measure()
+    except KeyboardInterrupt:
+        results["interrupted"] = True
+        print("interrupted: the tables cover what was measured", file=sys.stderr, flush=True)
+    except UsageError as exc:
+        results["error"] = str(exc)
+    finally:
+        results["load_average"]["end"] = load_average()
+        results["wall_s"] = round(time.monotonic() - started, 1)
+        table = write(results)
+    print(markdown(results))
+    print(f"written: {table} and {table.with_suffix('.json')}")
+    if results.get("error"):
+        sys.exit(f"{script}: error: {results['error']}")
+    if results["interrupted"]:
+        sys.exit(130)
