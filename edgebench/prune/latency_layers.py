@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +71,7 @@ class LayerFit:
         costs: dict[str, dict[tuple, float]] = {backend: {} for backend in backends}
         measured: dict[str, list[float]] = {backend: [] for backend in backends}
         baseline_ms: dict[str, float] = {}
+        started = time.monotonic()
         for first in range(0, len(keys), LAYERS_PER_RUN):
             batch = keys[first:first + LAYERS_PER_RUN]
             cuts = calibration if first == 0 else []
@@ -89,6 +91,8 @@ class LayerFit:
                         raise UsageError(f"{backend} cannot measure {what}: {entry.error}")
                 measured[backend] += [ratio.ratio for ratio in ratios[:len(cuts)]]
                 costs[backend].update((key, ratio.ratio) for key, ratio in zip(batch, ratios[len(cuts):]))
+            log(f"latency model: {first + len(batch)} of {len(keys)} one-layer models measured "
+                f"({time.monotonic() - started:.0f} s)")
         return {backend: self._table(backend, baseline_ms[backend], costs[backend], widths, grids,
                                      list(zip(calibration, measured[backend])))
                 for backend in backends}

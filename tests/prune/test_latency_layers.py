@@ -80,6 +80,9 @@ def test_every_layer_gets_a_table_and_the_full_model_predicts_1(sweep, tmp_path)
     assert len(report["held_out"]) == HELD_OUT and all(item["predicted"] > 0 for item in report["held_out"])
     assert report["held_out_mean_abs_error"] >= 0
     assert not list(tmp_path.glob("layer-*.pt"))  # the one-layer models are thrown away
+    # Long learning shows progress: a line after each paired run, the last one counting them all.
+    progress = [line for line in lines if "one-layer models measured" in line]
+    assert progress and progress[-1].startswith("latency model: 8 of 8 one-layer models measured")
 
     def nothing_to_build(widths):
         raise AssertionError("a cached table needs no measurement")
