@@ -9,7 +9,7 @@ runs at a time. The results have the shape of the one-process path's entries, so
 records are made the same way (``sweep.paired``). Every worker is pinned to the same CPUs
 (``shared_cpus``): left to the scheduler, each settles on a core of its own and the ratio measures
 the cores too (measured here, one thread: A/A ratios of fresh pairs of workers up to 1.063; pinned,
-within 1%: ``benchmarks/pairing_blocks.py --turns``). Local workers only: the exchange needs a pipe
+within 1.5%: ``benchmarks/pairing_blocks.py --turns``). Local workers only: the exchange needs a pipe
 held open for the whole measurement, which the SSH transport does not offer.
 """
 
