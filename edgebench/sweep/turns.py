@@ -59,7 +59,11 @@ class TurnWorker:
             raise UsageError(f"cannot start a worker with {python}: {exc.strerror or exc}") from None
         self._buffer = b""
         if cpus:  # before it loads anything: the runtime's threads inherit it
-            os.sched_setaffinity(self.process.pid, cpus)
+            try:
+                os.sched_setaffinity(self.process.pid, cpus)
+            except OSError as exc:  # it ended at once, or these CPUs are not ours: no worker left behind
+                self.close(0.0)
+                raise UsageError(f"cannot pin a worker to CPUs {sorted(cpus)}: {exc.strerror or exc}") from None
 
     def __enter__(self) -> TurnWorker:
         return self

@@ -13,6 +13,8 @@ from edgebench.board.paired_blocks import block_orders
 from edgebench.models import resolve_model
 from edgebench.sweep.paired import Pairing, measure_paired
 from edgebench.sweep.plan import Measurement
+from edgebench.errors import UsageError
+from edgebench.sweep import turns
 from edgebench.sweep.turns import TurnWorker, shared_cpus, take_turns
 
 from local_sweep import local_sweep
@@ -165,3 +167,18 @@ def test_a_remote_transport_refuses_workers_taking_turns(sweep, pair, monkeypatc
     monkeypatch.setattr(sweep.worker, "remote", True, raising=False)
     with pytest.raises(UsageError, match="this machine only"):
         measure_paired(sweep, pair, "onnxruntime", FAST, pythons=[sys.executable] * 2)
+
+
+def test_cpus_a_worker_cannot_be_pinned_to_are_one_line_and_no_worker_is_left():
+    started = []
+    real_start = turns.start_worker
+
+    def recording_start(*args, **kwargs):
+        started.append(real_start(*args, **kwargs))
+        return started[-1]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(turns, "start_worker", recording_start)
+        with pytest.raises(UsageError, match=r"cannot pin a worker to CPUs \[100000\]"):
+            TurnWorker(sys.executable, {100000})
+    assert len(started) == 1 and started[0].poll() is not None  # ended, not left running
