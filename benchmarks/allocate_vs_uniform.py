@@ -13,8 +13,8 @@ at the end):
   L1 cut of every group;
 - allocate, once per kind of ``--latency-model`` (``layers``, ``groups`` or both):
   ``--strategy allocate --allocate latency-model --latency-model KIND --criterion l1`` at a budget
-  of ``--budget-factor`` times the uniform model's measured latency ratio to the baseline (the
-  highest over the backends): at 1, the two are compared at equal latency (is allocation's
+  on each backend of ``--budget-factor`` times the uniform model's measured latency ratio to the
+  baseline there (``--backend-budget``): at 1, the two are compared at equal latency (is allocation's
   accuracy as high?); at 0.9, allocation must be 0.9x as fast: is its accuracy still as high?
 
 Then every final model (``model.pt2``) alternates with the others in one paired worker run per
@@ -41,7 +41,7 @@ from edgebench.models import resolve_model
 from edgebench.results.record import Settings
 from edgebench.session import available_definition, run_session
 from edgebench.sweep.paired import Pairing, measure_paired
-from method_runs import allocate_budget, report_of  # benchmarks/method_runs.py, beside this script
+from method_runs import allocate_budgets, budget_options, budgets_text, report_of  # beside this script
 
 KINDS = ("layers", "groups")  # edgebench.prune.latency_kinds.KINDS (not imported: it imports torch)
 
@@ -103,12 +103,12 @@ def run(args: argparse.Namespace) -> dict:
         row = {"model": spec, "runs": {}}
         uniform = prune(args.out / f"{folder}-uniform", common + ["--strategy", "static", "--ratio",
                                                                          str(args.ratio)])
-        budget = allocate_budget(uniform["report"], backends, args.budget_factor)
-        row["budget"] = budget
+        budgets = allocate_budgets(uniform["report"], backends, args.budget_factor)
+        row["budget"] = budgets_text(budgets)
         row["runs"] = {"uniform": uniform}
         for kind in args.kinds:
             row["runs"][f"allocate-{kind}"] = prune(args.out / f"{folder}-allocate-{kind}", common + [
-                "--strategy", "allocate", "--latency-model", kind, "--budget", str(budget)])
+                "--strategy", "allocate", "--latency-model", kind, *budget_options(budgets)])
         row["allocate_over_uniform"] = paired(args, backends, pairing, store, spec,
                                               {strategy: args.out / f"{folder}-{strategy}" for strategy in row["runs"]})
         results["models"].append(row)

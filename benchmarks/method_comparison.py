@@ -15,10 +15,11 @@ l1`` and ``--round-to`` (16: aligned widths), its outputs in ``DIR/METHOD``:
 
 - ``uniform`` (always run, first: the reference, and the floor and allocate's budget come from it):
   ``edgebench prune --strategy static --ratio R``, Torch-Pruning's uniform L1 cut of every group;
-- ``allocate``: ``edgebench prune --strategy allocate --latency-model KIND --budget B`` with B
-  ``--budget-factor`` times the uniform model's measured latency ratio to the baseline (the highest
-  over the backends): at 0.9 (the default) it aims at the goal below; at 1 the two compare at
-  equal latency, and the question is whether its accuracy is as high;
+- ``allocate``: ``edgebench prune --strategy allocate --latency-model KIND --backend-budget
+  B=R,...`` with each backend's R ``--budget-factor`` times the uniform model's measured latency
+  ratio to the baseline on that backend: at 0.9 (the default) it aims at the goal below on every
+  backend; at 1 the two compare at equal latency, and the question is whether its accuracy is as
+  high;
 - ``search-macs`` and ``search-latency``: ``edgebench search --objectives accuracy,macs`` (the
   operation-count search) and ``accuracy,latency`` (the latency search; its objective is the
   slowest backend's ratio), ``--population`` by ``--generations``.
@@ -72,7 +73,7 @@ from edgebench.models import resolve_model
 from edgebench.results.record import Settings
 from edgebench.session import available_definition, run_session
 from edgebench.sweep.paired import Pairing, measure_paired
-from method_runs import allocate_budget, fastest_at, report_of  # benchmarks/method_runs.py, beside this script
+from method_runs import allocate_budgets, budget_options, budgets_text, fastest_at, report_of  # benchmarks/method_runs.py, beside this script
 from table_files import (environment, environment_line, load_average, markdown_table, measure_and_write,
                          ratio_text, write_table)
 
@@ -226,9 +227,9 @@ def method_command(args: argparse.Namespace, name: str, store: str, results: dic
     if name == REFERENCE:
         return "prune", common + ["--strategy", "static", "--ratio", str(args.ratio)]
     if name == "allocate":
-        budget = allocate_budget(results["methods"][REFERENCE]["report"], args.backends, args.budget_factor)
+        budgets = allocate_budgets(results["methods"][REFERENCE]["report"], args.backends, args.budget_factor)
         return "prune", common + ["--strategy", "allocate", "--latency-model", args.latency_model,
-                                  "--budget", str(budget)]
+                                  *budget_options(budgets)]
     return "search", common + ["--objectives", SEARCHES[name], "--population", str(args.population),
                                "--generations", str(args.generations), "--min-keep", str(args.min_keep),
                                "--seed", str(args.seed)]
@@ -283,7 +284,7 @@ def method_model(name: str, run: dict[str, Any], floor: float, folder: Path) -> 
                 "file": str(folder / pick["model_file"]), "at_floor": True}
     final = report["final"]
     label = (f"{report['ratio']:g} of every group cut" if name == REFERENCE else
-             f"budget {report['budget']:g}, {report['latency_model']['kind']} latency model")
+             f"budget {budgets_text(report['backend_budgets'])}, {report['latency_model']['kind']} latency model")
     model_file = folder / "model.pt2"
     if not model_file.is_file():
         return {"label": f"{label}; no model.pt2 (its report's warnings say why)", "file": None}

@@ -26,14 +26,23 @@ def report_of(command: str, options: list[str], out: Path) -> dict[str, Any]:
     return {"report": json.loads(proc.stdout), "wall_s": round(time.perf_counter() - started, 1)}
 
 
-def allocate_budget(uniform: dict[str, Any], backends: list[str], factor: float) -> float:
-    """``--budget`` for allocate: ``factor`` times the uniform cut's final latency ratio to the
-    baseline, the highest over the backends (at 1, the two compare at equal latency), at most 1."""
+def allocate_budgets(uniform: dict[str, Any], backends: list[str], factor: float) -> dict[str, float]:
+    """allocate's budget on each backend: ``factor`` times the uniform cut's final latency ratio to
+    the baseline there (at 1, the two compare at equal latency on every backend), at most 1."""
     ratios = uniform["final"]["latency_ratio"]
     unmeasured = [backend for backend in backends if not ratios.get(backend)]
     if unmeasured:
         raise UsageError(f"the uniform cut was not measured on {', '.join(unmeasured)}: no budget for allocate")
-    return round(min(factor * max(ratios[backend]["ratio"] for backend in backends), 1.0), 4)
+    return {backend: round(min(factor * ratios[backend]["ratio"], 1.0), 4) for backend in backends}
+
+
+def budget_options(budgets: dict[str, float]) -> list[str]:
+    """``edgebench prune --strategy allocate``'s options for ``budgets`` (each backend's)."""
+    return ["--backend-budget", ",".join(f"{backend}={budget:g}" for backend, budget in budgets.items())]
+
+
+def budgets_text(budgets: dict[str, float]) -> str:
+    return ", ".join(f"{backend} {budget:g}" for backend, budget in budgets.items())
 
 
 def fastest_at(report: dict[str, Any], floor: float) -> Optional[dict[str, Any]]:

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from cli_run import edgebench  # benchmarks/cli_run.py, beside this script
+from edgebench.prune.tasks import load_task
 from table_files import environment, environment_line, load_average, markdown_table, ratio_text, write_table
 
 MODEL = "torchvision:resnet18?num_classes=10"
@@ -99,7 +100,8 @@ def command(name: str, run_dir: Path, store: str, threads: Optional[int]) -> lis
 def different(name: str, report: dict[str, Any]) -> str:
     """What in a report.json (one reused from an earlier invocation) is not what run ``name`` runs; empty if none."""
     options = dict(zip(RUNS[name][1][::2], RUNS[name][1][1::2]))
-    expected = {"model": MODEL, "task": TASK, "objective": options["--objective"],
+    # A report names its task as the task names itself, with its defaults ("digits?size=32").
+    expected = {"model": MODEL, "task": load_task(TASK).name, "objective": options["--objective"],
                 "budget": float(options["--budget"]), "backends": options.get("--backend", "eager").split(",")}
     return ", ".join(f"{key} {report.get(key)!r}, not {value!r}" for key, value in expected.items()
                      if report.get(key) != value)

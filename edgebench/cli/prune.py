@@ -62,6 +62,9 @@ def prune_command(
                                   "(candidates are still measured and recorded)."),
     budget: float = typer.Option(0.5, "--budget", min=0.01, max=1.0, help="Stop once the objective is at most "
                                  "this fraction of the baseline's."),
+    backend_budget: List[str] = typer.Option([], "--backend-budget", help="--strategy allocate --allocate "
+                                             "latency-model: BACKEND=RATIO, a budget for that backend in place of "
+                                             "--budget (comma-separated or repeated; e.g. onnxruntime=0.13,eager=0.4)."),
     max_accuracy_drop: float = typer.Option(0.01, "--max-accuracy-drop", min=0.0, max=1.0, help="Accuracy (as a "
                                             "fraction) the pruned model may lose against the baseline."),
     criterion: Optional[str] = typer.Option(None, "--criterion", help="Channel importance: l1 (the greedy default), "
@@ -185,6 +188,7 @@ def prune_command(
         measured = in_mode(measured, modes)  # the rows of the mode pruning decides in
     chosen_device = device_of(definition, device)
     backends = choose_backends(parsing.comma_list([backend]), definition.backends)
+    backend_budgets = _backend_budgets(backend_budget, backends, strategy, allocate)
     chosen_task = load_task(task)
     check_criterion(criterion, chosen_task)  # a criterion that scores from batches needs a task that has them
     prunable = prunable_model(model, chosen_task)
@@ -193,7 +197,8 @@ def prune_command(
         strategies["allocate"] = functools.partial(SensitivityAllocator, sensitivity=measured)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} exists and is not a directory")
-    config = PruneConfig(objective=objective, budget=budget, max_accuracy_drop=max_accuracy_drop, criterion=criterion,
+    config = PruneConfig(objective=objective, budget=budget, backend_budgets=backend_budgets,
+                         max_accuracy_drop=max_accuracy_drop, criterion=criterion,
                          round_to=round_to, step=step, max_iterations=max_iterations, finetune_steps=finetune_steps,
                          final_finetune_steps=final_finetune_steps, train_steps=train_steps, staircase=staircase,
                          score_inputs=score_inputs, strategy=strategy,
@@ -212,7 +217,8 @@ def prune_command(
                 plan = (f"objective {objective}, budget {budget:g}" if strategy == "greedy" else
                         f"one cut allocated by the {allocate}"
                         + (f" ({latency_model})" if allocate == ALLOCATORS[0] else "")
-                        + f" under {budget:g} of the baseline"
+                        + " under " + ", ".join(f"{name} {config.budget_on(name):g}" for name in backends)
+                        + " of the baseline"
                         if strategy == "allocate" else
                         f"static cut under {criterion} {config.threshold:g}" if ratio is None else
                         f"static cut of {ratio:g} of each group by {criterion}") + \
@@ -238,6 +244,29 @@ def prune_command(
         sys.stdout.write("\n")
     else:
         _summary(report, out)
+
+
+def _backend_budgets(values: List[str], backends: List[str], strategy: str, allocate: Optional[str]
+                     ) -> tuple[tuple[str, float], ...]:
+    """``--backend-budget`` as (backend, budget) pairs, checked against the backends measured."""
+    from edgebench.prune.allocate import ALLOCATORS
+
+    if not values:
+        return ()
+    if strategy != "allocate" or allocate != ALLOCATORS[0]:
+        raise UsageError(f"--backend-budget applies to --strategy allocate --allocate {ALLOCATORS[0]} only")
+    budgets = []
+    for name, text in parsing.key_values(parsing.comma_list(values), "--backend-budget").items():
+        if name not in backends:
+            raise UsageError(f"--backend-budget: {name!r} is not a backend of this run ({', '.join(backends)})")
+        try:
+            ratio = float(text)
+        except ValueError:
+            raise UsageError(f"--backend-budget {name} takes a number, not {text!r}") from None
+        if not 0.01 <= ratio <= 1:
+            raise UsageError(f"--backend-budget {name} must be in [0.01, 1], not {ratio:g}")
+        budgets.append((name, ratio))
+    return tuple(budgets)
 
 
 def _regularisation(regularise: Optional[str], strength: Optional[float], steps: Optional[int], strategy: str,

@@ -108,7 +108,7 @@ class LatencyProbe:
         baseline_ms: dict[str, float] = {}
         for first in range(0, len(probes), PROBES_PER_RUN):
             batch = probes[first:first + PROBES_PER_RUN]
-            paireds = self._measure(baseline, [{group: width} for group, width in batch], build, missing)
+            paireds = self.measure_widths(baseline, [{group: width} for group, width in batch], build, missing)
             for backend, paired in paireds.items():
                 baseline_ms.setdefault(backend, paired.entries[0].p50_ms)
                 for index, (group, width) in enumerate(batch, start=1):
@@ -135,7 +135,7 @@ class LatencyProbe:
         results: dict[str, list[dict[str, Any]]] = {backend: [] for backend in models}
         if not configurations:
             return results
-        for backend, paired in self._measure(baseline, configurations, build, list(models)).items():
+        for backend, paired in self.measure_widths(baseline, configurations, build, list(models)).items():
             for index, configuration in enumerate(configurations, start=1):
                 ratio = paired.ratio(index, 0)
                 if ratio is not None:
@@ -144,8 +144,8 @@ class LatencyProbe:
                                              "measured": ratio.ratio, "ci95": [ratio.low, ratio.high]})
         return results
 
-    def _measure(self, baseline: ResolvedModel, configurations: list[Mapping[str, int]], build: BuildModel,
-                 backends: list[str]) -> dict[str, PairedMeasurement]:
+    def measure_widths(self, baseline: ResolvedModel, configurations: list[Mapping[str, int]], build: BuildModel,
+                       backends: list[str]) -> dict[str, PairedMeasurement]:
         """The configurations built and measured against the full model, one paired run per backend."""
         return self.measure(baseline, [functools.partial(build, configuration) for configuration in configurations],
                             [{"widths": dict(configuration)} for configuration in configurations], backends)

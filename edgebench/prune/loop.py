@@ -60,6 +60,8 @@ ONNX_BACKENDS = {"onnxruntime", "tensorrt"}
 class PruneConfig:
     objective: str = "latency"
     budget: float = 0.5
+    # --strategy allocate: (backend, budget) pairs that replace ``budget`` on those backends
+    backend_budgets: tuple[tuple[str, float], ...] = ()
     max_accuracy_drop: float = 0.01
     criterion: str = "l1"
     round_to: int = 8
@@ -80,6 +82,10 @@ class PruneConfig:
     reg_strength: float = REG_STRENGTH
     reg_steps: int = REG_STEPS
     pairing: Pairing = field(default_factory=Pairing)
+
+    def budget_on(self, backend: str) -> float:
+        """The latency budget on ``backend``: its own, if given, else ``budget``."""
+        return dict(self.backend_budgets).get(backend, self.budget)
 
 
 @dataclass
@@ -519,7 +525,9 @@ class Pruner:
         self.keep_records(records)
         report = {
             "strategy": config.strategy, **(_static_rule(config) if config.strategy == "static" else {}),
-            "objective": config.objective, "budget": config.budget, "max_accuracy_drop": config.max_accuracy_drop,
+            "objective": config.objective, "budget": config.budget,
+            **({"backend_budgets": dict(config.backend_budgets)} if config.backend_budgets else {}),
+            "max_accuracy_drop": config.max_accuracy_drop,
             "criterion": config.criterion, "residual": config.residual,
             "zero_padded": [padding.as_dict() for padding in paddings], "round_to": config.round_to, "staircase": config.staircase, "step": config.step,
             "finetune_steps": config.finetune_steps, "final_finetune_steps": config.final_finetune_steps,

@@ -84,11 +84,12 @@ def test_each_method_puts_its_model_at_the_floor_into_the_comparison(tmp_path):
     assert missed["label"] == "none of the 2 fine-tuned front members reaches the floor (best 99.00%)"
 
     (tmp_path / "allocate").mkdir()
-    allocate = {"report": prune_report(0.97, budget=0.1, latency_model={"kind": "layers"}), "wall_s": 400.0}
+    allocate = {"report": prune_report(0.97, backend_budgets={"onnxruntime": 0.1, "eager": 0.4},
+                                       latency_model={"kind": "layers"}), "wall_s": 400.0}
     assert method_comparison.method_model("allocate", allocate, 0.98, tmp_path / "allocate")["file"] is None
     (tmp_path / "allocate" / "model.pt2").write_bytes(b"")
     under = method_comparison.method_model("allocate", allocate, 0.98, tmp_path / "allocate")
-    assert under["at_floor"] is False and under["label"] == "budget 0.1, layers latency model"
+    assert under["at_floor"] is False and under["label"] == "budget onnxruntime 0.1, eager 0.4, layers latency model"
 
 
 def test_every_method_gets_the_same_baseline_fine_tuning_and_widths():
@@ -108,16 +109,17 @@ def test_every_method_gets_the_same_baseline_fine_tuning_and_widths():
         "uniform": "prune", "allocate": "prune", "search-macs": "search", "search-latency": "search"}
     uniform = commands["uniform"][1]
     assert option(uniform, "--strategy") == "static" and option(uniform, "--ratio") == "0.5"
-    # 0.9 times uniform's slowest backend ratio (eager's 0.43)
-    assert option(commands["allocate"][1], "--budget") == "0.387"
+    # 0.9 times uniform's ratio on each backend
+    assert option(commands["allocate"][1], "--backend-budget") == "onnxruntime=0.108,eager=0.387"
     assert [option(commands[name][1], "--objectives") for name in ("search-macs", "search-latency")] == \
         ["accuracy,macs", "accuracy,latency"]
 
 
 def test_allocates_budget_needs_the_uniform_cut_measured_on_every_backend():
     with pytest.raises(UsageError, match="not measured on eager"):
-        method_runs.allocate_budget(prune_report(0.98, eager=None), BACKENDS, 0.9)
-    assert method_runs.allocate_budget(prune_report(0.98, eager=0.95), BACKENDS, 1.2) == 1.0
+        method_runs.allocate_budgets(prune_report(0.98, eager=None), BACKENDS, 0.9)
+    assert method_runs.allocate_budgets(prune_report(0.98, eager=0.95), BACKENDS, 1.2) == {"onnxruntime": 0.144,
+                                                                                             "eager": 1.0}
 
 
 def test_the_goal_is_met_at_or_under_0_9_on_one_backend_and_never_above_1():
@@ -172,7 +174,7 @@ def stopped_results(tmp_path) -> dict:
     results["environment"] = {"date": "2026-11-30", "cpu": "test CPU", "cpu_count": 2, "versions": {"python": "3.11"}}
     results["load_average"] = {"start": 1.0, "end": 1.2}
     uniform = {"report": prune_report(0.9889), "wall_s": 107.0}
-    allocate = {"report": prune_report(0.9911, budget=0.387, latency_model={
+    allocate = {"report": prune_report(0.9911, backend_budgets={"onnxruntime": 0.108, "eager": 0.387}, latency_model={
         "kind": "layers", "backends": {"onnxruntime": {"cache": "measured"}, "eager": {"cache": "hit"}}}),
         "wall_s": 447.0}
     results.update(
@@ -184,7 +186,7 @@ def stopped_results(tmp_path) -> dict:
                              "at_floor": None},
                 "uniform": {"label": "0.5 of every group cut", "metric": 0.9889, "macs": 9.9e6, "params": 2.8e6,
                             "file": "u", "at_floor": True},
-                "allocate": {"label": "budget 0.387, layers latency model", "metric": 0.9911, "macs": 21.8e6,
+                "allocate": {"label": "budget onnxruntime 0.108, eager 0.387, layers latency model", "metric": 0.9911, "macs": 21.8e6,
                              "params": 5.1e6, "file": "a", "at_floor": True},
                 "search-macs": {"label": "edgebench search failed (exit 1)", "file": None},
                 "search-latency": {"label": "none of the 1 fine-tuned front members reaches the floor (best 97.00%)",
@@ -214,7 +216,7 @@ def test_a_stopped_run_writes_the_table_of_what_it_did(tmp_path):
     assert ("| uniform | 0.5 of every group cut | 98.89% | 9.9 | 2.80 | 0.119 [0.099, 0.139] | not measured | 1 | 1 "
             "| the reference | 107 (baseline trained here, 21 s) |") in table
     # eager was not measured: the goal needs every backend
-    assert ("| allocate | budget 0.387, layers latency model | 99.11% | 21.8 | 5.10 | 0.107 [0.087, 0.127] | "
+    assert ("| allocate | budget onnxruntime 0.108, eager 0.387, layers latency model | 99.11% | 21.8 | 5.10 | 0.107 [0.087, 0.127] | "
             "not measured | 0.850 [0.830, 0.870] | not measured | not measured on eager | 447 (baseline trained "
             "here, 21 s; latency model onnxruntime measured, eager hit) |") in table
     assert ("| search-macs | edgebench search failed (exit 1) | - | - | - | not measured | not measured | "

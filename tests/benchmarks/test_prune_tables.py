@@ -33,7 +33,7 @@ def report(objective: str = "latency", budget: float = 0.5, backends=("eager",),
     base_ms, final_ms = {"eager": 4.19, "onnxruntime": 0.71}, {"eager": 1.73, "onnxruntime": 0.41}
     return {
         "strategy": "greedy", "objective": objective, "budget": budget, "backends": list(backends),
-        "task": "digits", "metric": "accuracy", "model": "torchvision:resnet18?num_classes=10",
+        "task": "digits?size=32", "metric": "accuracy", "model": "torchvision:resnet18?num_classes=10",
         "keep_rule": {"name": "screen, then confirm in a fresh paired run", "screen": "the screen",
                       "confirm": "the confirmation", "confirm_alpha": 0.01} if objective == "latency" else None,
         "stop_reason": "budget reached (latency at most 0.5 of the baseline)", "warnings": [],
@@ -44,6 +44,15 @@ def report(objective: str = "latency", budget: float = 0.5, backends=("eager",),
                   **final},
         "steps": list(steps), "kept_steps": sum(s["verdict"] == "kept" for s in steps), "wall_s": 250.4,
     }
+
+
+def test_a_finished_run_is_reused_only_when_it_is_the_run_asked_for():
+    # The report names its task with the task's defaults, as `edgebench prune` writes it.
+    assert prune_runs.different("latency-0.5", report()) == ""
+    assert prune_runs.different("both-0.7", report(budget=0.7, backends=("eager", "onnxruntime"))) == ""
+    assert prune_runs.different("latency-0.5", {**report(), "task": "digits?size=16"}) == \
+        "task 'digits?size=16', not 'digits?size=32'"
+    assert prune_runs.different("flops-0.5", report()) == "objective 'latency', not 'flops'"
 
 
 # Iteration 1: eleven rejected, one confirmed and kept; iteration 2: the chosen one refuted by its confirmation.

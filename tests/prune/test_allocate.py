@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 
 from edgebench.prune import latency_cache
-from edgebench.prune.allocate import allocate
+from edgebench.prune.allocate import MAX_ALLOCATIONS, allocate, checked_allocation
 from edgebench.prune.latency_model import GroupCurve, LatencyModel, Point, probe_widths
 from edgebench.prune.latency_probe import LatencyProbe
 from edgebench.results.record import Settings
 from edgebench.results.store import Store
 from edgebench.sweep.config import SweepConfig
 from edgebench.sweep.execute import Sweep
-from edgebench.sweep.paired import Pairing
+from edgebench.sweep.paired import Pairing, Ratio
 from edgebench.targets import builtin_definitions
 
 SUPPORT = Path(__file__).resolve().parents[1] / "support"
@@ -50,11 +50,11 @@ def test_the_model_multiplies_the_groups_ratios_and_interpolates_between_measure
 def test_the_knapsack_cuts_the_cheapest_importance_per_latency_saved_then_gives_back_what_fits():
     # b's worthless channels go first (4 -> 2, then 1: 0.85), then a's cheapest (0.9 x 0.85); one of
     # b's channels then fits back in (0.9 x 0.88), a second would not (0.9 x 0.95).
-    allocation = allocate(SCORES, {"eager": MODEL}, 0.801, 1)
+    allocation = allocate(SCORES, {"eager": MODEL}, {"eager": 0.801}, 1)
     assert allocation.widths == {"a": 3, "b": 2} and allocation.reached
     assert allocation.predicted["eager"] == pytest.approx(0.9 * 0.88)
     # The contrast: with a's channels the worthless ones instead, a alone is cut.
-    cheap_a = allocate({"a": [0.1, 0.1, 0.1, 3.7], "b": [1.0] * 4}, {"eager": MODEL}, 0.801, 1)
+    cheap_a = allocate({"a": [0.1, 0.1, 0.1, 3.7], "b": [1.0] * 4}, {"eager": MODEL}, {"eager": 0.801}, 1)
     assert cheap_a.widths == {"a": 1, "b": 4} and cheap_a.predicted["eager"] == pytest.approx(0.8)
 
 
@@ -62,12 +62,57 @@ def test_every_backend_must_meet_the_budget_and_an_unreachable_one_cuts_to_the_m
     # On onnxruntime only a saves anything, so a goes to its narrowest, and b, cut while eager was
     # over the budget too, is given back whole.
     only_a = LatencyModel("onnxruntime", 1.0, {"a": A, "b": curve(4, {1: 1.0, 2: 1.0, 3: 1.0})})
-    both = allocate(SCORES, {"eager": MODEL, "onnxruntime": only_a}, 0.801, 1)
+    both = allocate(SCORES, {"eager": MODEL, "onnxruntime": only_a}, {"eager": 0.801, "onnxruntime": 0.801}, 1)
     assert both.reached and both.widths == {"a": 1, "b": 4}
     assert both.predicted == pytest.approx({"eager": 0.8, "onnxruntime": 0.8})
-    unreachable = allocate(SCORES, {"eager": MODEL}, 0.2, 1)
+    # Each backend is held to its own budget: onnxruntime's loose one asks nothing of a, and eager's
+    # alone gives the single-backend allocation.
+    own = allocate(SCORES, {"eager": MODEL, "onnxruntime": only_a}, {"eager": 0.801, "onnxruntime": 1.0}, 1)
+    assert own.reached and own.widths == {"a": 3, "b": 2}
+    assert own.predicted == pytest.approx({"eager": 0.9 * 0.88, "onnxruntime": 0.9})
+    unreachable = allocate(SCORES, {"eager": MODEL}, {"eager": 0.2}, 1)
     assert not unreachable.reached and unreachable.widths == {"a": 1, "b": 1}
     assert unreachable.predicted["eager"] == pytest.approx(0.8 * 0.85)
+
+
+def scripted(*ratios):
+    """A measurement that returns eager's ratios in turn, and the widths it was asked about."""
+    asked = []
+
+    def measure(widths):
+        asked.append(dict(widths))
+        ratio = ratios[len(asked) - 1]
+        return {"eager": Ratio(ratio, ratio * 0.98, ratio * 1.02, 10)}
+    return measure, asked
+
+
+def test_an_allocation_measured_over_its_budget_is_allocated_again_aimed_lower_by_its_miss():
+    # Allocated to 0.801 it predicts 0.792 ({a: 3, b: 2}); measured 0.89, the aim drops by 0.801 /
+    # 0.89 to 0.721, where the model cuts further ({a: 1, b: 2}: 0.8 x 0.88 = 0.704), measured 0.79.
+    measure, asked = scripted(0.89, 0.79)
+    lines = []
+    allocation, checks = checked_allocation(SCORES, {"eager": MODEL}, {"eager": 0.801}, 1, measure, lines.append)
+    assert asked == [{"a": 3, "b": 2}, allocation.widths] and allocation.widths == {"a": 1, "b": 2}
+    assert [check["aim"]["eager"] for check in checks] == pytest.approx([0.801, 0.801 * 0.801 / 0.89])
+    assert [check["measured"]["eager"]["ratio"] for check in checks] == [0.89, 0.79]
+    assert "measured over the budget on eager" in lines[1] and len(lines) == 3
+    # Within the budget at once: kept, one measurement.
+    measure, asked = scripted(0.75)
+    allocation, checks = checked_allocation(SCORES, {"eager": MODEL}, {"eager": 0.801}, 1, measure, lines.append)
+    assert allocation.widths == {"a": 3, "b": 2} and len(asked) == len(checks) == 1
+
+
+def test_the_checks_stop_at_their_limit_and_where_the_model_cannot_go_lower():
+    measure, asked = scripted(*[0.99] * (MAX_ALLOCATIONS + 2))
+    allocation, checks = checked_allocation(SCORES, {"eager": MODEL}, {"eager": 0.801}, 1, measure, lambda _: None)
+    # Aimed at 0.801, then 0.648: the model's floor is 0.8 x 0.85 = 0.68, out of reach: no third try.
+    assert len(asked) == len(checks) == 2 and not allocation.reached and allocation.widths == {"a": 1, "b": 1}
+    wide = LatencyModel("eager", 1.0, {"c": curve(64, {w: w / 64 for w in range(1, 64)})})
+    measure, asked = scripted(*[0.99] * (MAX_ALLOCATIONS + 2))
+    allocation, checks = checked_allocation({"c": [1.0] * 64}, {"eager": wide}, {"eager": 0.9}, 1, measure,
+                                            lambda _: None)
+    assert len(checks) == MAX_ALLOCATIONS and allocation.reached  # still over: the warning's case
+    assert [check["aim"]["eager"] for check in checks] == pytest.approx([0.9, 0.9 * 0.9 / 0.99, 0.9 ** 3 / 0.99 ** 2])
 
 
 def sweep_on(host):
@@ -128,7 +173,11 @@ def test_an_allocated_cut_is_predicted_and_measured_and_its_model_cached(cli, tm
         report["final"]["latency_ratio"]["eager"]["ratio"] / model["predicted"]["eager"] - 1)
     with Store.open(tmp_path / "results.db", create=False) as store:
         stages = [(r.env["prune"].get("stage"), r.env["prune"]["role"]) for r in store.records()]
-    assert stages.count(("latency model", "latency probe")) == probes + 2  # and the held-out configurations
+    # The probes, the held-out configurations and each check of the allocation before the cut.
+    checks = model["checks"]
+    assert 1 <= len(checks) <= 3 and checks[-1]["predicted"] == model["predicted"]
+    assert all(check["measured"]["eager"]["ratio"] > 0 for check in checks)
+    assert stages.count(("latency model", "latency probe")) == probes + 2 + len(checks)
     assert learned["path"].startswith(str(latency_cache.cache_path({}).parent))
     assert latency_cache.load(json.loads(Path(learned["path"]).read_text())["key"])["model"]["backend"] == "eager"
 
@@ -162,6 +211,12 @@ def test_a_cached_model_is_used_without_measuring_anything(tmp_path, monkeypatch
     (["--strategy", "allocate", "--latency-model", "magic"], "--latency-model must be one of layers, groups, not 'magic'"),
     (["--strategy", "static", "--latency-model", "groups"],
      "--latency-model applies to --strategy allocate --allocate latency-model only"),
+    (["--backend-budget", "eager=0.5"], "--backend-budget applies to --strategy allocate --allocate latency-model"),
+    (["--strategy", "allocate", "--backend-budget", "onnxruntime=0.5"],
+     "--backend-budget: 'onnxruntime' is not a backend of this run (eager)"),
+    (["--strategy", "allocate", "--backend-budget", "eager=fast"], "--backend-budget eager takes a number, not 'fast'"),
+    (["--strategy", "allocate", "--backend-budget", "eager=2"], "--backend-budget eager must be in [0.01, 1], not 2"),
+    (["--strategy", "allocate", "--backend-budget", "eager"], "--backend-budget takes KEY=VALUE, not 'eager'"),
 ])
 def test_bad_allocate_options_are_one_line_and_exit_2(cli, tmp_path, args, message):
     proc = cli("prune", "--model", "worker_models:tiny", "--out", str(tmp_path / "o"), *args)
