@@ -8,9 +8,10 @@ backend against the current model and the baseline. With ``--objective latency``
 on only when the 95% interval of its latency ratio to the current model is below 1 on every
 backend; then it gets a short fine-tune and an accuracy check against the floor. Of the survivors
 the one that loses the least accuracy per unit of gain is chosen, and kept only when a fresh paired
-run confirms it faster (``edgebench.prune.keep_rule``). The loop stops at the budget (the
-kept model over the baseline, measured in the same paired run), when no candidate survives, or
-after ``max_iterations``. ``--objective flops`` runs the same loop with MACs as the metric and
+run confirms it faster (``edgebench.prune.keep_rule``); a refuted choice keeps nothing and the next
+iteration screens the same model again. The loop stops at the budget (the kept model over the
+baseline, measured in the same paired run), when no candidate survives, when the fresh run refutes
+the choice ``REFUTED_IN_A_ROW`` iterations in a row, or after ``max_iterations``. ``--objective flops`` runs the same loop with MACs as the metric and
 the gain, measuring and recording every candidate all the same.
 """
 
@@ -50,6 +51,10 @@ STAIR_TOLERANCE = 0.02
 RETRY_ROUNDS_FACTOR = 2
 NOT_FASTER = "not significantly faster than the current model"
 NOT_CONFIRMED = "not confirmed faster in a fresh paired run"
+# Iterations in a row whose chosen candidate the fresh run refuted before the loop stops: one
+# refutation keeps nothing and screens again (a burst of interference, or a chance pick); two say
+# the gains left are too small to show.
+REFUTED_IN_A_ROW = 2
 # The last comparison of the final model with the baseline gets this many times the rounds.
 FINAL_ROUNDS_FACTOR = 2
 # Backends that run the ONNX export, whose size the final figures then report.
@@ -218,6 +223,7 @@ class Pruner:
         baseline_latency: dict[str, float] = {}
         ratio_to_baseline: dict[str, Optional[Ratio]] = {b: None for b in self.backends}
         stop_reason = f"stopped after {config.max_iterations} iterations"
+        refuted_in_a_row = 0
         for iteration in range(1, config.max_iterations + 1):
             graph = self.graph(current, first=iteration == 1)
             proposals = propose(graph, config.step, config.round_to, rates, config.objective)
@@ -265,10 +271,14 @@ class Pruner:
             self.keep_records(self._annotate(pending, candidates, chosen))
             steps += [candidate.step_dict() for candidate in candidates]
             self._discard(candidates)
+            refuted = chosen is None and any(c.reason.startswith(NOT_CONFIRMED) for c in candidates)
+            refuted_in_a_row = refuted_in_a_row + 1 if refuted else 0
+            if refuted and refuted_in_a_row < REFUTED_IN_A_ROW:
+                self.log(f"iteration {iteration}: nothing kept; screening the same model again")
+                continue
             if chosen is None:
-                refuted = any(c.reason.startswith(NOT_CONFIRMED) for c in candidates)
-                stop_reason = f"the chosen candidate was {NOT_CONFIRMED}" if refuted else \
-                    f"no candidate was both faster and within the allowed {self.metric} drop" \
+                stop_reason = f"the chosen candidate was {NOT_CONFIRMED} in {REFUTED_IN_A_ROW} iterations in a row" \
+                    if refuted else f"no candidate was both faster and within the allowed {self.metric} drop" \
                     if config.objective == "latency" else f"no candidate kept the {self.metric} within the allowed drop"
                 break
             current, accuracy, macs = chosen.module, chosen.accuracy, chosen.macs

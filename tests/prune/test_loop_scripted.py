@@ -16,8 +16,8 @@ from edgebench.board.torch_models import build_module
 from edgebench.models import resolve_model
 from edgebench.prune.baseline import Prunable
 from edgebench.prune.keep_rule import CONFIRM_ALPHA
-from edgebench.prune.loop import FINAL_ROUNDS_FACTOR, NOT_CONFIRMED, NOT_FASTER, RETRY_ROUNDS_FACTOR, PruneConfig, \
-    Pruner
+from edgebench.prune.loop import FINAL_ROUNDS_FACTOR, NOT_CONFIRMED, NOT_FASTER, REFUTED_IN_A_ROW, \
+    RETRY_ROUNDS_FACTOR, PruneConfig, Pruner
 from edgebench.sweep.paired import Pairing, PairedEntry, PairedMeasurement
 from records import synthetic_record
 from worker_models import tiny
@@ -156,17 +156,31 @@ def test_undecided_candidates_that_stay_undecided_end_the_loop(tmp_path):
     assert outcome.report["stop_reason"].startswith("no candidate was both faster")
 
 
-def test_a_choice_the_fresh_run_does_not_confirm_is_undone_and_the_loop_stops(tmp_path):
-    # The screen is quiet; the confirmation's noise leaves the gain short of one-sided 1%.
+def test_a_choice_the_fresh_run_does_not_confirm_is_undone_and_the_same_model_screened_again(tmp_path):
+    # The screen is quiet; the confirmation's noise leaves the gain short of one-sided 1%; the next
+    # iteration screens the unchanged model and its quiet confirmation keeps the choice.
     target = ScriptedTarget(spreads=[0.0, WIDE])
-    outcome, records = prune(tmp_path, target, max_iterations=5)
+    outcome, records = prune(tmp_path, target, max_iterations=2)
     report = outcome.report
-    assert roles(target) == [["candidate", "candidate"], ["confirmation"], []]
+    assert roles(target) == [["candidate", "candidate"], ["confirmation"], ["candidate", "candidate"],
+                             ["confirmation"], []]
     refuted = [step for step in report["steps"] if step["reason"].startswith(NOT_CONFIRMED)]
-    assert len(refuted) == 1 and refuted[0]["verdict"] == "rejected"
+    assert len(refuted) == 1 and refuted[0]["verdict"] == "rejected" and refuted[0]["iteration"] == 1
     ratio = refuted[0]["confirmation"]["ratio_to_current"]["eager"]
     assert ratio["ratio"] < 1  # measured faster, but not at the confirmation's level
-    assert report["kept_steps"] == 0 and report["stop_reason"] == f"the chosen candidate was {NOT_CONFIRMED}"
+    # Iteration 2 screened the baseline's widths again, and kept the same cut.
+    assert [s["channels"] for s in report["steps"] if s["iteration"] == 2] == \
+        [s["channels"] for s in report["steps"] if s["iteration"] == 1]
+    assert report["kept_steps"] == 1 and widths(outcome.model) != (48, 48)
+
+
+def test_refutations_in_a_row_stop_the_loop_with_nothing_kept(tmp_path):
+    target = ScriptedTarget(spreads=[0.0, WIDE] * REFUTED_IN_A_ROW)
+    outcome, records = prune(tmp_path, target, max_iterations=5)
+    report = outcome.report
+    assert roles(target) == [["candidate", "candidate"], ["confirmation"]] * REFUTED_IN_A_ROW + [[]]
+    assert report["kept_steps"] == 0
+    assert report["stop_reason"] == f"the chosen candidate was {NOT_CONFIRMED} in {REFUTED_IN_A_ROW} iterations in a row"
     assert widths(outcome.model) == (48, 48)
     assert not any(r.env["prune"].get("verdict") == "kept" for r in records)
 
