@@ -1,22 +1,23 @@
 """How long ``edgebench prune --strategy allocate`` takes to a latency budget, from a cold cache.
 
 Usage: python benchmarks/allocate_time.py --out DIR [--model SPEC] [--task digits] [--backend onnxruntime]
-       [--budget 0.6] [--round-to 16] [--threads N] [--warm]
+       [--budget 0.6] [--round-to 16] [--threads N] [--warm] [--from-json FILE]
 
 Issue 14's goal: MobileNetV2 on the digits (ONNX Runtime, budget 0.6) pruned by allocation in under
 10 minutes (the greedy loop had reached 0.68x of the baseline after 18 minutes and was stopped).
 The command runs with ``EDGEBENCH_CACHE_DIR=DIR/cache``, emptied first, so its wall time includes
 everything a first run on a target pays: training the baseline, learning the latency model, the
 allocation's checks, the cut, both fine-tunes and the final paired run (``--warm`` keeps the cache:
-the time of a second run). ``DIR/allocate_time.md`` and ``.json`` give the wall time (process start
-to exit) and its parts from ``report.json``, the allocation's checks (predicted and measured), the
-final ratio to the baseline with its interval, the metric and MACs before and after, and the goal's
-verdict.
+the time of a second run). ``DIR/allocate_time_cold.md`` (``_warm.md``) and ``.json`` give the wall
+time (process start to exit) and its parts from ``report.json``, the allocation's checks (predicted
+and measured), the final ratio to the baseline with its interval, the metric and MACs before and
+after, and the goal's verdict.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import shutil
@@ -40,7 +41,13 @@ def main() -> None:
     parser.add_argument("--round-to", type=int, default=16)
     parser.add_argument("--threads", type=int, default=None, help="passed to edgebench prune (default: its own)")
     parser.add_argument("--warm", action="store_true", help="keep DIR/cache: the time of a run after the first")
+    parser.add_argument("--from-json", type=Path, help="write the table again from this allocate_time_*.json, "
+                        "nothing measured")
     args = parser.parse_args()
+    if args.from_json is not None:
+        found = json.loads(args.from_json.read_text(encoding="utf-8"))
+        print(write_table(args.out, f"allocate_time_{found['cache']}", markdown(found), found))
+        return
     if not 0 < args.budget <= 1:
         parser.error("--budget must be in (0, 1]")
     cache = args.out / "cache"
@@ -59,7 +66,8 @@ def main() -> None:
         results["run"] = report_of("prune", options, args.out / "run")
 
     measure_and_write("allocate_time.py", results, measure,
-                      lambda found: write_table(args.out, "allocate_time", markdown(found), found), markdown)
+                      lambda found: write_table(args.out, f"allocate_time_{found['cache']}", markdown(found), found),
+                      markdown)
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -76,10 +84,12 @@ def markdown(results: dict[str, Any]) -> str:
               f"`--round-to {report['round_to']}`.", "",
               "| part | seconds |", "| --- | ---: |",
               f"| whole command (process start to exit) | {wall:.0f} |",
-              f"| baseline training ({'trained here' if training.get('trained_here') else 'from the cache'}) | "
-              f"{training.get('seconds', 0):.0f} |"]
-    lines += [f"| latency model, {backend} ({item['kind']}, {item['cache']}) | {item['seconds']:.0f} |"
-              for backend, item in learned.items()]
+              "| baseline training | " + (f"{training['seconds']:.0f} |" if "seconds" in training else
+                                          "0 (trained weights from the cache) |")]
+    # A cached model's seconds are those of the run that learned it.
+    lines += [f"| latency model, {backend} ({item['kind']}) | " + (
+        f"{item['seconds']:.0f} |" if item["cache"] == "measured" else f"0 (cached; learning took {item['seconds']:.0f}) |")
+        for backend, item in learned.items()]
     lines += ["", "| allocation | " + " | ".join(f"{b} aim | {b} predicted | {b} measured" for b in report["backends"])
               + " |", "| --- |" + " --- | --- | --- |" * len(report["backends"])]
     for number, check in enumerate(report["latency_model"]["checks"], start=1):

@@ -28,11 +28,21 @@ def results(wall_s: float, final_ratio: float) -> dict:
 def test_the_table_gives_the_parts_the_checks_and_the_goals_verdict():
     table = allocate_time.markdown(results(540.0, 0.58))
     assert "| whole command (process start to exit) | 540 |" in table
-    assert "| baseline training (trained here) | 61 |" in table
-    assert "| latency model, onnxruntime (layers, measured) | 300 |" in table
+    assert "| baseline training | 61 |" in table
+    assert "| latency model, onnxruntime (layers) | 300 |" in table
     assert "| 2 | 0.545 | 0.540 | 0.580 [0.560, 0.600] |" in table
     assert "| accuracy | 97.00% -> 96.00% |" in table
     assert "**Goal (under 10 minutes, at or under the budget): met** (9.0 minutes)." in table
+
+
+def test_a_warm_run_counts_nothing_for_what_came_from_the_cache():
+    found = results(98.0, 0.58)
+    report = found["run"]["report"]
+    report["baseline"]["training"] = {"trained_here": True, "steps": 200, "cached": "/c/b.pt"}
+    report["latency_model"]["backends"]["onnxruntime"]["cache"] = "hit"
+    table = allocate_time.markdown(found)
+    assert "| baseline training | 0 (trained weights from the cache) |" in table
+    assert "| latency model, onnxruntime (layers) | 0 (cached; learning took 300) |" in table
 
 
 def test_the_goal_needs_both_the_time_and_the_budget():
