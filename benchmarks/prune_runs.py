@@ -160,7 +160,7 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         "Latency: the final model's paired ratio to the baseline per backend, 95% interval, then both p50s. "
         "Confirmations: chosen candidates the keep rule's fresh paired run confirmed faster, of those it measured "
-        "(a refuted one ends the run). Wall: the command, process start to exit.",
+        "(a refuted one keeps nothing; two refuted in a row end the run). Wall: the command, process start to exit.",
     ]
     if keep_rule:
         header += ["", f"Keep rule: {keep_rule['name']} ({keep_rule['screen']}; then {keep_rule['confirm']})."]
