@@ -168,7 +168,7 @@ def test_the_knapsack_allocates_on_a_layer_table_through_the_same_interface():
     # Group 0's channels nearly worthless, the others' all alike.
     scores = {group: [0.01] * graph.width(group) if group == "0" else [1.0] * graph.width(group)
               for group in graph.groups}
-    allocation = allocate(scores, {"onnxruntime": table}, 0.7, 8)
+    allocation = allocate(scores, {"onnxruntime": table}, {"onnxruntime": 0.7}, 8)
     assert allocation.reached and allocation.predicted["onnxruntime"] <= 0.7
     assert allocation.predicted["onnxruntime"] == pytest.approx(table.predict(allocation.widths))
     assert allocation.widths["0"] == 8  # the cheapest importance goes first, down to the table's edge
