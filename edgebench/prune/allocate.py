@@ -259,7 +259,8 @@ class AllocatePruner(StaticPruner):
         }
         budgets = {backend: self.config.budget_on(backend) for backend in self.backends}
         if not self.allocation.reached:
-            report["warnings"].append(f"the latency model cannot reach the aim {self.checks[-1]['aim']}: "
+            aims = ", ".join(f"{b} {aim:.3f}x" for b, aim in self.checks[-1]["aim"].items())
+            report["warnings"].append(f"the latency model cannot reach the aim {aims}: "
                                       f"it predicts {', '.join(f'{b} {r:.3f}x' for b, r in predicted.items())} "
                                       "at the narrowest widths it measured")
         last = self.checks[-1]["measured"]
