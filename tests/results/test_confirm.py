@@ -73,9 +73,11 @@ def test_the_same_file_against_itself_is_never_a_confirmed_regression(cli, tmp_p
     with run_session(tmp_path / "r.db", tags=TAGS) as session:
         confirmed = confirm(forced, session, sessions=2, pairing=Pairing(6, 0.03))
     (confirmation,) = confirmed.confirmations.values()
-    assert confirmation.outcome in ("same", "undecided"), confirmation.reason
+    # Under parallel test load 12 short rounds can show the file faster than itself (CI measured
+    # 0.942 [0.895, 0.992]); the claim here is the direction that fails a build: never a regression.
+    assert confirmation.outcome != "regression", confirmation.reason
     assert confirmation.ratio is not None and confirmation.adjusted_p is not None
-    # undecided keeps the history's regression failing; same releases it
+    # undecided keeps the history's regression failing; same (or improvement) releases it
     assert confirmed.failed(forced) == (confirmation.outcome == "undecided")
 
 
