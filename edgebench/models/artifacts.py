@@ -29,8 +29,11 @@ from edgebench.models.output_check import compare_outputs, run_onnx
 from edgebench.models.resolve import ResolvedModel
 from edgebench.board.runners.base import first_line
 
-# The legacy TorchScript exporter is the fallback for models torch.export cannot capture.
+# The legacy TorchScript exporter is the fallback for models torch.export cannot capture, and
+# what a recipe with ``"exporter": "legacy"`` asks for (one-layer latency probes: the same node,
+# in a hundredth of the time).
 LEGACY_OPSET = 17
+LEGACY = "legacy"
 # Bump when the export settings change, so old cache entries stop matching.
 EXPORT_SETTINGS_VERSION = 2
 # How far ONNX Runtime's outputs may be from eager's (numpy's allclose), the pruner's defaults.
@@ -134,6 +137,8 @@ def _cache_key(model: ResolvedModel, inputs: list[dict[str, Any]], torch_version
         "torch": torch_version,
         "exporter": [EXPORT_SETTINGS_VERSION, version("onnxscript"), LEGACY_OPSET],
     }
+    if (model.recipe or {}).get("exporter") == LEGACY:
+        key["exporter"].append(LEGACY)
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
 
@@ -143,13 +148,16 @@ def _export(model: ResolvedModel, module: Any, args: tuple, path: Path) -> tuple
 
     names = [spec.name for spec in model.inputs]
     with _quiet():
-        try:
-            torch.onnx.export(
-                module, args, str(path), dynamo=True, external_data=False, input_names=names
-            )
-            return "dynamo", None
-        except Exception as exc:  # torch.export fails in many ways on models it cannot capture
-            dynamo_error = _one_line(exc)
+        if (model.recipe or {}).get("exporter") == LEGACY:
+            dynamo_error = "not tried: the recipe asks for the legacy exporter"
+        else:
+            try:
+                torch.onnx.export(
+                    module, args, str(path), dynamo=True, external_data=False, input_names=names
+                )
+                return "dynamo", None
+            except Exception as exc:  # torch.export fails in many ways on models it cannot capture
+                dynamo_error = _one_line(exc)
         try:
             torch.onnx.export(
                 module, args, str(path), dynamo=False, opset_version=LEGACY_OPSET, input_names=names

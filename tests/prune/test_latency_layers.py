@@ -5,6 +5,7 @@ follow the groups of a residual network: ``test_layer_table.py``.)"""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from pathlib import Path
 
@@ -105,3 +106,33 @@ def test_models_of_different_input_shapes_alternate_in_one_paired_run(sweep, tmp
     assert [entry.status for entry in paired.entries] == ["ok", "ok", "ok"], [e.error for e in paired.entries]
     assert all(len(entry.blocks) == FAST.rounds for entry in paired.entries)
     assert [entry.record.input_shape for entry in paired.entries] == ["3x16x16", "16x16x16", "16"]
+
+
+@pytest.mark.parametrize("layer, shape", [(nn.Conv2d(24, 48, 3, stride=2, padding=1), (24, 8, 8)),
+                                          (nn.Conv2d(32, 32, 3, padding=1, groups=32), (32, 8, 8)),
+                                          (nn.Linear(64, 10), (64,))], ids=["conv", "depthwise", "linear"])
+def test_a_probe_exports_with_the_legacy_exporter_to_the_node_torch_export_makes(tmp_path, layer, shape):
+    import onnx
+    from edgebench.models.artifacts import onnx_for
+
+    def nodes(path: Path) -> list:
+        """Each node's type and attributes, the defaults the legacy exporter leaves out dropped."""
+        defaults = [("auto_pad", b"NOTSET"), ("transA", 0)]
+        return [(node.op_type, sorted(attribute for attribute in ((a.name, onnx.helper.get_attribute_value(a))
+                                                                  for a in node.attribute)
+                                      if attribute not in defaults))
+                for node in onnx.load(str(path)).graph.node]
+
+    fit = LayerFit((), tmp_path, 8)
+    probe = fit._save(layer.eval(), shape, "layer", 1)
+    plain = dataclasses.replace(probe, recipe={key: value for key, value in probe.recipe.items() if key != "exporter"})
+    legacy, dynamo = onnx_for(probe, 1, tmp_path / "cache"), onnx_for(plain, 1, tmp_path / "cache")
+    # The same file, so the same fingerprint: the exporter keeps the two exports apart in the cache.
+    assert legacy != dynamo
+    assert json_of(legacy)["exporter"].startswith("legacy") and json_of(dynamo)["exporter"] == "dynamo"
+    assert nodes(legacy) == nodes(dynamo) and len(nodes(legacy)) == 1
+
+
+def json_of(onnx_path: Path) -> dict:
+    import json
+    return json.loads(onnx_path.with_suffix(".json").read_text())
