@@ -110,7 +110,7 @@ def _baseline(axes: Axes, report: dict) -> None:
         return
     axes.axhline(baseline["accuracy"], color=REFERENCE_COLOR, linestyle="-", linewidth=1, label="baseline")
     axes.axhline(baseline["floor"], color=REFERENCE_COLOR, linestyle="--", linewidth=1,
-                 label=f"accuracy floor (baseline - {report.get('max_accuracy_drop', 0):g})")
+                 label=f"{report.get('metric', 'accuracy')} floor (baseline - {report.get('max_accuracy_drop', 0):g})")
 
 
 def _x(item: dict, axis: str, backend: str, report: dict) -> Optional[float]:
