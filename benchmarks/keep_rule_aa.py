@@ -2,7 +2,7 @@
 
 Usage: python benchmarks/keep_rule_aa.py [--out bench/keep_rule_aa] [--model SPEC] [--task digits]
        [--copies 12] [--iterations 300] [--max-minutes M] [--backends eager] [--rounds 10]
-       [--block-time 0.1] [--threads N] [--store FILE]
+       [--block-time 0.1] [--confirm-rounds 200] [--confirm-block-time 0.01] [--threads N] [--store FILE]
 
 Every candidate of an iteration is an identical copy of the current model (the premise is checked:
 equal state dicts, equal outputs on the task's input), so no candidate is faster and every kept
@@ -15,7 +15,10 @@ runs, as ``edgebench.prune.loop`` does, with the same model lists:
    ``RETRY_ROUNDS_FACTOR`` times the rounds, in a new paired run;
 3. the confirmation, when a copy passed (the one with the largest measured gain, as the loop
    chooses among equally accurate survivors): it, the current model and the baseline in a fresh
-   paired run.
+   paired run at the confirmation's pairing (``--confirm-rounds`` of ``--confirm-block-time``,
+   the loop's defaults);
+4. every copy, the current model and the baseline in one more fresh paired run at the
+   confirmation's pairing: not a step of the loop, the data of the factorised estimate below.
 
 The old rule (screen and retry) keeps a copy when step 1 or 2 passes one; the corrected rule
 (``edgebench.prune.keep_rule``, the loop's default) only when step 3 confirms it too. Both verdicts
@@ -24,8 +27,8 @@ come from the same measured iterations: these are the live iteration rates.
 Each live iteration costs tens of seconds and yields one verdict, so the script also uses the same
 data more fully in a factorised estimate of the corrected rule's rate: P(the screen or the retry
 picks a copy), measured live per iteration, times P(an A/A copy passes the confirmation's test),
-measured per test on every copy of every screen, retry and confirmation run (about a dozen tests
-per iteration). It assumes, as the loop's design intends, that the confirmation (a fresh worker
+measured per test on every copy of the runs at the confirmation's pairing (steps 3 and 4: about a
+dozen tests per iteration). It assumes, as the loop's design intends, that the confirmation (a fresh worker
 process) judges the chosen copy independently of the screen that chose it.
 
 Writes ``OUT/keep_rule_aa.md`` (the tables, with Clopper-Pearson 95% intervals) and
@@ -61,7 +64,7 @@ from edgebench.prune.loop import RETRY_ROUNDS_FACTOR
 from edgebench.prune.tasks import load_task
 from edgebench.results.record import Settings
 from edgebench.session import available_definition, run_session
-from edgebench.sweep.paired import Pairing, Ratio, measure_paired
+from edgebench.sweep.paired import CONFIRM_BLOCK_S, CONFIRM_ROUNDS, Pairing, Ratio, measure_paired
 
 
 def main() -> None:
@@ -76,11 +79,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=Pairing().rounds)
     parser.add_argument("--block-time", type=float, default=Pairing().block_s,
                         help="seconds per timed block (0.02: a short run, as edgebench prune --block-time 0.02)")
+    parser.add_argument("--confirm-rounds", type=int, default=CONFIRM_ROUNDS, help="as edgebench prune's")
+    parser.add_argument("--confirm-block-time", type=float, default=CONFIRM_BLOCK_S, help="as edgebench prune's")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--store", default=None, help="results store (default: OUT/results.db)")
     args = parser.parse_args()
-    if args.copies < 1 or args.iterations < 1 or args.rounds < 2:
-        sys.exit("keep_rule_aa.py: error: --copies and --iterations must be at least 1, --rounds at least 2")
+    if args.copies < 1 or args.iterations < 1 or args.rounds < 2 or args.confirm_rounds < 2:
+        sys.exit("keep_rule_aa.py: error: --copies and --iterations must be at least 1, --rounds and "
+                 "--confirm-rounds at least 2")
     args.out.mkdir(parents=True, exist_ok=True)
     try:
         results = run(args)
@@ -115,18 +121,21 @@ def run(args: argparse.Namespace) -> dict:
     backends = [backend.strip() for backend in args.backends.split(",")]
     pairing = Pairing(rounds=args.rounds, block_s=args.block_time)
     retry = Pairing(rounds=args.rounds * RETRY_ROUNDS_FACTOR, block_s=args.block_time)
+    confirm = Pairing(rounds=args.confirm_rounds, block_s=args.confirm_block_time)
     definition = available_definition("local")
     settings = Settings(min_time_s=0, max_time_s=0, min_iterations=1, warmup_s=pairing.warmup_s, target_ci=0,
                         timeout_s=900, threads=args.threads, processes=1)
     results = {"model": args.model, "task": task.name, "copies": args.copies, "backends": backends,
                "rounds": args.rounds, "retry_rounds": retry.rounds, "block_s": pairing.block_s,
+               "confirm_rounds": confirm.rounds, "confirm_block_s": confirm.block_s,
                "warmup_s": pairing.warmup_s, "threads": args.threads, "target": definition.name,
                "torch": torch.__version__, "confirm_alpha": keep_rule.CONFIRM_ALPHA,
                "date": datetime.date.today().isoformat(), "iterations": []}
     store = args.store or str(args.out / "results.db")
-    floor = blocks_seconds(args.copies, pairing, retry.rounds)
+    floor = blocks_seconds(args.copies, pairing, retry.rounds, confirm)
     print(f"warm-up and timed blocks: {floor['screen']:.1f} s per screen, about {floor['retry']:.1f} s per retry, "
-          f"{floor['confirmation']:.1f} s per confirmation; expect at most {900 / floor['iteration']:.0f} iterations "
+          f"{floor['confirmation']:.1f} s per confirmation, {floor['every_copy']:.1f} s per run of every copy at "
+          f"the confirmation's pairing; expect at most {900 / floor['iteration']:.0f} iterations "
           "per 15 minutes, fewer by the worker start-up of each paired run (the measured pace follows every "
           "iteration)")
     started = time.perf_counter()
@@ -156,7 +165,7 @@ def run(args: argparse.Namespace) -> dict:
         first = time.perf_counter()  # the pace leaves out the set-up: building, checking and saving the copies
         try:
             for number in range(1, args.iterations + 1):
-                results["iterations"].append(iteration(copies, ratios, pairing, retry))
+                results["iterations"].append(iteration(copies, ratios, pairing, retry, confirm))
                 row = results["iterations"][-1]
                 pace = (time.perf_counter() - first) / number
                 print(f"iteration {number}: old rule {'keeps' if row['old_keeps'] else 'keeps nothing'}, "
@@ -171,17 +180,20 @@ def run(args: argparse.Namespace) -> dict:
     return results
 
 
-def blocks_seconds(copies: int, pairing: Pairing, retry_rounds: int) -> dict:
+def blocks_seconds(copies: int, pairing: Pairing, retry_rounds: int, confirm: Pairing) -> dict:
     """Seconds of warm-up and timed blocks in an iteration's paired runs, worker start-up not
     counted. ``iteration``: the usual A/A iteration, a screen with no pass, then the retry of the
-    copies that measured faster by chance (about half)."""
-    def run_s(models: int, rounds: int) -> float:
-        return models * (pairing.warmup_s + rounds * pairing.block_s)
-    screen, retry = run_s(copies + 2, pairing.rounds), run_s(copies // 2 + 2, retry_rounds)
-    return {"screen": screen, "retry": retry, "confirmation": run_s(3, pairing.rounds), "iteration": screen + retry}
+    copies that measured faster by chance (about half), then every copy at the confirmation's pairing."""
+    def run_s(models: int, look: Pairing) -> float:
+        return models * (look.warmup_s + look.rounds * look.block_s)
+    screen = run_s(copies + 2, pairing)
+    retry = run_s(copies // 2 + 2, Pairing(rounds=retry_rounds, block_s=pairing.block_s))
+    every_copy = run_s(copies + 2, confirm)
+    return {"screen": screen, "retry": retry, "confirmation": run_s(3, confirm), "every_copy": every_copy,
+            "iteration": screen + retry + every_copy}
 
 
-def iteration(copies, ratios, pairing: Pairing, retry: Pairing) -> dict:
+def iteration(copies, ratios, pairing: Pairing, retry: Pairing, confirm: Pairing) -> dict:
     """One A/A iteration of the loop's measurements; what each rule made of it."""
     screen = ratios(copies, pairing, "candidate")
     passed = [index for index, r in enumerate(screen) if keep_rule.faster(r)]
@@ -198,9 +210,10 @@ def iteration(copies, ratios, pairing: Pairing, retry: Pairing) -> dict:
     if passed:
         # Equally accurate survivors: the loop keeps the largest gain, the lowest ratio on the slowest backend.
         chosen = min(passed, key=lambda index: max(r.ratio for r in chosen_ratios[index].values()))
-        confirmation = ratios([copies[chosen]], pairing, "confirmation")[0]
+        confirmation = ratios([copies[chosen]], confirm, "confirmation")[0]
         row["confirmation"] = _shown(confirmation)
         row["new_keeps"] = keep_rule.confirmed(confirmation)
+    row["every_copy"] = [_shown(r) for r in ratios(copies, confirm, "candidate")]
     return row
 
 
@@ -233,7 +246,8 @@ def looks(rows: list[dict]) -> dict[str, dict]:
     identical to the current model, so each pass is a false positive of that test."""
     runs = {"screen": [row["screen"] for row in rows],
             "retry": [row["retry"] for row in rows if row["retry"]],
-            "confirmation": [[row["confirmation"]] for row in rows if row["confirmation"] is not None]}
+            "confirmation": [[row["confirmation"]] for row in rows if row["confirmation"] is not None],
+            "every_copy": [row["every_copy"] for row in rows if row.get("every_copy")]}
     found = {}
     for kind, sessions in runs.items():
         measured = [_measured(shown) for session in sessions for shown in session]
@@ -256,12 +270,14 @@ def false_keep_bound(picked: int, iterations: int, confirmed: int, tests: int) -
 
 
 def factorised(results: dict) -> dict:
-    """The factorised estimate of the corrected rule's rate from every test the run measured."""
+    """The factorised estimate of the corrected rule's rate from every test the run measured at the
+    confirmation's pairing."""
     rows = results["iterations"]
     counts = looks(rows)
     picked = sum(row["old_keeps"] for row in rows)
-    confirmed = sum(c["confirmed"] for c in counts.values())
-    tests = sum(c["copies"] for c in counts.values())
+    at_confirmation = [counts["confirmation"], counts["every_copy"]]
+    confirmed = sum(c["confirmed"] for c in at_confirmation)
+    tests = sum(c["copies"] for c in at_confirmation)
     return {"looks": counts, "picked": picked, "iterations": len(rows), "confirmed": confirmed, "tests": tests,
             **false_keep_bound(picked, len(rows), confirmed, tests)}
 
@@ -270,6 +286,7 @@ def markdown(results: dict) -> str:
     rows = results["iterations"]
     n = len(rows)
     estimate, alpha, rounds = results["factorised"], results["confirm_alpha"], results["rounds"]
+    confirm = f"{results['confirm_rounds']} rounds of {results['confirm_block_s']:g} s"
     counts = estimate["looks"]
     minutes = results["wall_s"] / 60
     factorised_cell = "none measured" if estimate["estimate"] is None else (
@@ -286,10 +303,12 @@ def markdown(results: dict) -> str:
         "",
         f"{results['model']} on {results['task']}, {results['copies']} identical copies as the candidates of each "
         f"iteration, backends {', '.join(results['backends'])}, {rounds} paired rounds of "
-        f"{results['block_s']:g} s blocks ({results['retry_rounds']} on the retry), warm-up {results['warmup_s']:g} s, "
+        f"{results['block_s']:g} s blocks ({results['retry_rounds']} on the retry; the confirmation {confirm}), "
+        f"warm-up {results['warmup_s']:g} s, "
         f"threads {results['threads'] or 'default'}, torch {results['torch']}; every iteration measured live through "
         f"the loop's paired worker runs. {n} iterations, {counts['retry']['runs']} with a retry, "
-        f"{counts['confirmation']['runs']} with a confirmation run; wall {minutes:.1f} min.",
+        f"{counts['confirmation']['runs']} with a confirmation run, each with a run of every copy at the "
+        f"confirmation's pairing; wall {minutes:.1f} min.",
         "",
         "| rule | estimate | iterations that kept a copy (not faster) |",
         "| --- | --- | --- |",
@@ -298,16 +317,19 @@ def markdown(results: dict) -> str:
         f"| corrected (default): the same, then confirmed in a fresh paired run at one-sided {alpha:g} | "
         f"live iteration rate | {share(sum(row['new_keeps'] for row in rows), n)} |",
         f"| corrected (default) | factorised: P(the old rule picks a copy, live) x P(an A/A copy passes the "
-        f"confirmation's test, per test, pooled below) | {factorised_cell} |",
+        f"confirmation's test at its pairing, per test: the last two rows below) | {factorised_cell} |",
         "",
-        "Per-test A/A pass rates, every copy of every paired run (the factorised estimate's second factor):",
+        "Per-test A/A pass rates, every copy of every paired run (the factorised estimate's second factor: the runs "
+        "at the confirmation's pairing):",
         "",
         f"| paired runs | runs | copies tested | 95% interval below 1 (the screen's test, nominal 2.5%) | "
         f"one-sided t at {alpha:g} (the confirmation's test, nominal {alpha:.0%}) |",
         "| --- | --- | --- | --- | --- |",
         look_row(f"screen ({results['copies'] + 2} models, {rounds} rounds)", counts["screen"]),
         look_row(f"retry (the undecided copies + 2, {results['retry_rounds']} rounds)", counts["retry"]),
-        look_row(f"confirmation (3 models, {rounds} rounds, live)", counts["confirmation"]),
+        look_row(f"confirmation (3 models, {confirm}, live)", counts["confirmation"]),
+        look_row(f"every copy at the confirmation's pairing ({results['copies'] + 2} models, {confirm})",
+                 counts["every_copy"]),
         look_row("all, pooled", pooled),
         "",
         "Copies in one screen or retry run share the current model's blocks (every ratio divides by them), so their "

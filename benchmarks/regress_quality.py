@@ -99,13 +99,12 @@ from edgebench.models import resolve_model
 from edgebench.models.artifacts import onnx_for
 from edgebench.models.graph_slowdown import slowed
 from edgebench.results import change_points
-from edgebench.results.confirm import (CONFIRM_BLOCK_S, CONFIRM_ROUNDS, DEFAULT_SESSIONS, PAIRED_TIMEOUT_S,
-                                       Confirmation, confirm)
+from edgebench.results.confirm import DEFAULT_SESSIONS, PAIRED_TIMEOUT_S, Confirmation, confirm
 from edgebench.results.record import Record, Settings
 from edgebench.results.regress import ALPHA, HISTORY_RUNS, RegressRule, Verdict, judge, regress
 from edgebench.results.store import Store
 from edgebench.session import RunSession, available_definition, run_session
-from edgebench.sweep.paired import Pairing, Ratio, measure_paired
+from edgebench.sweep.paired import CONFIRM_BLOCK_S, CONFIRM_ROUNDS, Pairing, Ratio, measure_paired
 from edgebench.sweep.suite import load_suite
 from edgebench.vcs import git_commit
 

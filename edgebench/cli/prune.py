@@ -24,6 +24,7 @@ from edgebench.models import ExportError
 from edgebench.results.record import Settings
 from edgebench.results.location import store_location
 from edgebench.session import available_definition, device_of, interrupted_line, run_session
+from edgebench.sweep.paired import CONFIRM_BLOCK_S, CONFIRM_ROUNDS, Pairing
 from edgebench.sweep.plan import choose_backends
 
 
@@ -106,6 +107,12 @@ def prune_command(
     train_steps: int = TrainStepsOption,
     rounds: int = RoundsOption,
     block_time: float = BlockTimeOption,
+    confirm_rounds: int = typer.Option(CONFIRM_ROUNDS, "--confirm-rounds", min=2, help="Paired rounds of the keep "
+                                       "rule's confirmation (--strategy greedy, latency objective): the chosen "
+                                       "candidate measured again in a fresh run."),
+    confirm_block_time: float = typer.Option(CONFIRM_BLOCK_S, "--confirm-block-time", min=0.005,
+                                             help="Seconds of each block of the confirmation: short blocks give "
+                                                  "more rounds, and a narrower interval, in the same time."),
     threads: Optional[int] = ThreadsOption,
     mode: Optional[str] = typer.Option(None, "--mode", help="Power mode (Jetson), restored afterwards. A comma "
                                        "list (maxn,15w,30w-all): pruning decides in the first; then the baseline "
@@ -128,7 +135,6 @@ def prune_command(
     from edgebench.prune.latency_kinds import DEFAULT_KIND, KINDS
     from edgebench.prune.sensitivity_allocation import SensitivityAllocator, check_sensitivity
     from edgebench.prune.sensitivity_table import in_mode, load_sensitivity
-    from edgebench.sweep.paired import Pairing
     from edgebench.prune.tasks import load_task
     from edgebench.prune.zero_pad import RESIDUAL_MODES
 
@@ -204,7 +210,8 @@ def prune_command(
                          score_inputs=score_inputs, strategy=strategy,
                          threshold=DEFAULT_THRESHOLD if threshold is None else threshold, ratio=ratio, residual=residual,
                          **regularisation,
-                         pairing=Pairing(rounds=rounds, block_s=block_time))
+                         pairing=Pairing(rounds=rounds, block_s=block_time),
+                         confirm_pairing=Pairing(rounds=confirm_rounds, block_s=confirm_block_time))
     settings = paired_settings(config.pairing, threads)
     log = stderr_log()
 

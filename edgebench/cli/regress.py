@@ -23,15 +23,14 @@ from edgebench.interrupts import exit_status
 from edgebench.results.calibration import SUITE_TAG, aa_keys, calibration, check_share, eligible_keys, night_number
 from edgebench.results.change_points import regress_histories
 from edgebench.results.compare import METRICS
-from edgebench.results.confirm import (CONFIRM_BLOCK_S, CONFIRM_ROUNDS, DEFAULT_SESSIONS, TAGS, ConfirmReport,
-                                       confirm, golden_records)
+from edgebench.results.confirm import DEFAULT_SESSIONS, TAGS, ConfirmReport, confirm, golden_records
 from edgebench.results.golden_series import golden_histories
 from edgebench.results.regress import DEFAULT_THRESHOLD, RegressReport, RegressRule, Verdict, regress
 from edgebench.results.record import Record
 from edgebench.results.select import DEFAULT_METHOD, METHODS, Scope, judged_method, stored_runs
 from edgebench.results.store import RunInfo, Store
 from edgebench.session import interrupted_line, run_session
-from edgebench.sweep.paired import Pairing
+from edgebench.sweep.paired import CONFIRM_BLOCK_S, CONFIRM_ROUNDS, Pairing
 from edgebench.sweep.suite import Suite, load_suite
 
 # The options a suite's [regress] table sets: given with --suite, they are refused.

@@ -10,7 +10,10 @@ over the per-round ratios of one paired run) is judged on every backend:
   than 2.5% of iterations (``benchmarks/keep_rule_aa.py`` measures how many).
 - **Confirmation** (``confirmed``): the one candidate the screen chose is measured again, alone
   with the current model and the baseline, in a fresh paired run (a new worker process), and is
-  kept only when that run's one-sided test says faster at ``CONFIRM_ALPHA`` on every backend. The
+  kept only when that run's one-sided test says faster at ``CONFIRM_ALPHA`` on every backend. Its
+  blocks are short and its rounds many (``PruneConfig.confirm_pairing``, ``--confirm-rounds``
+  and ``--confirm-block-time``): at equal time that narrows the interval, so a real gain of a few
+  percent is not refuted for want of power (with the screen's 10 rounds of 0.1 s it was). The
   fresh run's data played no part in the choice, so however many candidates and looks the screen
   had, a candidate that is not faster is kept in at most ``CONFIRM_ALPHA`` of iterations (if the t
   interval holds on the machine: the A/A benchmark checks that). One extra paired run of three
@@ -20,13 +23,14 @@ over the per-round ratios of one paired run) is judged on every backend:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from typing import Optional
 
 from scipy import stats as scipy_stats
 
-from edgebench.sweep.paired import Ratio
+from edgebench.sweep.paired import Pairing, Ratio
 
 # The intervals ``ratio_of`` computes are two-sided 95%: a ratio is "faster" when the upper end is below 1.
 INTERVAL_CONFIDENCE = 0.95
@@ -64,14 +68,16 @@ def confirmed(ratios: Ratios, alpha: float = CONFIRM_ALPHA) -> bool:
     return bool(ratios) and all(r is not None and p_not_faster(r) < alpha for r in ratios.values())
 
 
-def describe(retry_rounds_factor: int) -> dict:
+def describe(retry_rounds_factor: int, confirm_pairing: Pairing) -> dict:
     """The rule as ``report.json`` records it."""
     return {
         "name": "screen, then confirm in a fresh paired run",
         "screen": f"the {INTERVAL_CONFIDENCE:.0%} interval of the ratio to the current model below 1 on every "
                   f"backend; when none is but some measured faster, those again with {retry_rounds_factor}x "
                   "the rounds",
-        "confirm": f"the chosen candidate, the current model and the baseline in a fresh paired run: one-sided "
-                   f"t test faster at alpha {CONFIRM_ALPHA:g} on every backend",
+        "confirm": f"the chosen candidate, the current model and the baseline in a fresh paired run of "
+                   f"{confirm_pairing.rounds} rounds of {confirm_pairing.block_s:g} s blocks: one-sided t test "
+                   f"faster at alpha {CONFIRM_ALPHA:g} on every backend",
         "confirm_alpha": CONFIRM_ALPHA,
+        "confirm_pairing": dataclasses.asdict(confirm_pairing),
     }

@@ -34,7 +34,8 @@ from edgebench.prune.baseline import Prunable, measured_part, saved_model, train
 from edgebench.prune import keep_rule
 from edgebench.prune.importance import channel_scores
 from edgebench.prune.model_stats import model_stats
-from edgebench.sweep.paired import Pairing, PairedMeasurement, Ratio, measure_paired
+from edgebench.sweep.paired import (CONFIRM_BLOCK_S, CONFIRM_ROUNDS, Pairing, PairedMeasurement, Ratio,
+                                    measure_paired)
 from edgebench.prune.proposals import Proposal, propose
 from edgebench.prune.regularise import DEFAULT_STEPS as REG_STEPS, DEFAULT_STRENGTH as REG_STRENGTH
 from edgebench.prune.surgery import Graph, build_graph, macs_and_params, pruned_copy
@@ -87,6 +88,8 @@ class PruneConfig:
     reg_strength: float = REG_STRENGTH
     reg_steps: int = REG_STEPS
     pairing: Pairing = field(default_factory=Pairing)
+    # The keep rule's confirmation: short blocks, many rounds (a narrower interval at equal time).
+    confirm_pairing: Pairing = field(default_factory=lambda: Pairing(rounds=CONFIRM_ROUNDS, block_s=CONFIRM_BLOCK_S))
 
     def budget_on(self, backend: str) -> float:
         """The latency budget on ``backend``: its own, if given, else ``budget``."""
@@ -352,7 +355,8 @@ class Pruner:
         again = dataclasses.replace(chosen, ratio_to_current={}, ratio_to_baseline={}, latency_ms={}, reason="")
         self.log(f"iteration {iteration}: confirming {chosen.proposal.group} {chosen.proposal.width}->"
                  f"{chosen.proposal.keep} in a fresh paired run")
-        pending, _ = self._measure(iteration, current, baseline, [again], {}, {}, role="confirmation")
+        pending, _ = self._measure(iteration, current, baseline, [again], {}, {}, role="confirmation",
+                                   pairing=self.config.confirm_pairing)
         chosen.confirmation = {"ratio_to_current": again.ratio_to_current, "ratio_to_baseline": again.ratio_to_baseline}
         if keep_rule.confirmed(again.ratio_to_current):
             return chosen, pending
@@ -544,7 +548,7 @@ class Pruner:
             "pairing": dataclasses.asdict(config.pairing), "backends": list(self.backends),
             "score_inputs": config.score_inputs, "task": self.task.name, "metric": self.metric,
             "model": self.model_name, "measured_part": self.part, "kept_layers": self.kept, "accuracy_floor": floor,
-            "keep_rule": keep_rule.describe(RETRY_ROUNDS_FACTOR)
+            "keep_rule": keep_rule.describe(RETRY_ROUNDS_FACTOR, config.confirm_pairing)
             if config.strategy == "greedy" and config.objective == "latency" else None,
             "stop_reason": stop_reason, "warnings": warnings,
             "baseline": baseline, "final": final, "steps": steps,

@@ -99,11 +99,6 @@ from edgebench.sweep.execute import Sweep
 from edgebench.sweep.paired import Pairing, PairedMeasurement, Ratio, measure_paired, ratio_of
 
 DEFAULT_SESSIONS = 3
-# A round's ratio varies about as much with blocks of 0.005 s as of 0.1 s here (benchmarks/pairing_blocks.py:
-# the machine's hiccups are shorter than a block), so at equal time short blocks give more rounds and a
-# narrower interval; 200 rounds of 0.01 s keep a session to a few seconds for a model of a few ms.
-CONFIRM_ROUNDS = 200
-CONFIRM_BLOCK_S = 0.01
 TAGS = {"command": "regress-confirm"}
 PAIRED_TIMEOUT_S = 600.0
 ROLES = ("reference", "contender", "golden")

@@ -33,6 +33,12 @@ from edgebench.sweep.turns import shared_cpus, take_turns
 DEFAULT_ROUNDS = 10
 DEFAULT_BLOCK_S = 0.1
 DEFAULT_WARMUP_S = 0.3
+# A confirmation's pairing (regress --confirm, the pruner's keep rule). A round's ratio varies about
+# as much with 0.005 s blocks as with 0.1 s ones here (benchmarks/pairing_blocks.py: the machine's
+# hiccups are shorter than a block), so at equal time short blocks give more rounds and a narrower
+# interval; 200 rounds of 0.01 s keep a run to a few seconds a model for a model of a few ms.
+CONFIRM_ROUNDS = 200
+CONFIRM_BLOCK_S = 0.01
 
 
 @dataclass(frozen=True)

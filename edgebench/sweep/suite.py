@@ -49,8 +49,9 @@ from edgebench.errors import UsageError
 from edgebench.models import input_shape_bindings
 from edgebench.results.calibration import check_share
 from edgebench.results.compare import METRICS
-from edgebench.results.confirm import CONFIRM_BLOCK_S, CONFIRM_ROUNDS, DEFAULT_SESSIONS
+from edgebench.results.confirm import DEFAULT_SESSIONS
 from edgebench.results.regress import DEFAULT_THRESHOLD, RegressRule
+from edgebench.sweep.paired import CONFIRM_BLOCK_S, CONFIRM_ROUNDS
 from edgebench.board.runners import runner_names
 from edgebench.targets import LOCAL, builtin_definitions
 from edgebench.tomlfile import load_toml

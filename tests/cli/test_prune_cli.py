@@ -18,6 +18,7 @@ from onnx_models import matmul_relu
 SUPPORT = Path(__file__).resolve().parents[1] / "support"
 # A wide two-conv net at 16x16: its convolutions dominate its latency, so a cut channel shows.
 MODEL = "worker_models:tiny?channels=128"
+CONFIRM_ROUNDS = 8  # the confirmation's, apart from the screen's (--rounds 6) and its retry's (18)
 QUICK = ["--task", "digits?size=16", "--train-steps", "30", "--finetune-steps", "5", "--final-finetune-steps", "5",
          "--rounds", "6", "--block-time", "0.04", "--threads", "1"]
 
@@ -37,7 +38,8 @@ def prune_records(path):
 def test_latency_pruning_keeps_only_measured_gains_and_writes_models_that_load(tmp_path):
     out = tmp_path / "pruned"
     proc = edgebench("prune", "--model", MODEL, "--out", str(out), "--max-iterations", "2",
-                     "--max-accuracy-drop", "1", "--store", "results.db", *QUICK, cwd=tmp_path)
+                     "--max-accuracy-drop", "1", "--store", "results.db", *QUICK, "--confirm-rounds", str(CONFIRM_ROUNDS),
+                     "--confirm-block-time", "0.02", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "iteration 1:" in proc.stderr and "paired ratio" in proc.stdout
     assert {p.name for p in out.iterdir()} >= {"model.pt2", "state_dict.pt", "pruning.json", "model.onnx",
@@ -75,6 +77,13 @@ def test_latency_pruning_keeps_only_measured_gains_and_writes_models_that_load(t
     assert set(map(id, kept)) <= set(map(id, confirmed))
     assert roles == {"current", "baseline", "candidate", "final"} | ({"confirmation"} if confirmed else set())
     assert report["keep_rule"]["confirm_alpha"] > 0
+    assert report["keep_rule"]["confirm_pairing"] == {"rounds": CONFIRM_ROUNDS, "block_s": 0.02, "warmup_s": 0.3,
+                                                      "seed": None}
+    # The confirmation's runs, and only they, measure at its pairing.
+    confirming = [r for r in records if r["env"]["pairing"]["rounds"] == CONFIRM_ROUNDS]
+    assert {r["env"]["pairing"]["block_s"] for r in confirming} <= {0.02}
+    assert len(confirming) == 3 * len(confirmed)
+    records = [r for r in records if r not in confirming]
     for step in kept:
         assert step["confirmation"]["ratio_to_current"]["eager"]["ratio"] < 1.0
     candidates = [r for r in records if r["env"]["prune"]["role"] == "candidate"]

@@ -32,20 +32,23 @@ def test_the_bound_is_the_product_of_the_clopper_pearson_upper_ends():
     assert keep_rule_aa.false_keep_bound(0, 0, 0, 0) == {"estimate": None, "upper": None}
 
 
-def test_every_copy_of_every_run_is_one_test_of_each_kind():
+def test_every_copy_of_every_run_is_one_test_of_its_kind_and_only_the_confirmations_pairing_counts():
     rows = [
         # The screen passed the clear copy: the old rule keeps it, the confirmation refutes it.
         {"screen": [shown(CLEAR), shown(MARGINAL), shown(SLOWER)], "retry": [], "old_keeps": True,
-         "confirmation": shown(SLOWER), "new_keeps": False},
+         "confirmation": shown(SLOWER), "new_keeps": False, "every_copy": [shown(SLOWER), shown(CLEAR), shown(SLOWER)]},
         # Nothing passed, two copies undecided: retried, the marginal one passes the retry and its confirmation.
         {"screen": [shown([-0.4, 0.3, -0.5, 0.35]), shown([-0.2, 0.3, -0.15, 0.02]), shown(SLOWER)],
          "retry": [shown(MARGINAL), shown(SLOWER)], "old_keeps": True, "confirmation": shown(CLEAR),
-         "new_keeps": True},
-        {"screen": [shown(SLOWER)] * 3, "retry": [], "old_keeps": False, "confirmation": None, "new_keeps": False},
+         "new_keeps": True, "every_copy": [shown(SLOWER)] * 3},
+        {"screen": [shown(SLOWER)] * 3, "retry": [], "old_keeps": False, "confirmation": None, "new_keeps": False,
+         "every_copy": [shown(SLOWER)] * 3},
     ]
     found = keep_rule_aa.factorised({"iterations": rows})
     assert found["looks"] == {"screen": {"runs": 3, "copies": 9, "below_1": 2, "confirmed": 1},
                               "retry": {"runs": 1, "copies": 2, "below_1": 1, "confirmed": 0},
-                              "confirmation": {"runs": 2, "copies": 2, "below_1": 1, "confirmed": 1}}
-    assert (found["picked"], found["iterations"], found["confirmed"], found["tests"]) == (2, 3, 2, 13)
-    assert found["estimate"] == pytest.approx(2 / 3 * 2 / 13)
+                              "confirmation": {"runs": 2, "copies": 2, "below_1": 1, "confirmed": 1},
+                              "every_copy": {"runs": 3, "copies": 9, "below_1": 1, "confirmed": 1}}
+    # The screen's and the retry's tests ran at another pairing: the confirmation's factor leaves them out.
+    assert (found["picked"], found["iterations"], found["confirmed"], found["tests"]) == (2, 3, 2, 11)
+    assert found["estimate"] == pytest.approx(2 / 3 * 2 / 11)

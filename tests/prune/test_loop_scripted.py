@@ -23,6 +23,7 @@ from records import synthetic_record
 from worker_models import tiny
 
 ROUNDS = 6
+CONFIRM_BLOCK = 0.01
 # A spread that leaves a 30% gain undecided at ROUNDS rounds (interval across 1), but not a 50% one.
 WIDE = 0.5
 STAIR = 16
@@ -48,8 +49,8 @@ class ScriptedTarget:
 
     def __call__(self, sweep, models, backend, pairing, roles=None):
         spread = self.spreads.pop(0) if self.spreads else 0.0
-        self.calls.append({"roles": list(roles), "rounds": pairing.rounds, "names": [m.name for m in models],
-                           "spread": spread})
+        self.calls.append({"roles": list(roles), "rounds": pairing.rounds, "block_s": pairing.block_s,
+                           "names": [m.name for m in models], "spread": spread})
         entries = []
         for index, model in enumerate(models):
             latency = self.latency(*widths(build_module(model.recipe)))
@@ -88,7 +89,9 @@ def prune(tmp_path, target, task=None, **config):
     path = tmp_path / "baseline.pt"
     torch.save(tiny(48), path)
     records = []
-    settings = dict(budget=0.1, step=0.9, max_iterations=1, final_finetune_steps=0, pairing=Pairing(rounds=ROUNDS))
+    # The confirmation at the screen's rounds (the scripted spreads are sized for them), its own block length.
+    settings = dict(budget=0.1, step=0.9, max_iterations=1, final_finetune_steps=0, pairing=Pairing(rounds=ROUNDS),
+                    confirm_pairing=Pairing(rounds=ROUNDS, block_s=CONFIRM_BLOCK))
     pruner = Pruner(task or ScriptedTask(), None, ["eager"], PruneConfig(**{**settings, **config}), tmp_path,
                     records.extend, measure=target)
     outcome = pruner.run(Prunable(resolve_model(str(path), ["3x8x8"]), None))
@@ -106,6 +109,9 @@ def test_a_clearly_faster_candidate_within_the_floor_is_confirmed_in_a_fresh_run
     # Screen both groups' candidates, confirm the chosen one alone, then the final comparison.
     assert roles(target) == [["candidate", "candidate"], ["confirmation"], []]
     assert target.calls[1]["roles"] == ["current", "baseline", "confirmation"]
+    # The confirmation measures at its own pairing; the screen and the final comparison at the loop's.
+    assert [call["block_s"] for call in target.calls] == [Pairing().block_s, CONFIRM_BLOCK, Pairing().block_s]
+    assert report["keep_rule"]["confirm_pairing"]["block_s"] == CONFIRM_BLOCK
     assert target.calls[2]["rounds"] == ROUNDS * FINAL_ROUNDS_FACTOR
     kept = [step for step in report["steps"] if step["verdict"] == "kept"]
     assert len(kept) == 1 and report["kept_steps"] == 1
