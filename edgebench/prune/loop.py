@@ -363,7 +363,8 @@ class Pruner:
         shown = "; ".join(f"{backend} {ratio if ratio else again.reason}"
                           for backend, ratio in again.ratio_to_current.items())
         chosen.verdict = "rejected"
-        chosen.reason = f"{NOT_CONFIRMED} (one-sided alpha {keep_rule.CONFIRM_ALPHA:g}): {shown}"
+        chosen.reason = (f"{NOT_CONFIRMED} (faster by more than {keep_rule.CONFIRM_MARGIN:.0%} at one-sided alpha "
+                         f"{keep_rule.CONFIRM_ALPHA:g}): {shown}")
         self.log(f"iteration {iteration}: {chosen.proposal.group} {chosen.reason}")
         return None, pending
 

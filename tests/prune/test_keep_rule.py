@@ -5,7 +5,7 @@ import math
 import pytest
 from scipy import stats
 
-from edgebench.prune.keep_rule import CONFIRM_ALPHA, confirmed, faster, p_not_faster, undecided
+from edgebench.prune.keep_rule import CONFIRM_ALPHA, CONFIRM_MARGIN, confirmed, faster, p_not_faster, undecided
 from edgebench.sweep.paired import ratio_of
 
 
@@ -18,6 +18,21 @@ def paired(logs):
 def test_the_p_value_is_the_one_sided_t_test_of_the_per_round_log_ratios(logs):
     expected = stats.ttest_1samp(logs, 0.0, alternative="less").pvalue
     assert p_not_faster(paired(logs)) == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("margin", [0.02, 0.05])
+def test_with_a_margin_the_p_value_tests_against_one_minus_the_margin(margin):
+    logs = [-0.03, -0.05, -0.02, -0.06, -0.04, -0.035]
+    expected = stats.ttest_1samp(logs, math.log(1 - margin), alternative="less").pvalue
+    assert p_not_faster(paired(logs), margin) == pytest.approx(expected, rel=1e-6)
+
+
+def test_a_steady_one_percent_is_faster_than_1_but_not_confirmed_past_the_margin():
+    # Two loaded copies of one file: about 1% apart, every round (narrow interval, the confirmation's 200 rounds).
+    steady = paired([-0.01 + 0.002 * (-1) ** i for i in range(200)])
+    assert p_not_faster(steady) < CONFIRM_ALPHA  # the premise: against 1 it would pass
+    assert CONFIRM_MARGIN > 0.01 and not confirmed({"eager": steady})
+    assert confirmed({"eager": paired([-0.05 + 0.002 * (-1) ** i for i in range(200)])})
 
 
 def test_the_screen_the_retry_and_the_confirmation_on_every_backend():
