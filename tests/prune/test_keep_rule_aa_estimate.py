@@ -52,3 +52,15 @@ def test_every_copy_of_every_run_is_one_test_of_its_kind_and_only_the_confirmati
     # The screen's and the retry's tests ran at another pairing: the confirmation's factor leaves them out.
     assert (found["picked"], found["iterations"], found["confirmed"], found["tests"]) == (2, 3, 2, 11)
     assert found["estimate"] == pytest.approx(2 / 3 * 2 / 11)
+
+
+def test_a_measured_run_is_judged_again_by_the_current_rule():
+    # Steady 1% faster over 200 rounds: passes a test against 1, not the confirmation's margin.
+    steady = shown([-0.01 + 0.002 * (-1) ** i for i in range(200)])
+    assert steady["eager"]["p_not_faster"] < 0.01  # the premise: against 1 it passes
+    measured = {"confirm_alpha": 0.01, "confirm_margin": 0.0,
+                "iterations": [{"old_keeps": True, "confirmation": steady, "new_keeps": True},
+                               {"old_keeps": False, "confirmation": None, "new_keeps": False}]}
+    found = keep_rule_aa.rejudged(measured)
+    assert [row["new_keeps"] for row in found["iterations"]] == [False, False]
+    assert found["confirm_margin"] == keep_rule_aa.keep_rule.CONFIRM_MARGIN > 0
