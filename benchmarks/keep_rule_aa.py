@@ -3,6 +3,7 @@
 Usage: python benchmarks/keep_rule_aa.py [--out bench/keep_rule_aa] [--model SPEC] [--task digits]
        [--copies 12] [--iterations 300] [--max-minutes M] [--backends eager] [--rounds 10]
        [--block-time 0.1] [--confirm-rounds 200] [--confirm-block-time 0.01] [--threads N] [--store FILE]
+       python benchmarks/keep_rule_aa.py --out DIR --from-json FILE   (the tables again, judged by the current rule)
 
 Every candidate of an iteration is an identical copy of the current model (the premise is checked:
 equal state dicts, equal outputs on the task's input), so no candidate is faster and every kept
