@@ -93,11 +93,9 @@ def main() -> None:
                  "--confirm-rounds at least 2")
     args.out.mkdir(parents=True, exist_ok=True)
     try:
-        results = rejudged(json.loads(args.from_json.read_text())) if args.from_json else run(args)
+        results = _from_json(args.from_json) if args.from_json else run(args)
     except UsageError as exc:
         sys.exit(f"keep_rule_aa.py: error: {exc}")
-    except (OSError, ValueError, KeyError) as exc:
-        sys.exit(f"keep_rule_aa.py: error: cannot read {args.from_json}: {exc}")
     results["factorised"] = factorised(results)
     (args.out / "keep_rule_aa.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     table = markdown(results)
@@ -185,6 +183,14 @@ def run(args: argparse.Namespace) -> dict:
         results["run_id"] = session.run_id
     results["wall_s"] = round(time.perf_counter() - started, 1)
     return results
+
+
+def _from_json(path: Path) -> dict:
+    """A measured run's results from ``path``, judged again (``rejudged``); UsageError when unreadable."""
+    try:
+        return rejudged(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError) as exc:
+        raise UsageError(f"cannot read {path}: {exc}")
 
 
 def rejudged(results: dict) -> dict:

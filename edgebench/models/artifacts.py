@@ -137,9 +137,13 @@ def _cache_key(model: ResolvedModel, inputs: list[dict[str, Any]], torch_version
         "torch": torch_version,
         "exporter": [EXPORT_SETTINGS_VERSION, version("onnxscript"), LEGACY_OPSET],
     }
-    if (model.recipe or {}).get("exporter") == LEGACY:
+    if _legacy_only(model):
         key["exporter"].append(LEGACY)
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+
+
+def _legacy_only(model: ResolvedModel) -> bool:
+    return (model.recipe or {}).get("exporter") == LEGACY
 
 
 def _export(model: ResolvedModel, module: Any, args: tuple, path: Path) -> tuple[str, str | None]:
@@ -148,7 +152,7 @@ def _export(model: ResolvedModel, module: Any, args: tuple, path: Path) -> tuple
 
     names = [spec.name for spec in model.inputs]
     with _quiet():
-        if (model.recipe or {}).get("exporter") == LEGACY:
+        if _legacy_only(model):
             dynamo_error = "not tried: the recipe asks for the legacy exporter"
         else:
             try:

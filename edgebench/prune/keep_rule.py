@@ -16,8 +16,9 @@ over the per-round ratios of one paired run) is judged on every backend:
   and ``--confirm-block-time``): at equal time that narrows the interval, so a real gain of a few
   percent is not refuted for want of power (with the screen's 10 rounds of 0.1 s it was). The
   fresh run's data played no part in the choice, so however many candidates and looks the screen
-  had, a candidate that is not faster is kept in at most ``CONFIRM_ALPHA`` of iterations (if the t
-  interval holds on the machine: the A/A benchmark checks that). One extra paired run of three
+  had, a candidate that is not faster is kept in at most ``CONFIRM_ALPHA`` of iterations, as far
+  as the t interval and the margin hold on the machine (the interval alone did not: the A/A
+  benchmark measures it). One extra paired run of three
   models per kept step is the whole cost; a Bonferroni or Holm correction over the screen's
   candidates and looks would instead widen every candidate's interval in every iteration.
 """
