@@ -108,8 +108,8 @@ def prune_command(
     rounds: int = RoundsOption,
     block_time: float = BlockTimeOption,
     confirm_rounds: int = typer.Option(CONFIRM_ROUNDS, "--confirm-rounds", min=2, help="Paired rounds of the keep "
-                                       "rule's confirmation (--strategy greedy, latency objective): the chosen "
-                                       "candidate measured again in a fresh run."),
+                                       "rule's confirmation (--strategy greedy, latency objective: the chosen "
+                                       "candidate measured again in a fresh run) and of allocate's checks."),
     confirm_block_time: float = typer.Option(CONFIRM_BLOCK_S, "--confirm-block-time", min=0.005,
                                              help="Seconds of each block of the confirmation: short blocks give "
                                                   "more rounds, and a narrower interval, in the same time."),

@@ -16,7 +16,8 @@ without leaving the budget (a greedy knapsack overshoots with its last item). A 
 below the narrowest width the model measured.
 
 The allocation is then checked on the target before it is cut for good: the allocated model is
-measured against the baseline in one paired run per backend, and where it measures over a
+measured against the baseline in one paired run per backend at the keep rule's confirmation pairing
+(``--confirm-rounds`` of ``--confirm-block-time``), and where it measures over a
 backend's budget (the model under-predicted this cut), it is allocated again with that backend's aim
 lowered by the factor it missed by, at most ``MAX_ALLOCATIONS`` allocations in all (the per-layer
 table read 0.160 where ResNet-18's allocated cut measured 0.196 on ONNX Runtime, docs/benchmarks.md).
@@ -229,7 +230,8 @@ class AllocatePruner(StaticPruner):
         self.learned = probe.learn(base.resolved, full, build, keys, layers)
 
         def measure(widths: Mapping[str, int]) -> dict[str, Optional[Ratio]]:
-            paireds = probe.measure_widths(base.resolved, [widths], build, self.backends)
+            # The confirmation's pairing: many short rounds narrow the check's interval at a like cost.
+            paireds = probe.measure_widths(base.resolved, [widths], build, self.backends, config.confirm_pairing)
             return {backend: paired.ratio(1, 0) for backend, paired in paireds.items()}
 
         self.allocation, self.checks = checked_allocation(

@@ -145,23 +145,24 @@ class LatencyProbe:
         return results
 
     def measure_widths(self, baseline: ResolvedModel, configurations: list[Mapping[str, int]], build: BuildModel,
-                       backends: list[str]) -> dict[str, PairedMeasurement]:
+                       backends: list[str], pairing: Optional[Pairing] = None) -> dict[str, PairedMeasurement]:
         """The configurations built and measured against the full model, one paired run per backend."""
         return self.measure(baseline, [functools.partial(build, configuration) for configuration in configurations],
-                            [{"widths": dict(configuration)} for configuration in configurations], backends)
+                            [{"widths": dict(configuration)} for configuration in configurations], backends, pairing)
 
     def measure(self, baseline: ResolvedModel, builders: Sequence[Callable[[], ResolvedModel]],
-                labels: Sequence[Mapping[str, Any]], backends: list[str]) -> dict[str, PairedMeasurement]:
+                labels: Sequence[Mapping[str, Any]], backends: list[str],
+                pairing: Optional[Pairing] = None) -> dict[str, PairedMeasurement]:
         """The models ``builders`` make, measured against the full model in one paired run per
-        backend; each record labelled with its ``labels`` entry; the models' files and exports
-        deleted afterwards."""
+        backend (at ``pairing``, else the probe's); each record labelled with its ``labels`` entry;
+        the models' files and exports deleted afterwards."""
         built: list[ResolvedModel] = []
         try:
             for builder in builders:
                 built.append(builder())
             paireds = {}
             for backend in backends:
-                paired = measure_paired(self.sweep, [baseline] + built, backend, self.pairing,
+                paired = measure_paired(self.sweep, [baseline] + built, backend, pairing or self.pairing,
                                         roles=["baseline"] + ["latency probe"] * len(built))
                 if not paired.entries[0].ok:
                     raise UsageError(f"{backend} cannot measure the model: {paired.entries[0].error}")

@@ -154,7 +154,7 @@ def test_an_allocated_cut_is_predicted_and_measured_and_its_model_cached(cli, tm
     args = ["prune", "--model", "worker_models:tiny?channels=32", "--task", "digits?size=16", "--train-steps", "5",
             "--strategy", "allocate", "--budget", "0.8", "--round-to", "8", "--finetune-steps", "2",
             "--final-finetune-steps", "2", "--max-accuracy-drop", "1", "--rounds", "2", "--block-time", "0.03",
-            "--threads", "1", "--store", "results.db", "--out", str(tmp_path / "o"), "--json", *option]
+            "--confirm-rounds", "4", "--confirm-block-time", "0.01", "--threads", "1", "--store", "results.db", "--out", str(tmp_path / "o"), "--json", *option]
     proc = cli(*args)
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
@@ -172,12 +172,15 @@ def test_an_allocated_cut_is_predicted_and_measured_and_its_model_cached(cli, tm
     assert model["error_final"]["eager"] == pytest.approx(
         report["final"]["latency_ratio"]["eager"]["ratio"] / model["predicted"]["eager"] - 1)
     with Store.open(tmp_path / "results.db", create=False) as store:
-        stages = [(r.env["prune"].get("stage"), r.env["prune"]["role"]) for r in store.records()]
-    # The probes, the held-out configurations and each check of the allocation before the cut.
+        stages = [(r.env["prune"].get("stage"), r.env["prune"]["role"], r.env["pairing"]["rounds"])
+                  for r in store.records()]
+    # The probes and the held-out configurations at --rounds; each check of the allocation before
+    # the cut at the confirmation's pairing.
     checks = model["checks"]
     assert 1 <= len(checks) <= 3 and checks[-1]["predicted"] == model["predicted"]
     assert all(check["measured"]["eager"]["ratio"] > 0 for check in checks)
-    assert stages.count(("latency model", "latency probe")) == probes + 2 + len(checks)
+    assert stages.count(("latency model", "latency probe", 2)) == probes + 2
+    assert stages.count(("latency model", "latency probe", 4)) == len(checks)
     assert learned["path"].startswith(str(latency_cache.cache_path({}).parent))
     assert latency_cache.load(json.loads(Path(learned["path"]).read_text())["key"])["model"]["backend"] == "eager"
 
