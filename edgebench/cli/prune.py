@@ -111,8 +111,9 @@ def prune_command(
                                        "rule's confirmation (--strategy greedy, latency objective: the chosen "
                                        "candidate measured again in a fresh run) and of allocate's checks."),
     confirm_block_time: float = typer.Option(CONFIRM_BLOCK_S, "--confirm-block-time", min=0.005,
-                                             help="Seconds of each block of the confirmation: short blocks give "
-                                                  "more rounds, and a narrower interval, in the same time."),
+                                             help="Seconds of each block of the confirmation and of allocate's "
+                                                  "checks: short blocks give more rounds, and a narrower interval, "
+                                                  "in the same time."),
     threads: Optional[int] = ThreadsOption,
     mode: Optional[str] = typer.Option(None, "--mode", help="Power mode (Jetson), restored afterwards. A comma "
                                        "list (maxn,15w,30w-all): pruning decides in the first; then the baseline "
