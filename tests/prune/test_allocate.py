@@ -154,7 +154,8 @@ def test_an_allocated_cut_is_predicted_and_measured_and_its_model_cached(cli, tm
     args = ["prune", "--model", "worker_models:tiny?channels=32", "--task", "digits?size=16", "--train-steps", "5",
             "--strategy", "allocate", "--budget", "0.8", "--round-to", "8", "--finetune-steps", "2",
             "--final-finetune-steps", "2", "--max-accuracy-drop", "1", "--rounds", "2", "--block-time", "0.03",
-            "--confirm-rounds", "4", "--confirm-block-time", "0.01", "--threads", "1", "--store", "results.db", "--out", str(tmp_path / "o"), "--json", *option]
+            "--confirm-rounds", "4", "--confirm-block-time", "0.01", "--threads", "1", "--store", "results.db",
+            "--out", str(tmp_path / "o"), "--json", *option]
     proc = cli(*args)
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
