@@ -21,8 +21,8 @@ l1`` and ``--round-to`` (16: aligned widths), its outputs in ``DIR/METHOD``:
   backend; at 1 the two compare at equal latency, and the question is whether its accuracy is as
   high;
 - ``search-macs`` and ``search-latency``: ``edgebench search --objectives accuracy,macs`` (the
-  operation-count search) and ``accuracy,latency`` (the latency search; its objective is the
-  slowest backend's ratio), ``--population`` by ``--generations``.
+  operation-count search) and ``accuracy,latency`` (the latency search; one latency objective
+  per backend), ``--population`` by ``--generations``.
 
 **The same fine-tuning budget**: every compared model (uniform's and allocate's final model, each
 search's picked front member) is the same cached baseline (trained ``--train-steps`` from random
@@ -37,9 +37,10 @@ unless it is cached: the wall column says so.
 once uniform has finished (``--floor``): ``uniform`` (the default) is the uniform model's final
 metric, so a method counts as faster only at no lower accuracy than the reference; ``baseline`` is
 the baseline's metric minus ``--max-accuracy-drop``, the pruner's own floor (uniform may then be
-under it). Of each search's fine-tuned final front, the member with the lowest measured latency
-(its slowest backend's ratio) at or above the floor is picked (``method_runs.fastest_at``, as
-search.py picks); allocate's one model is compared as it is, marked when under the floor.
+under it). Of each search's fine-tuned final front, the member at or above the floor whose worst
+backend is fastest relative to the uniform model (its ratio to the baseline over uniform's, each
+from its own run) is picked (``method_runs.fastest_at``); allocate's one model is compared as it
+is, marked when under the floor.
 
 Then the unpruned model (the spec's random weights: latency does not depend on them) and every
 method's model alternate in one paired worker run per backend (2 x ``--rounds`` rounds of
@@ -210,7 +211,8 @@ def run(args: argparse.Namespace, results: dict[str, Any]) -> None:
         mismatch = other_baseline(name, results["methods"][name], results["models"]["baseline"]["metric"])
         if mismatch:
             results["warnings"].append(mismatch)
-        results["models"][name] = method_model(name, results["methods"][name], results["floor"]["value"], folder)
+        results["models"][name] = method_model(name, results["methods"][name], results["floor"]["value"], folder,
+                                               uniform_ratios(results))
         write(args.out, results)
     measure(args, results, store)
 
@@ -248,6 +250,12 @@ def reference(args: argparse.Namespace, results: dict[str, Any], folder: Path) -
                                      "params": base["params"], "file": args.model, "at_floor": None}
 
 
+def uniform_ratios(results: dict[str, Any]) -> dict[str, float]:
+    """The uniform model's latency ratio to the baseline on each backend it was measured on, in its own run."""
+    ratios = results["methods"][REFERENCE]["report"]["final"]["latency_ratio"]
+    return {backend: ratio["ratio"] for backend, ratio in ratios.items() if ratio}
+
+
 def other_baseline(name: str, run: dict[str, Any], metric: float) -> Optional[str]:
     """A warning when a method's baseline scored other than uniform's: the cached baseline the
     comparison rests on was not shared (another cache, or trained again)."""
@@ -265,15 +273,18 @@ def accuracy_floor(rule: str, uniform: dict[str, Any], max_drop: float) -> dict[
             "described": f"the baseline's metric minus {max_drop:g}"}
 
 
-def method_model(name: str, run: dict[str, Any], floor: float, folder: Path) -> dict[str, Any]:
+def method_model(name: str, run: dict[str, Any], floor: float, folder: Path,
+                 uniform_ratios: dict[str, float]) -> dict[str, Any]:
     """The model a method puts into the comparison: its metric, MACs, parameters and file (None when
-    it has none: it failed, or no member of a search's final front reached the floor)."""
+    it has none: it failed, or no member of a search's final front reached the floor). A search's
+    is its front member at the floor whose worst backend is fastest relative to ``uniform_ratios``
+    (the uniform model's ratio to the baseline per backend, from its own run)."""
     if "report" not in run:
         return {"label": run["error"], "file": None}
     report = run["report"]
     if name in SEARCHES:
         front = report["final_front"]
-        pick = fastest_at(report, floor)
+        pick = fastest_at(report, floor, uniform_ratios)
         if pick is None:
             best = max((tuned["accuracy"] for tuned in front), default=None)
             return {"label": f"none of the {len(front)} fine-tuned front members reaches the floor"

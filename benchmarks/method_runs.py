@@ -45,14 +45,18 @@ def budgets_text(budgets: dict[str, float]) -> str:
     return ", ".join(f"{backend} {budget:g}" for backend, budget in budgets.items())
 
 
-def fastest_at(report: dict[str, Any], floor: float) -> Optional[dict[str, Any]]:
+def fastest_at(report: dict[str, Any], floor: float,
+               reference: Optional[dict[str, float]] = None) -> Optional[dict[str, Any]]:
     """The fine-tuned front member of a search's ``report.json`` with the lowest measured latency
-    ratio at or above ``floor`` (the task's metric); None when no member reaches it. Latency is the
-    slowest backend's ratio, as the latency search minimises it; a member some backend could not
-    measure is left out."""
+    at or above ``floor`` (the task's metric); None when no member reaches it. A member's latency is
+    its worst backend's ratio to the baseline, or, given ``reference`` (a ratio to the baseline per
+    backend: the uniform cut's), its worst backend's ratio over the reference's, so that a slow
+    backend's ratios do not decide alone what is compared against the reference. A member some
+    backend could not measure is left out."""
     backends = report["backends"]
+    scale = reference or {backend: 1.0 for backend in backends}
     eligible = [tuned for tuned in report["final_front"]
                 if tuned["accuracy"] >= floor and all(tuned["latency_ratio"].get(b) for b in backends)]
     if not eligible:
         return None
-    return min(eligible, key=lambda tuned: max(tuned["latency_ratio"][b]["ratio"] for b in backends))
+    return min(eligible, key=lambda tuned: max(tuned["latency_ratio"][b]["ratio"] / scale[b] for b in backends))

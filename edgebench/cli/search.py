@@ -35,8 +35,8 @@ def search_command(
     out: Path = typer.Option(..., "--out", help="Directory for report.json, front.csv, the plots and front/ "
                              "(the final front's models)."),
     target: str = typer.Option("local", "--target", "-t", help="Built-in target, 'local', or a target .toml file."),
-    backend: str = typer.Option("eager", "--backend", "-b", help="Comma-separated backends; the latency objective "
-                                "is the slowest backend's ratio to the baseline."),
+    backend: str = typer.Option("eager", "--backend", "-b", help="Comma-separated backends; with accuracy,latency each "
+                                "backend's ratio to the baseline is an objective of its own."),
     objectives: str = typer.Option("accuracy,latency", "--objectives", help="accuracy,latency: latency measured "
                                    "on the target; accuracy,macs: counted MACs (every individual is still measured)."),
     population: int = typer.Option(8, "--population", help="Individuals per generation (at least 4)."),

@@ -2,10 +2,14 @@
 generation's front and hypervolume, the final front, and the files that keep them.
 
 The objectives are minimised: ``1 - accuracy`` and either the latency measured on the target
-relative to the baseline (the slowest backend's ratio) or the MACs relative to the baseline's. The
-hypervolume of a generation is that of the front of every individual measured up to it, against
-``REFERENCE_POINT``: the population's own front can lose an interior point when NSGA-II's crowding
-distance trims a front larger than the population, but what the search has found cannot shrink.
+relative to the baseline, one objective per backend, or the MACs relative to the baseline's. One
+latency objective per backend because a model is deployed on one of them: their maximum, the
+objective this once was, let the slower backend (eager) decide every comparison and gave the
+faster one (ONNX Runtime) away. The hypervolume of a generation is that of the front of every
+individual measured up to it, against the reference point (``REFERENCE_ACCURACY``, then
+``REFERENCE_RATIO`` per second objective): the population's own front can lose an interior point
+when NSGA-II's crowding distance trims a front larger than the population, but what the search has
+found cannot shrink.
 
 ``front.csv`` (one row per individual, then one per fine-tuned front member) and ``report.json``
 are rewritten whole after every generation, so an interrupted search leaves what it measured.
@@ -30,10 +34,10 @@ from edgebench.search.space import Widths
 from edgebench.sweep.paired import Ratio
 
 OBJECTIVES = ("accuracy,latency", "accuracy,macs")
-# (1 - accuracy, latency or MACs ratio): a model no better than chance on both axes, or one slower
+# (1 - accuracy, then each latency or the MACs ratio): a model no better than chance, or one slower
 # than the baseline by more than 10%, adds nothing to the hypervolume.
-REFERENCE_POINT = (1.0, 1.1)
-# The second objective of a model no backend could measure: dominated by every measured one.
+REFERENCE_ACCURACY, REFERENCE_RATIO = 1.0, 1.1
+# The latency objective of a model a backend could not measure: dominated by every measured one.
 UNMEASURED = 1e6
 FRONT_CSV = "front.csv"
 
@@ -95,10 +99,10 @@ def front_of(points: np.ndarray) -> list[int]:
     return sorted(int(i) for i in NonDominatedSorting().do(points, only_non_dominated_front=True))
 
 
-def hypervolume(points: np.ndarray) -> float:
+def hypervolume(points: np.ndarray, reference_point: tuple[float, ...]) -> float:
     if len(points) == 0:
         return 0.0
-    return float(Hypervolume(ref_point=np.array(REFERENCE_POINT))(points))
+    return float(Hypervolume(ref_point=np.array(reference_point))(points))
 
 
 class Archive:
@@ -114,17 +118,24 @@ class Archive:
         self.generations: list[dict[str, Any]] = []
         self.final: list[Tuned] = []
 
-    def objective(self, individual: Individual) -> tuple[float, float]:
-        """What NSGA-II minimises for ``individual``."""
+    @property
+    def n_objectives(self) -> int:
+        return 2 if self.objectives == "accuracy,macs" else 1 + len(self.backends)
+
+    @property
+    def reference_point(self) -> tuple[float, ...]:
+        return (REFERENCE_ACCURACY,) + (REFERENCE_RATIO,) * (self.n_objectives - 1)
+
+    def objective(self, individual: Individual) -> tuple[float, ...]:
+        """What NSGA-II minimises for ``individual``: ``1 - accuracy``, then its MACs ratio or its
+        latency ratio on each backend."""
         if self.objectives == "accuracy,macs":
-            second = individual.macs / self.baseline_macs
-        else:
-            latency = individual.latency()
-            second = UNMEASURED if latency is None else latency
-        return 1.0 - individual.accuracy, second
+            return 1.0 - individual.accuracy, individual.macs / self.baseline_macs
+        ratios = [individual.latency_ratio.get(backend) for backend in self.backends]
+        return (1.0 - individual.accuracy, *(UNMEASURED if ratio is None else ratio.ratio for ratio in ratios))
 
     def points(self, individuals: list[Individual]) -> np.ndarray:
-        return np.array([self.objective(individual) for individual in individuals]).reshape(-1, 2)
+        return np.array([self.objective(individual) for individual in individuals]).reshape(-1, self.n_objectives)
 
     def front(self, individuals: list[Individual]) -> list[Individual]:
         return [individuals[i] for i in front_of(self.points(individuals))]
@@ -136,7 +147,7 @@ class Archive:
         entry = {"generation": generation, "new": new, "cached": cached,
                  "population": [i.number for i in population],
                  "front": [i.number for i in self.front(population)],
-                 "hypervolume": hypervolume(self.points(self.front(measured))),
+                 "hypervolume": hypervolume(self.points(self.front(measured)), self.reference_point),
                  # The baseline measured against itself in the generation's paired run: the noise floor.
                  "a_a_ratio": {b: r.as_dict() if r else None for b, r in reference.items()},
                  "elapsed_s": round(elapsed_s, 1)}
@@ -154,7 +165,7 @@ class Archive:
     def write(self, report: dict[str, Any]) -> dict[str, Any]:
         """``report.json`` (``report`` plus the individuals, generations and final front) and
         ``front.csv``; returns what report.json holds."""
-        whole = {**report, "reference_point": list(REFERENCE_POINT),
+        whole = {**report, "reference_point": list(self.reference_point),
                  "individuals": [i.as_dict(self.groups) for i in self.individuals.values()],
                  "generations": self.generations, "final_front": [tuned.as_dict() for tuned in self.final]}
         write_report_json(self.out, whole)

@@ -7,8 +7,8 @@ pymoo's ask-and-tell interface: NSGA-II asks for a generation, each distinct set
 of a generation's new individuals are measured in ONE paired run per backend with the baseline
 (the greedy pruner's ``_measure``: roles current and baseline are both the baseline, so every run
 carries its own A/A ratio). A set of widths met before keeps its first measurement. NSGA-II is told
-``1 - accuracy`` and the latency ratio to the baseline (``accuracy,latency``) or the MACs ratio
-(``accuracy,macs``, latency still measured so both searches land on measured latency).
+``1 - accuracy`` and the latency ratio to the baseline on each backend (``accuracy,latency``) or
+the MACs ratio (``accuracy,macs``, latency still measured so both searches land on measured latency).
 
 After the last generation the final population's front gets ``--final-finetune-steps`` more and is
 measured again, with twice the rounds, in one paired run per backend; those models are saved in
@@ -75,7 +75,7 @@ class Search(Pruner):
         report = {**report, **self._settings(base, space)}
         report["baseline"]["latency_ms"] = self.baseline_latency  # filled in by the first paired run
         archive.write(report)
-        problem = Problem(n_var=len(space.groups), n_obj=2, xl=self.search.min_keep, xu=1.0)
+        problem = Problem(n_var=len(space.groups), n_obj=archive.n_objectives, xl=self.search.min_keep, xu=1.0)
         algorithm = NSGA2(pop_size=self.search.population, repair=SnapToWidths(space))
         algorithm.setup(problem, termination=("n_gen", self.search.generations), seed=self.search.seed)
         self.log(f"search: {len(space.groups)} groups, population {self.search.population}, "

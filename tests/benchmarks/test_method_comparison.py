@@ -49,7 +49,7 @@ def search_report(*front: dict) -> dict:
             "individuals": [{"individual": t["individual"], "params": t["individual"] * 1e5} for t in front]}
 
 
-def test_a_search_gives_its_fastest_front_member_at_the_floor_by_its_slowest_backend():
+def test_a_search_gives_its_fastest_front_member_at_the_floor_by_its_worst_backend():
     report = search_report(
         tuned(1, 0.95, 0.30, 0.40),  # the fastest, but under the floor
         tuned(2, 0.98, 0.50, 0.90),  # fastest on ONNX Runtime; its slowest backend is 0.90
@@ -59,6 +59,9 @@ def test_a_search_gives_its_fastest_front_member_at_the_floor_by_its_slowest_bac
     assert method_runs.fastest_at(report, 0.97)["individual"] == 3
     assert method_runs.fastest_at(report, 0.975)["individual"] == 2
     assert method_runs.fastest_at(report, 0.99) is None
+    # Against uniform's ratios (0.5 on ONNX Runtime, 1.0 on eager) 3 is 1.4x uniform on ONNX Runtime
+    # and 2 is at most 1.0x on both: eager's ratios no longer decide alone.
+    assert method_runs.fastest_at(report, 0.97, {"onnxruntime": 0.5, "eager": 1.0})["individual"] == 2
 
 
 def test_search_py_picks_as_before_with_the_baselines_p50_beside():
@@ -76,19 +79,22 @@ def test_the_floor_is_the_uniform_models_metric_or_the_baselines_minus_the_drop(
 
 def test_each_method_puts_its_model_at_the_floor_into_the_comparison(tmp_path):
     search = {"report": search_report(tuned(2, 0.98, 0.50, 0.90), tuned(3, 0.99, 0.70, 0.80)), "wall_s": 900.0}
-    picked = method_comparison.method_model("search-latency", search, 0.985, tmp_path / "search-latency")
+    uniform = {"methods": {"uniform": {"report": prune_report(0.98, onnxruntime=0.12, eager=0.43)}}}
+    ratios = method_comparison.uniform_ratios(uniform)
+    assert ratios == {"onnxruntime": 0.12, "eager": 0.43}
+    picked = method_comparison.method_model("search-latency", search, 0.985, tmp_path / "search-latency", ratios)
     assert picked["metric"] == 0.99 and picked["params"] == 3e5 and picked["at_floor"] is True
     assert picked["file"] == str(tmp_path / "search-latency" / "front/individual-003.pt")
-    missed = method_comparison.method_model("search-macs", search, 0.995, tmp_path)
+    missed = method_comparison.method_model("search-macs", search, 0.995, tmp_path, ratios)
     assert missed["file"] is None
     assert missed["label"] == "none of the 2 fine-tuned front members reaches the floor (best 99.00%)"
 
     (tmp_path / "allocate").mkdir()
     allocate = {"report": prune_report(0.97, backend_budgets={"onnxruntime": 0.1, "eager": 0.4},
                                        latency_model={"kind": "layers"}), "wall_s": 400.0}
-    assert method_comparison.method_model("allocate", allocate, 0.98, tmp_path / "allocate")["file"] is None
+    assert method_comparison.method_model("allocate", allocate, 0.98, tmp_path / "allocate", ratios)["file"] is None
     (tmp_path / "allocate" / "model.pt2").write_bytes(b"")
-    under = method_comparison.method_model("allocate", allocate, 0.98, tmp_path / "allocate")
+    under = method_comparison.method_model("allocate", allocate, 0.98, tmp_path / "allocate", ratios)
     assert under["at_floor"] is False and under["label"] == "budget onnxruntime 0.1, eager 0.4, layers latency model"
 
 

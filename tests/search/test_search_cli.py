@@ -11,7 +11,6 @@ import pytest
 import torch
 
 from edgebench.results.store import Store
-from edgebench.search.archive import REFERENCE_POINT
 from edgebench.search.front_plots import compare_fronts, plot_search
 from pymoo.indicators.hv import Hypervolume
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
@@ -50,6 +49,7 @@ def test_a_search_measures_every_generation_keeps_every_individual_and_never_los
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report == json.loads((out / "report.json").read_text())
+    assert report["reference_point"] == [1.0, 1.1]  # one backend: accuracy and its latency
     assert sorted(report["widths"]) == ["features.0", "features.2"]
     individuals = {i["individual"]: i for i in report["individuals"]}
     generations = report["generations"]
@@ -78,7 +78,7 @@ def test_a_search_measures_every_generation_keeps_every_individual_and_never_los
     for generation in generations:
         so_far = [n for n, i in individuals.items() if i["generation"] <= generation["generation"]]
         found = points(so_far)[NonDominatedSorting().do(points(so_far), only_non_dominated_front=True)]
-        assert generation["hypervolume"] == pytest.approx(Hypervolume(ref_point=np.array(REFERENCE_POINT))(found))
+        assert generation["hypervolume"] == pytest.approx(Hypervolume(ref_point=np.array([1.0, 1.1]))(found))
     # The final front is the last population's, fine-tuned and measured again, its models saved.
     final = report["final_front"]
     assert sorted(t["individual"] for t in final) == sorted(set(generations[-1]["front"]))
@@ -113,3 +113,27 @@ def test_a_search_measures_every_generation_keeps_every_individual_and_never_los
     (macs_dir / "report.json").write_text(json.dumps(macs_report))
     assert [p.name for p in plot_search(macs_dir, macs_report)] == ["fronts.png", "fronts_macs.png"]
     assert compare_fronts(out, macs_dir, tmp_path / "compared.png").stat().st_size > 0
+
+
+def test_with_two_backends_each_latency_is_an_objective_of_its_own(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", with_support())
+    out = tmp_path / "search"
+    proc = cli("search", "--model", MODEL, "--backend", "onnxruntime,eager", "--population", "4", "--generations",
+               "2", "--out", str(out), "--json", *QUICK)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["reference_point"] == [1.0, 1.1, 1.1]
+    individuals = {i["individual"]: i for i in report["individuals"]}
+    assert all(set(i["latency_ratio"]) == {"onnxruntime", "eager"} for i in individuals.values())
+
+    def points(numbers):
+        return np.array([[1 - individuals[n]["accuracy"], individuals[n]["latency_ratio"]["onnxruntime"]["ratio"],
+                          individuals[n]["latency_ratio"]["eager"]["ratio"]] for n in numbers])
+    # Each generation's front is non-dominated in all three objectives, its hypervolume three-dimensional.
+    for generation in report["generations"]:
+        population = generation["population"]
+        front = NonDominatedSorting().do(points(population), only_non_dominated_front=True)
+        assert sorted(generation["front"]) == sorted({population[i] for i in front})
+        so_far = [n for n, i in individuals.items() if i["generation"] <= generation["generation"]]
+        found = points(so_far)[NonDominatedSorting().do(points(so_far), only_non_dominated_front=True)]
+        assert generation["hypervolume"] == pytest.approx(Hypervolume(ref_point=np.array([1.0, 1.1, 1.1]))(found))

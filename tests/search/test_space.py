@@ -57,9 +57,34 @@ def test_the_objectives_are_one_minus_accuracy_and_latency_or_macs_against_the_b
     assert archive.best_latency(individuals, floor=0.85) == 0.95  # 4 has no latency; 2 and 3 are under the floor
 
 
+def test_each_backend_is_its_own_latency_objective(tmp_path):
+    archive = Archive(tmp_path, "accuracy,latency", ["g"], ["onnxruntime", "eager"], baseline_macs=1000)
+    assert archive.n_objectives == 3 and archive.reference_point == (1.0, 1.1, 1.1)
+
+    def individual(number, onnxruntime, eager):
+        ratios = {"onnxruntime": Ratio(onnxruntime, onnxruntime * 0.9, onnxruntime * 1.1, 4),
+                  "eager": None if eager is None else Ratio(eager, eager * 0.9, eager * 1.1, 4)}
+        return Individual(number, 1, (8,), 0.9, 500, 10, latency_ratio=ratios)
+
+    # 1 is the fastest on eager; 2 is slower on eager but much the fastest on ONNX Runtime. By the
+    # slower backend's ratio alone (eager's for both) 2 would be dominated and dropped.
+    fast_eager, fast_onnxruntime = individual(1, 0.6, 0.40), individual(2, 0.2, 0.45)
+    slow_both = individual(3, 0.7, 0.5)
+    assert [i.number for i in archive.front([fast_eager, fast_onnxruntime, slow_both])] == [1, 2]
+    assert archive.points([fast_onnxruntime]).tolist() == [pytest.approx([0.1, 0.2, 0.45])]
+    # A backend that could not measure a model dominates it on that objective only.
+    assert archive.points([individual(4, 0.3, None)]).tolist() == [pytest.approx([0.1, 0.3, UNMEASURED])]
+    # MACs stay one objective whatever the backends.
+    assert Archive(tmp_path, "accuracy,macs", ["g"], ["onnxruntime", "eager"], 1000).n_objectives == 2
+
+
 def test_the_hypervolume_is_the_area_the_front_dominates_up_to_the_reference_point():
-    assert hypervolume(np.array([[0.0, 0.0]])) == pytest.approx(1.0 * 1.1)
+    reference = (1.0, 1.1)
+    assert hypervolume(np.array([[0.0, 0.0]]), reference) == pytest.approx(1.0 * 1.1)
     # Two rectangles up to (1.0, 1.1) overlapping in [0.5, 1.0] x [0.9, 1.1].
-    assert hypervolume(np.array([[0.5, 0.5], [0.2, 0.9]])) == pytest.approx(0.5 * 0.6 + 0.8 * 0.2 - 0.5 * 0.2)
-    assert hypervolume(np.array([[0.5, 1.5]])) == 0.0  # beyond the reference: adds nothing
+    overlapping = 0.5 * 0.6 + 0.8 * 0.2 - 0.5 * 0.2
+    assert hypervolume(np.array([[0.5, 0.5], [0.2, 0.9]]), reference) == pytest.approx(overlapping)
+    assert hypervolume(np.array([[0.5, 1.5]]), reference) == 0.0  # beyond the reference: adds nothing
     assert front_of(np.array([[0.5, 0.5], [0.2, 0.9], [0.6, 0.6]])) == [0, 1]
+    # With two backends the volume is three-dimensional: a box up to (1.0, 1.1, 1.1).
+    assert hypervolume(np.array([[0.5, 0.1, 0.6]]), (1.0, 1.1, 1.1)) == pytest.approx(0.5 * 1.0 * 0.5)
