@@ -40,7 +40,8 @@ def search_command(
     objectives: str = typer.Option("accuracy,latency", "--objectives", help="accuracy,latency: latency measured "
                                    "on the target; accuracy,macs: counted MACs (every individual is still measured)."),
     population: int = typer.Option(8, "--population", help="Individuals per generation (at least 4)."),
-    generations: int = typer.Option(8, "--generations", help="Generations, the first (random) one included."),
+    generations: int = typer.Option(8, "--generations", help="Generations, the first (half uniform cuts, half "
+                                     "random) one included."),
     min_keep: float = typer.Option(0.25, "--min-keep", help="The smallest share of its channels a group keeps, "
                                    "in (0, 1]."),
     max_accuracy_drop: float = typer.Option(0.01, "--max-accuracy-drop", min=0.0, max=1.0, help="The accuracy "

@@ -1,7 +1,8 @@
 """``edgebench search``: NSGA-II over per-group keep ratios, the target measuring every individual.
 
 The genetic search of layer-wise compression ratios (the DeepLabV3+ deployment study's), through
-pymoo's ask-and-tell interface: NSGA-II asks for a generation, each distinct set of widths
+pymoo's ask-and-tell interface: NSGA-II asks for a generation (the first half uniform cuts, half
+random: ``UniformCutsFirst``), each distinct set of widths
 (``edgebench.search.space``) is built once from the baseline (its lowest-scoring channels by
 ``--criterion`` removed, ``ratio_cut``), fine-tuned for ``--finetune-steps`` and evaluated, and all
 of a generation's new individuals are measured in ONE paired run per backend with the baseline
@@ -35,7 +36,7 @@ from edgebench.prune.proposals import Proposal
 from edgebench.prune.surgery import cut, macs_and_params
 from edgebench.results.record import Record
 from edgebench.search.archive import Archive, Individual, Tuned
-from edgebench.search.space import Space, SnapToWidths, Widths
+from edgebench.search.space import Space, SnapToWidths, UniformCutsFirst, Widths
 from edgebench.sweep.paired import Ratio
 
 FRONT_DIR = "front"
@@ -76,7 +77,7 @@ class Search(Pruner):
         report["baseline"]["latency_ms"] = self.baseline_latency  # filled in by the first paired run
         archive.write(report)
         problem = Problem(n_var=len(space.groups), n_obj=archive.n_objectives, xl=self.search.min_keep, xu=1.0)
-        algorithm = NSGA2(pop_size=self.search.population, repair=SnapToWidths(space))
+        algorithm = NSGA2(pop_size=self.search.population, sampling=UniformCutsFirst(), repair=SnapToWidths(space))
         algorithm.setup(problem, termination=("n_gen", self.search.generations), seed=self.search.seed)
         self.log(f"search: {len(space.groups)} groups, population {self.search.population}, "
                  f"{self.search.generations} generations, objectives {self.search.objectives}")

@@ -5,6 +5,9 @@ cuts (``edgebench.prune.static.ratio_keep``: rounded up to a multiple of ``--rou
 above the group's width). Many ratios give one width, so the genetic search snaps its variables to
 the ratio the width realises (``SnapToWidths``, a pymoo repair): two individuals that build the
 same model have the same variables, and pymoo's duplicate elimination sees them as one.
+
+The first generation (``UniformCutsFirst``) is half uniform cuts, every group at one keep ratio,
+and half random ratios.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from pymoo.core.repair import Repair
+from pymoo.core.sampling import Sampling
+from pymoo.operators.sampling.rnd import FloatRandomSampling
 
 from edgebench.prune.static import ratio_cut, ratio_keep
 
@@ -62,3 +67,19 @@ class SnapToWidths(Repair):
 
     def _do(self, problem, X, **kwargs):
         return np.array([self.space.snap(x) for x in X])
+
+
+class UniformCutsFirst(Sampling):
+    """pymoo's first generation: half of it uniform cuts, every group kept at one ratio, the ratios
+    evenly spaced from ``min_keep`` (the lowest bound) up; the rest uniformly random. Random ratios
+    in ``[min_keep, 1]`` keep (1 + min_keep) / 2 of every group on average, and searches started
+    from them alone stayed above the uniform cuts' region for all their generations (ResNet-18:
+    no individual under 0.37x of the baseline's MACs, against 0.27x for half of every group cut)."""
+
+    def _do(self, problem, n_samples, *args, random_state=None, **kwargs):
+        uniform = n_samples // 2
+        low, high = problem.bounds()
+        shares = np.arange(uniform)[:, None] / max(uniform, 1)
+        cuts = low + (high - low) * shares  # row i: every group at min_keep + (1 - min_keep) * i / uniform
+        rest = FloatRandomSampling()._do(problem, n_samples - uniform, random_state=random_state)
+        return np.vstack([cuts, rest])

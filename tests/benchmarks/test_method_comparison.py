@@ -143,6 +143,17 @@ def test_the_goal_is_met_at_or_under_0_9_on_one_backend_and_never_above_1():
     assert verdict({"onnxruntime": ratio(0.5), "eager": None}, True) == "not measured on eager"
 
 
+def test_at_uniforms_latency_allocate_is_held_to_a_metric_no_lower_than_uniforms():
+    verdict = method_comparison.equal_latency_verdict
+    assert verdict(0.9956, 0.9889, {"onnxruntime": ratio(1.02, 0.98, 1.06), "eager": ratio(0.97)}) == \
+        "met at equal latency: 99.56% against uniform's 98.89%, no backend slower by its interval"
+    assert verdict(0.9956, 0.9889, {"onnxruntime": ratio(1.047, 1.006, 1.09), "eager": ratio(1.0)}) == \
+        "metric met (99.56% against uniform's 98.89%), but slower than uniform on onnxruntime by the interval"
+    assert verdict(0.98, 0.9889, {"onnxruntime": ratio(0.8), "eager": ratio(0.8)}) == \
+        "NOT met at equal latency: 98.00% against uniform's 98.89%"
+    assert verdict(0.99, 0.9889, {"onnxruntime": None, "eager": ratio(0.8)}) == "not measured on onnxruntime"
+
+
 class Entry:
     def __init__(self, p50_ms: float | None, error: str | None = None):
         self.ok, self.p50_ms, self.error = error is None, p50_ms, error
@@ -230,6 +241,18 @@ def test_a_stopped_run_writes_the_table_of_what_it_did(tmp_path):
     assert "| search-latency | none of the 1 fine-tuned front members reaches the floor (best 97.00%) |" in table
     assert table.endswith("Warnings: allocate's baseline scored 97.56%, uniform's 97.11%: not the same baseline.\n")
     assert json.loads((tmp_path / "method_comparison.json").read_text())["interrupted"] is True
+
+
+def test_at_a_budget_of_uniforms_latency_the_table_holds_allocate_to_the_equal_latency_goal(tmp_path):
+    results = stopped_results(tmp_path)
+    results["settings"]["budget_factor"] = 1.0
+    results["paired"]["eager"] = {"p50_ms": {}, "errors": {}, "over_baseline": {"uniform": ratio(0.44)},
+                                  "over_uniform": {"allocate": ratio(1.01)}}
+    table = method_comparison.markdown(results)
+    assert "| met at equal latency: 99.11% against uniform's 98.89%, no backend slower by its interval |" in table
+    assert "Allocate, at a budget of uniform's own latency, is held to the other goal" in table
+    results["settings"]["budget_factor"] = 0.9
+    assert "at equal latency" not in method_comparison.markdown(results)
 
 
 def test_before_the_uniform_cut_finished_the_table_says_so(tmp_path):

@@ -55,6 +55,9 @@ def test_a_search_measures_every_generation_keeps_every_individual_and_never_los
     generations = report["generations"]
     assert [g["generation"] for g in generations] == [1, 2]
     assert generations[0]["new"] == len(generations[0]["population"]) == 4
+    # The first generation starts with two uniform cuts: every group at 0.25 (8 of 32), then at 0.625 (20).
+    first = [individuals[n]["widths"] for n in sorted(individuals) if individuals[n]["generation"] == 1]
+    assert first[:2] == [{"features.0": 8, "features.2": 8}, {"features.0": 20, "features.2": 20}]
     assert sum(g["new"] for g in generations) == len(individuals)
     # Widths are aligned to --round-to (or the full width) and never under --min-keep.
     for individual in individuals.values():

@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from pymoo.core.problem import Problem
 
 from edgebench.search.archive import UNMEASURED, Archive, Individual, front_of, hypervolume
-from edgebench.search.space import Space, SnapToWidths
+from edgebench.search.space import Space, SnapToWidths, UniformCutsFirst
 from edgebench.sweep.paired import Ratio
 
 
@@ -23,6 +24,19 @@ def test_ratios_snap_to_aligned_widths_at_or_above_the_ratio_and_snapping_is_ide
     # The repair pymoo calls on every new individual does the same, row by row.
     repaired = SnapToWidths(space)._do(None, np.array([[0.3, 0.5, 0.71], [1.0, 0.26, 0.5]]))
     assert [space.kept(x) for x in repaired] == [(24, 8, 72), (64, 8, 56)]
+
+
+def test_the_first_generation_is_half_uniform_cuts_from_min_keep_up_and_half_random():
+    problem = Problem(n_var=3, n_obj=2, xl=0.25, xu=1.0)
+    first = UniformCutsFirst().do(problem, 10, random_state=np.random.default_rng(0)).get("X")
+    assert first.shape == (10, 3)
+    # Every group at one share: 0.25, 0.4, 0.55, 0.7, 0.85.
+    assert first[:5] == pytest.approx(np.array([[share] * 3 for share in (0.25, 0.4, 0.55, 0.7, 0.85)]))
+    random = first[5:]
+    assert ((0.25 <= random) & (random <= 1.0)).all() and len({tuple(row) for row in random}) == 5
+    assert not np.allclose(random, random[:, :1])  # not uniform
+    again = UniformCutsFirst().do(problem, 10, random_state=np.random.default_rng(0)).get("X")
+    assert np.array_equal(first, again)  # the search's --seed decides the random half
 
 
 def test_every_width_round_trips_through_its_ratio_despite_floating_point():
