@@ -337,15 +337,23 @@ def paired_figures(measured, roles: list[str]) -> dict[str, Any]:
                              if role not in ("baseline", REFERENCE)}}
 
 
+def unmeasured_verdict(over_uniform: dict[str, Optional[dict]]) -> Optional[str]:
+    """What a verdict says when some backend has no ratio to uniform; None when every one has."""
+    missing = [backend for backend, ratio in over_uniform.items() if not ratio]
+    if over_uniform and not missing:
+        return None
+    return "not measured" + (f" on {', '.join(missing)}" if missing and len(missing) < len(over_uniform) else "")
+
+
 def goal_verdict(over_uniform: dict[str, Optional[dict]], at_floor: Optional[bool]) -> str:
     """Issue #14's goal for one method: at or above the floor, at most 0.9x uniform's latency on
     at least one backend and never above 1.0x; judged on the point estimates, with what the
     intervals show."""
     if at_floor is False:
         return "NOT met: under the floor"
-    missing = [backend for backend, ratio in over_uniform.items() if not ratio]
-    if not over_uniform or missing:
-        return "not measured" + (f" on {', '.join(missing)}" if missing and len(missing) < len(over_uniform) else "")
+    unmeasured = unmeasured_verdict(over_uniform)
+    if unmeasured:
+        return unmeasured
     points = [ratio["ratio"] for ratio in over_uniform.values()]
     lows = [ratio["ci95"][0] for ratio in over_uniform.values()]
     highs = [ratio["ci95"][1] for ratio in over_uniform.values()]
@@ -360,9 +368,9 @@ def equal_latency_verdict(metric: float, uniform_metric: float, over_uniform: di
     """Issue #14's other goal, for allocate at a budget of uniform's latency (``--budget-factor``
     1 or more): at equal measured latency, a metric no lower than uniform's. Equal: no backend's
     interval wholly above 1."""
-    missing = [backend for backend, ratio in over_uniform.items() if not ratio]
-    if not over_uniform or missing:
-        return "not measured" + (f" on {', '.join(missing)}" if missing and len(missing) < len(over_uniform) else "")
+    unmeasured = unmeasured_verdict(over_uniform)
+    if unmeasured:
+        return unmeasured
     compared = f"{metric:.2%} against uniform's {uniform_metric:.2%}"
     if metric < uniform_metric:
         return f"NOT met at equal latency: {compared}"
